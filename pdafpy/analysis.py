@@ -1,0 +1,100 @@
+"""One analysis on the filter ranks: observe, exchange the observation halo, analyse.
+
+This is the part of an assimilation cycle between *collect* and *distribute*
+(see ../docs/architecture.md): the filter ranks hold the forecast ensemble of their blocks; each
+evaluates the operators of the observations it owns; local filters then receive their neighbours'
+observations by the halo exchange and analyse every column; global filters reduce over the
+filter ranks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .decomposition import Box
+from .halo import HaloStats, exchange_observations, local_observations
+from .model import Grid
+from .obs.observe import observe_owned
+from .obs.types import ObservationType
+from .state import StateLayout
+
+__all__ = ["AnalysisReport", "analysis_step"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisReport:
+    """What one rank's analysis did.
+
+    Attributes
+    ----------
+    owned_obs : int
+        Observations this rank owns.
+    local_obs : int
+        Observations its local domains use (own and received; local filters only).
+    halo : HaloStats
+        The observation halo exchange (empty for global filters).
+    seconds : dict
+        Wall time per phase: ``observe``, ``halo``, ``analyse`` [s].
+    """
+
+    owned_obs: int = 0
+    local_obs: int = 0
+    halo: HaloStats = field(default_factory=HaloStats)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
+                  obs_types: Sequence[ObservationType], comm: Any, boxes: Sequence[Box],
+                  cycle: int = 0, analysed_fields: Sequence[str] | None = None) -> AnalysisReport:
+    """Update this filter rank's ensemble in place.
+
+    Parameters
+    ----------
+    filt : filter object
+        From :func:`pdafpy.filters.make_filter`.
+    ens : (N, n_state) ndarray
+        This rank's forecast ensemble, laid out by ``layout``; overwritten by the analysis.
+    layout : StateLayout
+    grid : Grid
+    obs_types : sequence of ObservationType
+        Every observation type (full lists; each rank keeps what it owns).
+    comm : mpi4py.MPI.Comm
+        The filter communicator (collective call).
+    boxes : sequence of Box
+        Every filter rank's block.
+    cycle : int
+        Analysis counter, keys random numbers.
+    analysed_fields : sequence of str, optional
+        Fields a local filter updates (default: all).
+    """
+    report = AnalysisReport()
+    t0 = time.perf_counter()
+    owned = observe_owned(obs_types, ens, layout, grid, comm, boxes)
+    report.owned_obs = owned.size
+    t1 = time.perf_counter()
+    report.seconds["observe"] = t1 - t0
+    if filt.local:
+        locs = [t.localization for t in obs_types]
+        domain_coords = grid.column_coords(layout.box)
+        candidates, stats = exchange_observations(comm, owned, domain_coords, locs)
+        t2 = time.perf_counter()
+        local = local_observations(candidates, domain_coords, locs, stats)
+        report.halo = stats
+        report.local_obs = local.obs.size
+        filt.analyse(ens, layout.column_indices(analysed_fields), local, cycle)
+        t3 = time.perf_counter()
+        report.seconds["halo"] = t2 - t1
+        report.seconds["analyse"] = t3 - t2
+    else:
+        filt.analyse(ens, owned, comm, cycle)
+        report.seconds["analyse"] = time.perf_counter() - t1
+    log.debug("analysis %d: %d owned observations, %d local, halo %d B sent", cycle,
+              report.owned_obs, report.local_obs, report.halo.bytes_sent)
+    return report

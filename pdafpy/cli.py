@@ -1,0 +1,121 @@
+"""The ``pdafpy`` command line.
+
+Subcommands
+-----------
+``pdafpy tutorial {offline,online}``
+    PDAF's 2D tutorial (run under ``mpirun``), writing PDAF's output files.
+``pdafpy verify SUITE``
+    A verification suite (``tutorial``; others registered by installed packages under the
+    entry-point group ``pdafpy.verify``); prints a table and exits non-zero on any failure.
+
+MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can start its cases as
+``mpirun`` subprocesses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from .errors import PdafpyError
+from .parallel import limit_threads
+
+__all__ = ["main"]
+
+log = logging.getLogger("pdafpy")
+
+
+def _tutorial_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tutorial", help="PDAF's 2D tutorial, offline or online (under mpirun)")
+    p.add_argument("mode", choices=["offline", "online"])
+    p.add_argument("--inputs", type=Path, required=True,
+                   help="folder with PDAF's tutorial inputs (inputs_offline or inputs_online)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the output files")
+    p.add_argument("--filter", default="lestkf",
+                   help="estkf, etkf, lestkf, letkf, or PDAF's type number (default lestkf)")
+    p.add_argument("--cradius", type=float, default=0.0, help="cut-off radius [grid units]")
+    p.add_argument("--sradius", type=float, default=None,
+                   help="support radius [grid units] (default: cradius)")
+    p.add_argument("--locweight", type=int, default=0,
+                   help="PDAF weight code: 0 uniform, 1 exponential, 2 Gaspari-Cohn, 5 Gaussian")
+    p.add_argument("--forget", type=float, default=1.0, help="forgetting factor")
+    p.add_argument("--type-trans", type=int, default=0, help="PDAF's type_trans")
+    p.add_argument("--obs", default="A", help="observation types, e.g. A or A,B,C")
+    p.add_argument("--tasks", type=int, default=1, help="model tasks (online)")
+    p.add_argument("--filter-ranks", type=int, default=0,
+                   help="separate filter ranks (online; 0: task 0 analyses)")
+
+
+def _run_tutorial(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from models.pdaf_tutorial import TutorialSettings, run_offline, run_online
+    from .filters import filter_class
+
+    settings = TutorialSettings(filter=filter_class(args.filter).name, cradius=args.cradius,
+                                sradius=args.sradius, locweight=args.locweight,
+                                forget=args.forget, type_trans=args.type_trans,
+                                obs_types=args.obs, tasks=args.tasks,
+                                filter_ranks=args.filter_ranks)
+    settings.types()
+    settings.localization()
+    if args.mode == "offline":
+        run_offline(MPI.COMM_WORLD, args.inputs, args.out, settings)
+    else:
+        run_online(MPI.COMM_WORLD, args.inputs, args.out, settings)
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        log.info("tutorial %s (%s) written to %s", args.mode, settings.filter, args.out)
+    return 0
+
+
+def _verify_suites() -> dict:
+    return {ep.name: ep for ep in entry_points(group="pdafpy.verify")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pdafpy`` console script; returns the exit status."""
+    limit_threads()
+    parser = argparse.ArgumentParser(prog="pdafpy", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _tutorial_parser(sub)
+    pv = sub.add_parser("verify", help="run a verification suite against reference results")
+    pv.add_argument("suite", help=f"one of: {', '.join(sorted(_verify_suites())) or 'none'}")
+    pv.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
+    args = parser.parse_args(argv)
+
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "tutorial":
+            return _run_tutorial(args)
+        suites = _verify_suites()
+        if args.suite not in suites:
+            parser.error(f"unknown suite {args.suite!r}; installed: {sorted(suites)}")
+        return int(suites[args.suite].load()(args.rest) or 0)
+    except PdafpyError as exc:
+        print(f"pdafpy: error: {exc}", file=sys.stderr)
+        _abort_if_parallel()
+        return 2
+
+
+def _abort_if_parallel() -> None:
+    """End every rank of an MPI job when one rank fails, instead of leaving the others waiting.
+
+    Errors found from the same inputs on every rank reach this point on every rank; a rank-local
+    failure must not hang the job, so a multi-rank run is aborted.
+    """
+    if "mpi4py.MPI" not in sys.modules:
+        return
+    from mpi4py import MPI
+    if MPI.Is_initialized() and MPI.COMM_WORLD.Get_size() > 1:
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

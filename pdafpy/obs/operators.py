@@ -1,0 +1,167 @@
+"""Linear observation operators on structured grids, in PDAF-OMI's manner.
+
+An operator maps each observation to a weighted sum of grid values of one field: a stencil of
+``r`` grid points per observation with coefficients (PDAF-OMI's ``id_obs_p`` / ``icoeff_p``).
+Stencils are given in global grid indices (level, row, column), so an operator does not depend on
+how the grid is split over ranks; the owner of an observation evaluates it on its block of columns
+widened by a state halo when the stencil reaches past the block's edge.
+
+Builders:
+
+- :func:`grid_point` -- the value at one grid point (PDAF ``obs_op_gridpoint``);
+- :func:`bilinear` -- bilinear interpolation of the four surrounding grid points
+  (PDAF ``obs_op_interp_lin`` with ``PDAFomi_get_interp_coeff_lin``);
+- :func:`grid_average` -- the mean over a footprint of grid points (PDAF ``obs_op_gridavg``),
+  optionally weighted (e.g. by layer thickness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..decomposition import Box
+from ..errors import ConfigError
+from ..model import Grid
+
+__all__ = ["StencilOperator", "grid_point", "bilinear", "grid_average"]
+
+
+@dataclass(frozen=True)
+class StencilOperator:
+    """``H(x)_i = sum_r coeff[i, r] * field[level[i, r], row[i, r], col[i, r]]``.
+
+    Attributes
+    ----------
+    field : str
+        Name of the state field the operator reads.
+    level, row, col : (m, r) int64 ndarray
+        Global indices of the stencil points (0-based).
+    coeff : (m, r) float ndarray
+        Weights of the stencil points (padding points carry weight 0).
+    """
+
+    field: str
+    level: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    coeff: np.ndarray
+
+    def __post_init__(self) -> None:
+        shapes = {a.shape for a in (self.level, self.row, self.col, self.coeff)}
+        if len(shapes) != 1 or self.coeff.ndim != 2:
+            raise ConfigError(f"operator on {self.field!r}: stencil arrays must share one "
+                              f"(m, r) shape, got {sorted(shapes)}")
+
+    @property
+    def size(self) -> int:
+        """Number of observations."""
+        return self.coeff.shape[0]
+
+    def subset(self, index: np.ndarray) -> "StencilOperator":
+        """The operator of the observations ``index`` only."""
+        return StencilOperator(self.field, self.level[index], self.row[index], self.col[index],
+                               self.coeff[index])
+
+    def reach(self, box: Box) -> int:
+        """How many columns past ``box`` the stencils reach (0 when they stay inside)."""
+        if self.size == 0:
+            return 0
+        live = self.coeff != 0
+        rows = np.where(live, self.row, box.y0)
+        cols = np.where(live, self.col, box.x0)
+        return int(max(0, box.y0 - rows.min(), rows.max() - (box.y1 - 1),
+                       box.x0 - cols.min(), cols.max() - (box.x1 - 1)))
+
+    def apply(self, field: np.ndarray, box: Box) -> np.ndarray:
+        """Evaluate the operator for every member.
+
+        Parameters
+        ----------
+        field : (n_members, levels, box.ny, box.nx) ndarray
+            The field over ``box`` (a rank's block, possibly grown by a halo).
+        box : Box
+            The block ``field`` covers; every live stencil point must lie inside it.
+
+        Returns
+        -------
+        (n_members, m) ndarray
+        """
+        live = self.coeff != 0
+        r = np.where(live, self.row - box.y0, 0)
+        c = np.where(live, self.col - box.x0, 0)
+        if np.any(live & ((r < 0) | (r >= box.ny) | (c < 0) | (c >= box.nx))):
+            raise ConfigError(f"operator on {self.field!r} reaches past the state halo; "
+                              "widen the halo")
+        values = field[:, self.level, r, c]          # (n_members, m, r)
+        return np.einsum("kmr,mr->km", values, self.coeff)
+
+
+def grid_point(field: str, row: np.ndarray, col: np.ndarray,
+               level: np.ndarray | int = 0) -> StencilOperator:
+    """Observations of grid points ``(level, row, col)`` (global, 0-based)."""
+    row = np.asarray(row, dtype=np.int64).reshape(-1, 1)
+    col = np.asarray(col, dtype=np.int64).reshape(-1, 1)
+    level = np.broadcast_to(np.asarray(level, dtype=np.int64).reshape(-1, 1), row.shape).copy()
+    return StencilOperator(field, level, row, col, np.ones(row.shape))
+
+
+def bilinear(field: str, grid: Grid, x: np.ndarray, y: np.ndarray,
+             level: np.ndarray | int = 0) -> StencilOperator:
+    """Bilinear interpolation at points ``(x, y)`` between the four surrounding grid points.
+
+    The surrounding points are the grid column at or left of ``x`` and the next one, likewise in
+    y, as in PDAF's tutorial (observation type C); a point on the last grid line uses the cell
+    before it. Grid coordinates must increase monotonically.
+
+    Parameters
+    ----------
+    grid : Grid
+        Supplies the column coordinates ``grid.x`` and row coordinates ``grid.y``.
+    x, y : (m,) float ndarray
+        Observation coordinates, in the units of ``grid.x`` and ``grid.y``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    outside = (x < grid.x[0]) | (x > grid.x[-1]) | (y < grid.y[0]) | (y > grid.y[-1])
+    if np.any(outside):
+        k = int(np.flatnonzero(outside)[0])
+        raise ConfigError(f"observation at (x={x[k]}, y={y[k]}) lies outside the grid "
+                          f"x in [{grid.x[0]}, {grid.x[-1]}], y in [{grid.y[0]}, {grid.y[-1]}]")
+    j = np.clip(np.searchsorted(grid.x, x, side="right") - 1, 0, grid.nx - 2)
+    i = np.clip(np.searchsorted(grid.y, y, side="right") - 1, 0, grid.ny - 2)
+    wx = (x - grid.x[j]) / (grid.x[j + 1] - grid.x[j])
+    wy = (y - grid.y[i]) / (grid.y[i + 1] - grid.y[i])
+    row = np.stack([i, i, i + 1, i + 1], axis=1)
+    col = np.stack([j, j + 1, j, j + 1], axis=1)
+    coeff = np.stack([(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy], axis=1)
+    level = np.broadcast_to(np.asarray(level, dtype=np.int64).reshape(-1, 1), row.shape).copy()
+    return StencilOperator(field, level, row, col, coeff)
+
+
+def grid_average(field: str, row: np.ndarray, col: np.ndarray, level: np.ndarray | int = 0,
+                 weight: np.ndarray | None = None) -> StencilOperator:
+    """Weighted mean over a footprint of grid points per observation.
+
+    Parameters
+    ----------
+    row, col : (m, r) int ndarray
+        Global indices of each observation's footprint points; pad with ``-1`` where a footprint
+        has fewer than ``r`` points.
+    level : int or (m, r) int ndarray
+        Level of each point.
+    weight : (m, r) float ndarray, optional
+        Relative weights (e.g. layer thickness [m]); normalised per observation. Default: equal.
+    """
+    row = np.atleast_2d(np.asarray(row, dtype=np.int64))
+    col = np.atleast_2d(np.asarray(col, dtype=np.int64))
+    valid = (row >= 0) & (col >= 0)
+    w = np.ones(row.shape) if weight is None else np.asarray(weight, dtype=float)
+    w = np.where(valid, w, 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    if np.any(total <= 0):
+        raise ConfigError(f"grid_average on {field!r}: an observation has an empty footprint")
+    level = np.broadcast_to(np.asarray(level, dtype=np.int64), row.shape).copy()
+    return StencilOperator(field, np.where(valid, level, 0), np.where(valid, row, 0),
+                           np.where(valid, col, 0), w / total)

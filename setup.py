@@ -1,0 +1,37 @@
+"""Installation of pdafpy: the framework (``pdafpy``) and the models it drives (``models``).
+
+numpy, scipy, mpi4py, petsc4py, h5py and netCDF4 are deliberately not listed as pip requirements:
+on Debian they come from the distribution (``python3-*`` packages built against one numpy), and on
+a cluster from the site's modules. ``make setup`` (see README.md) installs them.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="pdafpy",
+    version="0.1.0",
+    description="MPI-parallel ensemble data assimilation in the manner of PDAF, "
+                "for land-surface and subsurface hydrology",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="LGPL-3.0-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["pdafpy", "pdafpy.*", "models", "models.*"]),
+    package_data={"pdafpy": ["data/*.toml"], "models": ["**/*.toml"]},
+    install_requires=[],
+    extras_require={"test": ["pytest", "pytest-mpi"]},
+    entry_points={
+        "console_scripts": ["pdafpy = pdafpy.cli:main"],
+        "pdafpy.models": [
+            "pdaf_tutorial = models.pdaf_tutorial:TutorialModel",
+        ],
+        "pdafpy.verify": [
+            "tutorial = pdafpy.verify_tutorial:main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Hydrology",
+        "Intended Audience :: Science/Research",
+    ],
+)
