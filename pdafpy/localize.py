@@ -226,9 +226,10 @@ class Metric:
             code = int(disttype)
             if code in (10, 11, 12, 13):
                 kind = DistanceKind.from_pdaf(code - 10)
+                periodic = kind is DistanceKind.PERIODIC and domain_size is not None
                 return cls(
                     kind,
-                    tuple(domain_size) if (kind is DistanceKind.PERIODIC and domain_size is not None) else None,
+                    tuple(domain_size) if periodic else None,
                     horizontal_only=True,
                     vertical_cutoff=vertical_cutoff,
                 )
@@ -238,8 +239,8 @@ class Metric:
                 f"vertical_cutoff={vertical_cutoff!r} needs a 2+1D disttype (10-13), "
                 f"got disttype={disttype!r}"
             )
-        size = tuple(domain_size) if (kind is DistanceKind.PERIODIC and domain_size is not None) else None
-        return cls(kind, size)
+        periodic = kind is DistanceKind.PERIODIC and domain_size is not None
+        return cls(kind, tuple(domain_size) if periodic else None)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -515,10 +516,15 @@ def gaspari_cohn(d: np.ndarray, support: float) -> np.ndarray:
     inner = d <= c
     outer = (d > c) & (d < support)
     w = np.zeros_like(r)
+    # powers by multiplication (as gfortran expands integer powers), terms in PDAF's order
     ri = r[inner]
-    w[inner] = -0.25 * ri**5 + 0.5 * ri**4 + 5.0 / 8.0 * ri**3 - 5.0 / 3.0 * ri**2 + 1.0
+    r2 = ri * ri
+    r4 = r2 * r2
+    w[inner] = -0.25 * (r4 * ri) + 0.5 * r4 + 5.0 / 8.0 * (r2 * ri) - 5.0 / 3.0 * r2 + 1.0
     ro = r[outer]
-    wo = (1.0 / 12.0 * ro**5 - 0.5 * ro**4 + 5.0 / 8.0 * ro**3 + 5.0 / 3.0 * ro**2
+    r2 = ro * ro
+    r4 = r2 * r2
+    wo = (1.0 / 12.0 * (r4 * ro) - 0.5 * r4 + 5.0 / 8.0 * (r2 * ro) + 5.0 / 3.0 * r2
           - 5.0 * ro + 4.0 - 2.0 / 3.0 / ro)
     # PDAF clamps only for d >= 0.9 * support; the polynomial is >= 0 before that anyway.
     clamp = d[outer] >= 0.9 * support
@@ -897,6 +903,10 @@ def find_local_observations(
     b = [obs[:, ax][iobs] for ax in range(obs.shape[1])]
     dist2, ok = metric._pair_test(a, b, cradius)
     del a, b
+    _log.debug(
+        "local search: %d domains, %d observations, %d candidates, %d local pairs",
+        n_dom, n_obs, ok.shape[0], int(np.count_nonzero(ok)),
+    )
     idom, iobs = idom[ok], iobs[ok]
     dist = np.sqrt(dist2[ok])
     weight = loc.weights(dist)
