@@ -130,7 +130,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="analyses per configuration")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2],
                         help="rank counts of the timing part")
-    parser.add_argument("--weak", type=int, nargs="+", default=[1, 2, 4, 8],
+    parser.add_argument("--weak", type=int, nargs="+", default=[1, 2, 4, 8, 16],
                         help="rank counts of the weak-scaling part")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()

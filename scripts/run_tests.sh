@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider -m "not slow")
+PYTEST=(.venv/bin/python -m pytest -q --color=no -p no:cacheprovider -m "not slow")
 
 status=0
 echo "== serial tests"
@@ -15,5 +15,5 @@ echo "== MPI tests, 2 ranks"
 mpirun -n 2 "${PYTEST[@]}" -m "mpi and not slow" --with-mpi "$@" tests || status=1
 echo "== MPI tests, 4 ranks (oversubscribed)"
 mpirun -n 4 --oversubscribe "${PYTEST[@]}" -m "mpi and not slow" --with-mpi "$@" tests || status=1
-if [ $status -ne 0 ]; then echo "TESTS FAILED"; else echo "all test runs passed"; fi
+[ $status -eq 0 ] || echo "TESTS FAILED: see the runs above"
 exit $status
