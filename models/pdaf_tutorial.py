@@ -17,7 +17,6 @@ online ``ens_01_step02_for.txt`` / ``_ana.txt`` and ``state_step02_for.txt`` / `
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from pdafpy.analysis import analysis_step
+from pdafpy.atomic import atomic_path
 from pdafpy.decomposition import Box, block_boxes
 from pdafpy.errors import ConfigError, InputFileError
 from pdafpy.localize import Localization
@@ -81,9 +81,8 @@ def read_point_obs(path: Path) -> np.ndarray:
 
 def write_field(path: Path, field: np.ndarray) -> None:
     """Write a field as PDAF's tutorial does (rows of numbers), via a temporary name."""
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    np.savetxt(tmp, field, fmt="%.17e")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, field, fmt="%.17e")
 
 
 # -- observations ---------------------------------------------------------------------------------

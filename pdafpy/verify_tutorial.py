@@ -13,7 +13,6 @@ online LETKF against the same reference (with the symmetric square root LETKF eq
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import write_json
 
 __all__ = ["Case", "CASES", "compare_folders", "main"]
 
@@ -123,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{case.name:44s} {rec['files']:5d} {rec['max_abs_diff']:11.3e}  "
               f"{'yes' if rec['passed'] else 'NO ' + rec['error']}", flush=True)
     if args.json:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(records, indent=1))
-        tmp.replace(args.json)
+        write_json(args.json, records)
     if args.keep is None:
         shutil.rmtree(workdir, ignore_errors=True)
     failed = sum(not r["passed"] for r in records)

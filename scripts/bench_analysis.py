@@ -159,9 +159,8 @@ def main() -> int:
         print(f"{'weak':6s} {'lestkf':7s} {ranks:5d} {f'{ny}x{nx}':>9s} {rec['seconds']:10.2f} "
               f"{rec['halo_bytes_max']:11d} {rec['allgather_bytes']:11d}", flush=True)
     if args.json:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(records, indent=1))
-        tmp.replace(args.json)
+        from pdafpy.atomic import write_json
+        write_json(args.json, records)
     return 0
 
 

@@ -70,3 +70,20 @@ def test_state_halo_matches_global_field(width):
     ext = halo.extend(full[:, :, box.y0:box.y1, box.x0:box.x1])
     g = halo.grown
     assert np.array_equal(ext, full[:, :, g.y0:g.y1, g.x0:g.x1])
+
+
+def test_models_are_found_by_entry_point():
+    from models.pdaf_tutorial import TutorialModel
+    from pdafpy.model import Model, load_model_class
+
+    cls = load_model_class("pdaf_tutorial")
+    assert cls is TutorialModel
+    model = cls.create(None, {"ny": 4, "nx": 6})
+    assert isinstance(model, Model)
+    model.set_state(0, {"field": np.arange(24.0).reshape(1, 4, 6)})
+    model.advance(0, 1)
+    assert model.get_state()["field"][0, 0].tolist() == list(range(18, 24))
+    with pytest.raises(ConfigError, match="not installed"):
+        load_model_class("no_such_model")
+    with pytest.raises(ConfigError, match="missing key 'nx'"):
+        cls.create(None, {"ny": 4})

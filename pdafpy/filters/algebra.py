@@ -33,9 +33,7 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["omega", "estkf_transform", "etkf_transform", "observation_space_update",
-           "ensemble_space_inputs", "TRANSFORM_KINDS"]
-
-TRANSFORM_KINDS = {0: "deterministic", 1: "random Omega", 2: "random rotation"}
+           "ensemble_space_inputs", "symmetric_inverse_sqrt"]
 
 
 def omega(n_members: int) -> np.ndarray:
@@ -54,10 +52,23 @@ def omega(n_members: int) -> np.ndarray:
     return om
 
 
-def _symmetric_parts(ainv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues and eigenvectors of a batch of symmetric positive definite matrices."""
+def symmetric_inverse_sqrt(ainv: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``A^(1/2)`` (symmetric) and ``A rhs`` from a batch of symmetric positive definite ``A^-1``.
+
+    Parameters
+    ----------
+    ainv : (B, k, k) ndarray
+    rhs : (B, k) ndarray
+
+    Returns
+    -------
+    sqrt_a : (B, k, k) ndarray
+    solution : (B, k) ndarray
+    """
     s, u = np.linalg.eigh(ainv)
-    return s, u
+    solution = np.einsum("bij,bj->bi", u, np.einsum("bji,bj->bi", u, rhs) / s)
+    sqrt_a = (u / np.sqrt(s)[:, None, :]) @ np.swapaxes(u, 1, 2)
+    return sqrt_a, solution
 
 
 def estkf_transform(ainv: np.ndarray, rihld: np.ndarray, om: np.ndarray,
@@ -81,9 +92,7 @@ def estkf_transform(ainv: np.ndarray, rihld: np.ndarray, om: np.ndarray,
         ``W`` such that ``X^a = mean 1^T + X' W``.
     """
     rank = om.shape[1]
-    s, u = _symmetric_parts(ainv)
-    w = np.einsum("bij,bj->bi", u, np.einsum("bji,bj->bi", u, rihld) / s)
-    c = (u / np.sqrt(s)[:, None, :]) @ np.swapaxes(u, 1, 2)          # A^(1/2), symmetric
+    c, w = symmetric_inverse_sqrt(ainv, rihld)
     t = np.sqrt(rank) * (c @ omega_r_t) + w[:, :, None]
     return om @ t
 
@@ -103,9 +112,7 @@ def etkf_transform(ainv: np.ndarray, riyd: np.ndarray, rotation: np.ndarray | No
     (B, N, N) ndarray
     """
     n = ainv.shape[-1]
-    s, u = _symmetric_parts(ainv)
-    w = np.einsum("bij,bj->bi", u, np.einsum("bji,bj->bi", u, riyd) / s)
-    sqrt_a = (u / np.sqrt(s)[:, None, :]) @ np.swapaxes(u, 1, 2)
+    sqrt_a, w = symmetric_inverse_sqrt(ainv, riyd)
     if rotation is not None:
         sqrt_a = sqrt_a @ rotation
     return np.sqrt(n - 1) * sqrt_a + w[:, :, None]
