@@ -24,14 +24,18 @@ def gaspari_cohn_reference(d: np.ndarray, support: float) -> np.ndarray:
 
 
 def letkf_reference(fields, obs_types, cradius, sradius, forget=1.0):
-    """Textbook LETKF (Hunt et al. 2007), one grid point at a time, own weights."""
+    """Textbook LETKF (Hunt et al. 2007), one grid point at a time, with its own weights and its
+    own bilinear interpolation (grid-point observations are the case of integer coordinates)."""
     n_members, ny, nx = fields.shape
-    flat = fields.reshape(n_members, -1)
     values, coords, hx = [], [], []
     for t in obs_types:
-        op = t.operator
-        idx = op.row * nx + op.col                                  # (m, r)
-        hx.append(np.einsum("kmr,mr->km", flat[:, idx], op.coeff))
+        x, y = t.coords[:, 0], t.coords[:, 1]                       # 1-based grid units
+        j0, i0 = np.floor(x).astype(int), np.floor(y).astype(int)
+        j1, i1 = np.minimum(j0 + 1, nx), np.minimum(i0 + 1, ny)
+        wx, wy = x - j0, y - i0
+        at = lambda i, j: fields[:, i - 1, j - 1]                   # noqa: E731
+        hx.append((1 - wx) * (1 - wy) * at(i0, j0) + wx * (1 - wy) * at(i0, j1)
+                  + (1 - wx) * wy * at(i1, j0) + wx * wy * at(i1, j1))
         values.append(t.value)
         coords.append(t.coords)
     y, xy, hx = np.concatenate(values), np.concatenate(coords), np.concatenate(hx, axis=1)
