@@ -24,6 +24,10 @@ setup(
         "console_scripts": ["pdafpy = pdafpy.cli:main"],
         "pdafpy.models": [
             "pdaf_tutorial = models.pdaf_tutorial:TutorialModel",
+            "lorenz96 = models.lorenz96:Lorenz96Model",
+        ],
+        "pdafpy.bench": [
+            "l96 = models.lorenz96_benchmark:main",
         ],
         "pdafpy.verify": [
             "tutorial = pdafpy.verify_tutorial:main",

@@ -52,7 +52,8 @@ class AnalysisReport:
 
 def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
                   obs_types: Sequence[ObservationType], comm: Any, boxes: Sequence[Box],
-                  cycle: int = 0, analysed_fields: Sequence[str] | None = None) -> AnalysisReport:
+                  cycle: int = 0, analysed_fields: Sequence[str] | None = None,
+                  forget: float | None = None) -> AnalysisReport:
     """Update this filter rank's ensemble in place.
 
     Parameters
@@ -72,7 +73,9 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
     cycle : int
         Analysis counter, keys random numbers.
     analysed_fields : sequence of str, optional
-        Fields a local filter updates (default: all).
+        Fields a local or covariance-localised filter updates (default: all).
+    forget : float, optional
+        Forgetting factor of this analysis (default: the filter's option).
     """
     report = AnalysisReport()
     t0 = time.perf_counter()
@@ -80,20 +83,24 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
     report.owned_obs = owned.size
     t1 = time.perf_counter()
     report.seconds["observe"] = t1 - t0
-    if filt.local:
-        locs = [t.localization for t in obs_types]
+    locs = [t.localization for t in obs_types]
+    if filt.scheme == "local":
         domain_coords = grid.column_coords(layout.box)
         candidates, stats = exchange_observations(comm, owned, domain_coords, locs)
         t2 = time.perf_counter()
         local = local_observations(candidates, domain_coords, locs, stats)
         report.halo = stats
         report.local_obs = local.obs.size
-        filt.analyse(ens, layout.column_indices(analysed_fields), local, cycle)
+        filt.analyse(ens, layout.column_indices(analysed_fields), local, cycle, forget)
         t3 = time.perf_counter()
         report.seconds["halo"] = t2 - t1
         report.seconds["analyse"] = t3 - t2
+    elif filt.scheme == "gathered":
+        filt.analyse(ens, layout.column_indices(analysed_fields),
+                     grid.column_coords(layout.box), owned, locs, comm, cycle, forget)
+        report.seconds["analyse"] = time.perf_counter() - t1
     else:
-        filt.analyse(ens, owned, comm, cycle)
+        filt.analyse(ens, owned, comm, cycle, forget)
         report.seconds["analyse"] = time.perf_counter() - t1
     log.debug("analysis %d: %d owned observations, %d local, halo %d B sent", cycle,
               report.owned_obs, report.local_obs, report.halo.bytes_sent)

@@ -7,6 +7,8 @@ Subcommands
 ``pdafpy verify SUITE``
     A verification suite (``tutorial``; others registered by installed packages under the
     entry-point group ``pdafpy.verify``); prints a table and exits non-zero on any failure.
+``pdafpy bench NAME``
+    A benchmark against published results (``l96``; entry-point group ``pdafpy.bench``).
 
 MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can start its cases as
 ``mpirun`` subprocesses.
@@ -53,9 +55,9 @@ def _run_tutorial(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
     from models.pdaf_tutorial import TutorialSettings, run_offline, run_online
-    from .filters import filter_class
+    from .filters import filter_name
 
-    settings = TutorialSettings(filter=filter_class(args.filter).name, cradius=args.cradius,
+    settings = TutorialSettings(filter=filter_name(args.filter), cradius=args.cradius,
                                 sradius=args.sradius, locweight=args.locweight,
                                 forget=args.forget, type_trans=args.type_trans,
                                 obs_types=args.obs, tasks=args.tasks,
@@ -71,8 +73,8 @@ def _run_tutorial(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_suites() -> dict:
-    return {ep.name: ep for ep in entry_points(group="pdafpy.verify")}
+def _registered(group: str) -> dict:
+    return {ep.name: ep for ep in entry_points(group=group)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
     _tutorial_parser(sub)
-    pv = sub.add_parser("verify", help="run a verification suite against reference results")
-    pv.add_argument("suite", help=f"one of: {', '.join(sorted(_verify_suites())) or 'none'}")
-    pv.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
+    groups = {"verify": "pdafpy.verify", "bench": "pdafpy.bench"}
+    for command, help_text in (("verify", "run a verification suite against reference results"),
+                               ("bench", "run a benchmark against published results")):
+        p = sub.add_parser(command, help=help_text)
+        names = ", ".join(sorted(_registered(groups[command]))) or "none"
+        p.add_argument("suite", help=f"one of: {names}")
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
     args = parser.parse_args(argv)
 
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
@@ -93,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "tutorial":
             return _run_tutorial(args)
-        suites = _verify_suites()
+        suites = _registered(groups[args.command])
         if args.suite not in suites:
-            parser.error(f"unknown suite {args.suite!r}; installed: {sorted(suites)}")
+            parser.error(f"unknown {args.command} suite {args.suite!r}; "
+                         f"installed: {sorted(suites)}")
         return int(suites[args.suite].load()(args.rest) or 0)
     except PdafpyError as exc:
         print(f"pdafpy: error: {exc}", file=sys.stderr)

@@ -1,5 +1,16 @@
 """Ensemble filters, by name or by PDAF's filter type number.
 
+| name | PDAF type | scheme |
+|---|---|---|
+| ``enkf`` | 2 | global, perturbed observations |
+| ``etkf`` | 4 | global square root |
+| ``letkf`` | 5 | local (one domain per grid column) |
+| ``estkf`` | 6 | global square root |
+| ``lestkf`` | 7 | local |
+| ``lenkf`` | 8 | covariance localisation, observations gathered |
+| ``ensrf`` / ``eakf`` | 13 | serial, covariance localisation, observations gathered |
+| ``column_enkf`` | -- | local, perturbed observations |
+
 >>> from pdafpy.filters import make_filter
 >>> make_filter("lestkf", forget=0.95).pdaf_type
 7
@@ -9,20 +20,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..errors import ConfigError
+from .enkf import ColumnEnKF, EnKF
+from .gathered import LEnKF, SerialEnSRF
 from .square_root import ESTKF, ETKF, LESTKF, LETKF, FilterOptions
 
 __all__ = ["FILTERS", "make_filter", "filter_class", "FilterOptions", "ESTKF", "ETKF", "LESTKF",
-           "LETKF"]
+           "LETKF", "EnKF", "ColumnEnKF", "LEnKF", "SerialEnSRF"]
 
-FILTERS = {cls.name: cls for cls in (ETKF, LETKF, ESTKF, LESTKF)}
-_BY_PDAF_TYPE = {cls.pdaf_type: cls for cls in FILTERS.values()}
+FILTERS = {cls.name: cls for cls in (EnKF, ETKF, LETKF, ESTKF, LESTKF, LEnKF, SerialEnSRF,
+                                     ColumnEnKF)}
+FILTERS["eakf"] = partial(SerialEnSRF, variant="eakf")
+_BY_PDAF_TYPE = {cls.pdaf_type: cls for cls in FILTERS.values()
+                 if isinstance(cls, type) and cls.pdaf_type is not None}
 
 
-def filter_class(name: str | int) -> type:
-    """The filter class for a name (``"lestkf"``) or PDAF filter type number (``7``)."""
+def filter_class(name: str | int) -> Any:
+    """The filter class (or factory) for a name (``"lestkf"``) or PDAF type number (``7``)."""
     if isinstance(name, str) and name.strip().isdigit():
         name = int(name)
     if isinstance(name, int):
@@ -34,6 +51,12 @@ def filter_class(name: str | int) -> type:
     if key not in FILTERS:
         raise ConfigError(f"unknown filter {name!r}; choose one of {sorted(FILTERS)}")
     return FILTERS[key]
+
+
+def filter_name(name: str | int) -> str:
+    """The canonical name for a name or PDAF type number."""
+    cls = filter_class(name)
+    return "eakf" if cls is FILTERS["eakf"] else cls.name
 
 
 def make_filter(name: str | int, **options: Any):

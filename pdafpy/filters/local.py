@@ -9,6 +9,7 @@ index, so every domain's sums are formed in the same order on any rank layout.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,23 +17,58 @@ import numpy as np
 if TYPE_CHECKING:
     from ..halo import LocalObservations
 
-__all__ = ["batched_local_analysis"]
+__all__ = ["LocalBatch", "batched_local_analysis"]
+
+
+@dataclass
+class LocalBatch:
+    """A batch of ``B`` local domains that all have ``m`` local observations.
+
+    Attributes
+    ----------
+    x_anom : (B, n, N) ndarray
+        Local state anomalies.
+    y_anom : (B, m, N) ndarray
+        Observed anomalies of the local observations.
+    innovation : (B, m) ndarray
+        ``y - mean(H(x))``.
+    rinv : (B, m) ndarray
+        Inverse error variances times the localisation weights.
+    perturbation : (B, m, N) ndarray or None
+        Observation perturbations of the local observations (stochastic filters only).
+    cycle : int
+        Analysis counter.
+    forget : float
+        Forgetting factor of this analysis.
+    """
+
+    x_anom: np.ndarray
+    y_anom: np.ndarray
+    innovation: np.ndarray
+    rinv: np.ndarray
+    perturbation: np.ndarray | None
+    cycle: int
+    forget: float
 
 
 def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.ndarray,
-                           local_obs: "LocalObservations", cycle: int, chunk_size: int) -> None:
+                           local_obs: "LocalObservations", cycle: int, chunk_size: int,
+                           forget: float, perturbations: np.ndarray | None = None) -> None:
     """Run ``filt.update_local_domains`` over all domains, in place on ``ens``.
 
     Parameters
     ----------
     filt : object
-        Provides ``update_local_domains(x_anom, y_anom, innovation, rinv, cycle)`` returning the
-        mean increment ``(B, n)`` and analysis anomalies ``(B, n, N)``.
+        Provides ``update_local_domains(batch: LocalBatch)`` returning the mean increment
+        ``(B, n)`` and the analysis anomalies ``(B, n, N)``.
     ens : (N, n_state) ndarray
     domain_state_index : (n_domains, n_local) int ndarray
     local_obs : LocalObservations
     cycle : int
     chunk_size : int
+    forget : float
+    perturbations : (m_total, N) ndarray, optional
+        Observation perturbations of every observation in ``local_obs.obs``.
     """
     obs = local_obs.obs
     hxbar = obs.hx.mean(axis=0)
@@ -55,7 +91,9 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
             x_anom = x - mean[..., None]
             pair = local_obs.indptr[domains][:, None] + np.arange(m)
             obs_idx = local_obs.index[pair]                  # (B, m)
-            rinv = rinv_all[obs_idx] * local_obs.weight[pair]
-            increment, anomalies = filt.update_local_domains(
-                x_anom, y_anom_all[obs_idx], innovation_all[obs_idx], rinv, cycle)
+            batch = LocalBatch(x_anom, y_anom_all[obs_idx], innovation_all[obs_idx],
+                               rinv_all[obs_idx] * local_obs.weight[pair],
+                               None if perturbations is None else perturbations[obs_idx],
+                               cycle, forget)
+            increment, anomalies = filt.update_local_domains(batch)
             ens[:, idx] = np.moveaxis(mean[..., None] + increment[..., None] + anomalies, -1, 0)

@@ -27,7 +27,7 @@ from ..halo import LocalObservations
 from ..obs.types import ObservationSet
 from .algebra import (ensemble_space_inputs, estkf_transform, etkf_transform,
                       observation_space_update, omega)
-from .local import batched_local_analysis
+from .local import LocalBatch, batched_local_analysis
 
 __all__ = ["FilterOptions", "ESTKF", "ETKF", "LESTKF", "LETKF"]
 
@@ -103,9 +103,9 @@ class _SquareRootFilter:
 
     # -- shared ------------------------------------------------------------------------------------
     def _weights_ensemble_space(self, y_anom: np.ndarray, innovation: np.ndarray,
-                                rinv: np.ndarray, n_members: int, cycle: int,
+                                rinv: np.ndarray, n_members: int, cycle: int, forget: float,
                                 comm: Any = None) -> np.ndarray:
-        a = self.options.forget * (n_members - 1)
+        a = forget * (n_members - 1)
         ainv, rhs = ensemble_space_inputs(y_anom, innovation, rinv, 0.0,
                                           self._project(n_members))
         if comm is not None:
@@ -115,19 +115,8 @@ class _SquareRootFilter:
         ainv[:, np.arange(k), np.arange(k)] += a
         return self._transform(ainv, rhs, n_members, cycle)
 
-    def update_local_domains(self, x_anom: np.ndarray, y_anom: np.ndarray,
-                             innovation: np.ndarray, rinv: np.ndarray,
-                             cycle: int) -> tuple[np.ndarray, np.ndarray]:
+    def update_local_domains(self, batch: LocalBatch) -> tuple[np.ndarray, np.ndarray]:
         """Analyse a batch of local domains with the same number of local observations.
-
-        Parameters
-        ----------
-        x_anom : (B, n, N) ndarray
-            Local state anomalies.
-        y_anom : (B, m, N) ndarray
-            Local observed anomalies.
-        innovation, rinv : (B, m) ndarray
-            Local innovations and weighted inverse error variances.
 
         Returns
         -------
@@ -136,15 +125,16 @@ class _SquareRootFilter:
         anomalies : (B, n, N) ndarray
             Analysis anomalies.
         """
-        n_members = x_anom.shape[-1]
-        m = y_anom.shape[1]
+        n_members = batch.x_anom.shape[-1]
+        m = batch.y_anom.shape[1]
         solver = self.options.solver
         if solver == "observation" or (solver == "auto" and m < n_members - 1):
-            return observation_space_update(x_anom, y_anom, innovation, rinv,
-                                            self.options.forget,
-                                            self._rotation(n_members, cycle))
-        w = self._weights_ensemble_space(y_anom, innovation, rinv, n_members, cycle)
-        xa = x_anom @ w
+            return observation_space_update(batch.x_anom, batch.y_anom, batch.innovation,
+                                            batch.rinv, batch.forget,
+                                            self._rotation(n_members, batch.cycle))
+        w = self._weights_ensemble_space(batch.y_anom, batch.innovation, batch.rinv,
+                                         n_members, batch.cycle, batch.forget)
+        xa = batch.x_anom @ w
         # W = W_pert + w 1^T; X' W_pert has zero mean, so the mean increment is the members' mean
         increment = xa.mean(axis=-1)
         return increment, xa - increment[..., None]
@@ -200,8 +190,10 @@ class _ETKFFamily(_SquareRootFilter):
 
 class _GlobalMixin:
     local = False
+    scheme = "global"
 
-    def analyse(self, ens: np.ndarray, obs: ObservationSet, comm: Any, cycle: int = 0) -> None:
+    def analyse(self, ens: np.ndarray, obs: ObservationSet, comm: Any, cycle: int = 0,
+                forget: float | None = None) -> None:
         """Update ``ens`` in place with the observations each filter rank owns.
 
         Parameters
@@ -214,21 +206,26 @@ class _GlobalMixin:
             Filter communicator over which ``A^-1`` is summed (None: serial).
         cycle : int
             Analysis counter (keys the random transforms).
+        forget : float, optional
+            Forgetting factor of this analysis (default: the option's), e.g. an adaptive one.
         """
         n_members = ens.shape[0]
         hxbar = obs.hx.mean(axis=0)
         y_anom = (obs.hx - hxbar).T[None]
-        w = self._weights_ensemble_space(y_anom, (obs.value - hxbar)[None],
-                                         (1.0 / obs.variance)[None], n_members, cycle, comm)[0]
+        w = self._weights_ensemble_space(
+            y_anom, (obs.value - hxbar)[None], (1.0 / obs.variance)[None], n_members, cycle,
+            self.options.forget if forget is None else forget, comm)[0]
         mean = ens.mean(axis=0)
         ens[:] = mean + (ens - mean).T.dot(w).T
 
 
 class _LocalMixin:
     local = True
+    scheme = "local"
 
     def analyse(self, ens: np.ndarray, domain_state_index: np.ndarray,
-                local_obs: LocalObservations, cycle: int = 0) -> None:
+                local_obs: LocalObservations, cycle: int = 0,
+                forget: float | None = None) -> None:
         """Update ``ens`` in place, each local domain with its own local observations.
 
         Parameters
@@ -242,9 +239,12 @@ class _LocalMixin:
             Local observations of every domain (from :mod:`pdafpy.halo`).
         cycle : int
             Analysis counter (keys the random transforms).
+        forget : float, optional
+            Forgetting factor of this analysis (default: the option's).
         """
         batched_local_analysis(self, ens, domain_state_index, local_obs, cycle,
-                               self.options.chunk_size)
+                               self.options.chunk_size,
+                               self.options.forget if forget is None else forget)
 
 
 class ESTKF(_GlobalMixin, _ESTKFFamily):
