@@ -25,12 +25,14 @@ setup(
         "pdafpy.models": [
             "pdaf_tutorial = models.pdaf_tutorial:TutorialModel",
             "lorenz96 = models.lorenz96:Lorenz96Model",
+            "richards = models.richards.model:RichardsModel",
         ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",
         ],
         "pdafpy.verify": [
             "tutorial = pdafpy.verify_tutorial:main",
+            "richards = models.richards.verify:main",
         ],
     },
     classifiers=[

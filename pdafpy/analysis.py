@@ -20,6 +20,7 @@ from .decomposition import Box
 from .halo import HaloStats, exchange_observations, local_observations
 from .model import Grid
 from .obs.observe import observe_owned
+from .obs.qc import omit_by_innovation
 from .obs.types import ObservationType
 from .state import StateLayout
 
@@ -35,7 +36,9 @@ class AnalysisReport:
     Attributes
     ----------
     owned_obs : int
-        Observations this rank owns.
+        Observations this rank owns (after the innovation check).
+    omitted_obs : (n_types,) int ndarray
+        Observations this rank left out by the innovation check (PDAF-OMI's ``inno_omit``).
     local_obs : int
         Observations its local domains use (own and received; local filters only).
     halo : HaloStats
@@ -45,6 +48,7 @@ class AnalysisReport:
     """
 
     owned_obs: int = 0
+    omitted_obs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     local_obs: int = 0
     halo: HaloStats = field(default_factory=HaloStats)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -80,6 +84,7 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
     report = AnalysisReport()
     t0 = time.perf_counter()
     owned = observe_owned(obs_types, ens, layout, grid, comm, boxes)
+    owned, report.omitted_obs = omit_by_innovation(owned, [t.inno_omit for t in obs_types])
     report.owned_obs = owned.size
     t1 = time.perf_counter()
     report.seconds["observe"] = t1 - t0

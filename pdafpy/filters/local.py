@@ -10,14 +10,14 @@ index, so every domain's sums are formed in the same order on any rank layout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 if TYPE_CHECKING:
     from ..halo import LocalObservations
 
-__all__ = ["LocalBatch", "batched_local_analysis"]
+__all__ = ["LocalBatch", "batched_local_analysis", "domain_batches"]
 
 
 @dataclass
@@ -75,25 +75,39 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
     y_anom_all = (obs.hx - hxbar).T                       # (m_total, N)
     innovation_all = obs.value - hxbar
     rinv_all = 1.0 / obs.variance
+    for domains, obs_idx, pair in domain_batches(local_obs, chunk_size):
+        idx = domain_state_index[domains]                    # (B, n)
+        x = np.moveaxis(ens[:, idx], 0, -1)                  # (B, n, N)
+        mean = x.mean(axis=-1)
+        batch = LocalBatch(x - mean[..., None], y_anom_all[obs_idx], innovation_all[obs_idx],
+                           rinv_all[obs_idx] * local_obs.weight[pair],
+                           None if perturbations is None else perturbations[obs_idx],
+                           cycle, forget)
+        increment, anomalies = filt.update_local_domains(batch)
+        ens[:, idx] = np.moveaxis(mean[..., None] + increment[..., None] + anomalies, -1, 0)
+
+
+def domain_batches(local_obs: "LocalObservations", chunk_size: int
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Batches of domains with equally many local observations.
+
+    Yields
+    ------
+    domains : (B,) int ndarray
+        Domain numbers.
+    obs_idx : (B, m) int ndarray
+        Positions of each domain's local observations in ``local_obs.obs`` (ascending).
+    pair : (B, m) int ndarray
+        Positions of the (domain, observation) pairs in ``local_obs.index`` / ``weight``.
+    """
     counts = local_obs.counts
     order = np.argsort(counts, kind="stable")
-    sorted_counts = counts[order]
-    bounds = np.flatnonzero(np.diff(sorted_counts)) + 1
+    bounds = np.flatnonzero(np.diff(counts[order])) + 1
     for group in np.split(order, bounds):
         if group.size == 0:
             continue
         m = int(counts[group[0]])
         for start in range(0, group.size, chunk_size):
             domains = group[start:start + chunk_size]
-            idx = domain_state_index[domains]                # (B, n)
-            x = np.moveaxis(ens[:, idx], 0, -1)              # (B, n, N)
-            mean = x.mean(axis=-1)
-            x_anom = x - mean[..., None]
             pair = local_obs.indptr[domains][:, None] + np.arange(m)
-            obs_idx = local_obs.index[pair]                  # (B, m)
-            batch = LocalBatch(x_anom, y_anom_all[obs_idx], innovation_all[obs_idx],
-                               rinv_all[obs_idx] * local_obs.weight[pair],
-                               None if perturbations is None else perturbations[obs_idx],
-                               cycle, forget)
-            increment, anomalies = filt.update_local_domains(batch)
-            ens[:, idx] = np.moveaxis(mean[..., None] + increment[..., None] + anomalies, -1, 0)
+            yield domains, local_obs.index[pair], pair

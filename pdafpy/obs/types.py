@@ -40,6 +40,9 @@ class ObservationType:
         Maps a state to the observations.
     localization : Localization
         Cut-off radius, weight function and metric for local filters.
+    inno_omit : float
+        PDAF-OMI's ``inno_omit``: observations whose innovation exceeds this many error standard
+        deviations are left out of the analysis (0: keep all).
     """
 
     name: str
@@ -48,6 +51,7 @@ class ObservationType:
     coords: np.ndarray
     operator: StencilOperator
     localization: Localization
+    inno_omit: float = 0.0
 
     def __post_init__(self) -> None:
         m = np.shape(self.value)[0]
@@ -64,6 +68,9 @@ class ObservationType:
             raise ConfigError(f"observation type {self.name!r}: every error_std must be > 0")
         if m and not np.all(np.isfinite(self.value)):
             raise ConfigError(f"observation type {self.name!r}: values must be finite")
+        if not self.inno_omit >= 0:
+            raise ConfigError(f"observation type {self.name!r}: inno_omit must be >= 0, "
+                              f"got {self.inno_omit}")
 
     @property
     def size(self) -> int:

@@ -1,0 +1,347 @@
+"""Newton-Krylov solution of the discrete Richards equation with PETSc's SNES.
+
+:class:`RichardsSolver` owns the SNES, the Jacobian matrix and the pressure-head vector of one
+model on one group of ranks. Its defaults (Newton with backtracking line search, GMRES with
+block-Jacobi/ILU(0), Eisenstat-Walker forcing) are set in PETSc's options database under the
+model's prefix (``richards_`` unless configured) only where the user has set nothing, so every
+choice can be overridden from the command line, e.g. ``-richards_pc_type hypre``,
+``-richards_snes_rtol 1e-10``, ``-richards_snes_monitor``.
+
+A step that fails after the controller's cuts raises :class:`~pdafpy.errors.ModelError` on every
+rank of the task (the convergence reason of SNES is collective), naming the time, the step and the
+cell with the largest residual.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from pdafpy.errors import ModelError
+
+from .balance import WaterBalance
+from .boundary import BoundaryCondition
+from .discretization import Discretization
+from .grid import RichardsGrid
+from .timestepping import StepController
+
+__all__ = ["RichardsSolver", "DEFAULT_OPTIONS", "SolverStats"]
+
+log = logging.getLogger(__name__)
+
+#: Defaults written under the model's prefix unless the options database already has the key.
+DEFAULT_OPTIONS: dict[str, str] = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "bt",
+    "snes_rtol": "1e-8",
+    "snes_atol": "1e-12",
+    "snes_stol": "1e-14",
+    "snes_max_it": "25",
+    "snes_max_funcs": "10000",
+    "snes_ksp_ew": "true",
+    "ksp_type": "gmres",
+    "ksp_gmres_restart": "60",
+    "ksp_max_it": "500",
+    "ksp_rtol": "1e-4",
+    "pc_type": "bjacobi",
+    "sub_pc_type": "ilu",
+}
+
+
+@dataclass
+class SolverStats:
+    """Counters of the work done (cumulative, this rank's view of collective counts)."""
+
+    steps: int = 0
+    rejected: int = 0
+    newton_its: int = 0
+    ksp_its: int = 0
+    residual_evals: int = 0
+    jacobian_evals: int = 0
+    time_residual: float = 0.0
+    time_jacobian: float = 0.0
+    time_solve: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+class RichardsSolver:
+    """Backward-Euler steps of the Richards equation on a :class:`RichardsGrid`.
+
+    Parameters
+    ----------
+    grid : RichardsGrid
+    soil : mapping of str to owned-cell arrays
+        See :class:`~.discretization.Discretization`.
+    model : str
+        ``"van_genuchten"`` or ``"gardner"``.
+    boundaries : mapping of face name to BoundaryCondition
+    kr_averaging : str
+        ``"upstream"``, ``"arithmetic"`` or ``"harmonic"``.
+    controller : StepController, optional
+    prefix : str
+        PETSc options prefix of this model.
+    options : mapping, optional
+        Options (without prefix or dash) applied on top of :data:`DEFAULT_OPTIONS`; the command
+        line still wins over both.
+    source : (nz, ny_o, nx_o) float ndarray, optional
+        Volumetric source [1/s].
+    """
+
+    def __init__(self, grid: RichardsGrid, soil: Mapping[str, np.ndarray], model: str,
+                 boundaries: Mapping[str, BoundaryCondition], *,
+                 kr_averaging: str = "upstream", controller: StepController | None = None,
+                 prefix: str = "richards_", options: Mapping[str, Any] | None = None,
+                 source: np.ndarray | None = None, mualem_l: float = 0.5,
+                 desaturation_limit: float = 0.2) -> None:
+        from petsc4py import PETSc
+
+        self.grid = grid
+        self.disc = Discretization(grid, soil, model, boundaries, kr_averaging, mualem_l)
+        self.controller = controller or StepController()
+        self.prefix = prefix
+        self.source = source
+        self.stats = SolverStats()
+        self.balance = WaterBalance(grid)
+        self.t = 0.0
+        da = grid.da
+        self.h = da.createGlobalVec()
+        self._x_loc = da.createLocalVec()
+        self._h0 = np.zeros(grid.owned_shape)
+        self._theta0 = np.zeros(grid.owned_shape)
+        self._dt = 1.0
+        self._steady = False
+        self._failed = False
+        n = grid.n_owned
+        d = self.disc
+        self.J = PETSc.Mat().createAIJ(size=((n, grid.n_cells), (n, grid.n_cells)),
+                                       csr=(d.csr_indptr, d.csr_indices), comm=grid.comm)
+        self.J.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
+        self.snes = PETSc.SNES().create(grid.comm)
+        self.snes.setOptionsPrefix(prefix)
+        self.snes.setDM(da)
+        self._residual_vec = da.createGlobalVec()
+        self.snes.setFunction(self._form_function, self._residual_vec)
+        self.snes.setJacobian(self._form_jacobian, self.J, self.J)
+        self.desaturation_limit = desaturation_limit
+        self._apply_options(options)
+
+    # ------------------------------------------------------------------ options
+    def _apply_options(self, options: Mapping[str, Any] | None) -> None:
+        from petsc4py import PETSc
+
+        db = PETSc.Options()
+        merged = dict(DEFAULT_OPTIONS)
+        for k, v in (options or {}).items():
+            merged[k.lstrip("-")] = "true" if v is True else str(v)
+        inserted = []
+        for k, v in merged.items():
+            full = self.prefix + k
+            if not db.hasName(full):
+                db.setValue(full, v)
+                inserted.append(full)
+        try:
+            self.snes.setFromOptions()
+        finally:
+            for full in inserted:
+                db.delValue(full)
+        # the DM's own Jacobian would replace ours; we keep ours
+        self.snes.setJacobian(self._form_jacobian, self.J, self.J)
+        if self.desaturation_limit > 0:
+            self.snes.setLineSearchPreCheck(self._precheck)
+
+    # ------------------------------------------------------------------ state
+    def set_head(self, h: np.ndarray) -> None:
+        """Set the pressure head [m] of the owned cells, ``(nz, ny_o, nx_o)``."""
+        self.h.array[:] = np.ascontiguousarray(h, dtype=float).ravel()
+
+    def get_head(self) -> np.ndarray:
+        """The pressure head [m] of the owned cells, ``(nz, ny_o, nx_o)`` (a copy)."""
+        return self.h.getArray(readonly=True).reshape(self.grid.owned_shape).copy()
+
+    def theta(self) -> np.ndarray:
+        """Water content [m3 m-3] of the owned cells."""
+        return self.disc.theta_owned(self.get_head())
+
+    # ------------------------------------------------------------------ PETSc callbacks
+    def _ghosted(self, X) -> np.ndarray:
+        self.grid.da.globalToLocal(X, self._x_loc)
+        return self._x_loc.getArray(readonly=True).reshape(self.grid.ghost_shape)
+
+    def _form_function(self, snes, X, F) -> None:
+        t0 = time.perf_counter()
+        try:
+            ev = self.disc.evaluate(self._ghosted(X), self._h0, self._theta0, self._dt,
+                                    self.source, jacobian=False, steady=self._steady)
+            F.array[:] = ev.residual.ravel()
+        except Exception:                                   # never leave a rank behind
+            log.exception("richards residual evaluation failed")
+            F.array[:] = np.nan
+        self.stats.residual_evals += 1
+        self.stats.time_residual += time.perf_counter() - t0
+
+    def _form_jacobian(self, snes, X, J, P) -> None:
+        t0 = time.perf_counter()
+        try:
+            ev = self.disc.evaluate(self._ghosted(X), self._h0, self._theta0, self._dt,
+                                    self.source, jacobian=True, steady=self._steady)
+            vals = self.disc.jacobian_csr_values(ev.jac_values)
+        except Exception:
+            log.exception("richards Jacobian evaluation failed")
+            vals = np.full(self.disc.perm.size, np.nan)
+        P.setValuesCSR(self.disc.csr_indptr, self.disc.csr_indices, vals)
+        P.assemble()
+        if J != P:
+            J.assemble()
+        self.stats.jacobian_evals += 1
+        self.stats.time_jacobian += time.perf_counter() - t0
+
+    def _precheck(self, X, Y) -> bool:
+        """Chop Newton updates that take a saturated cell far into the unsaturated range.
+
+        In a saturated cell the only storage is ``Ss h``, so the linearisation can send the
+        head metres below zero in one iteration (where ``kr`` is tiny) and Newton then
+        oscillates. A cell with ``h >= 0`` whose update would leave it with an effective
+        saturation below ``1 - desaturation_limit`` is stopped at that saturation for this
+        iteration (PETSc's update is ``X - lambda Y``). Purely local: no communication.
+        """
+        try:
+            h = X.getArray(readonly=True)
+            y = Y.getArray()
+            new = h - y
+            hit = (h >= 0.0) & (new < 0.0)
+            if not np.any(hit):
+                return False
+            ret = self.disc.retention_owned
+            p = ret.params
+            th = ret.evaluate(new.reshape(self.grid.owned_shape), derivatives=False)[0]
+            se = ((th - p["theta_r"]) / (p["theta_s"] - p["theta_r"])).ravel()
+            lim = 1.0 - self.desaturation_limit
+            chop = hit & (se < lim)
+            if not np.any(chop):
+                return False
+            h_lim = ret.head_from_saturation(np.full(self.grid.owned_shape, lim)).ravel()
+            y[chop] = h[chop] - h_lim[chop]
+            return True
+        except Exception:                                   # pragma: no cover
+            log.exception("richards precheck failed")
+            return False
+
+    # ------------------------------------------------------------------ one step
+    def evaluate(self, jacobian: bool = False):
+        """The discrete equations at the current head for the last step set up (diagnostics)."""
+        self.grid.da.globalToLocal(self.h, self._x_loc)
+        hg = self._x_loc.getArray(readonly=True).reshape(self.grid.ghost_shape)
+        return self.disc.evaluate(hg, self._h0, self._theta0, self._dt, self.source,
+                                  jacobian=jacobian, steady=self._steady)
+
+    def _solve(self, dt: float, steady: bool = False) -> tuple[bool, int, int]:
+        """One Newton solve from the current head; returns (converged, newton its, ksp its)."""
+        self._dt = dt
+        self._steady = steady
+        t0 = time.perf_counter()
+        r_before, j_before = self.stats.time_residual, self.stats.time_jacobian
+        self.snes.solve(None, self.h)
+        elapsed = time.perf_counter() - t0
+        self.stats.time_solve += elapsed - (self.stats.time_residual - r_before) \
+            - (self.stats.time_jacobian - j_before)
+        reason = self.snes.getConvergedReason()
+        its = self.snes.getIterationNumber()
+        lits = self.snes.getLinearSolveIterations()
+        self.stats.newton_its += its
+        self.stats.ksp_its += lits
+        ok = reason > 0
+        if ok:
+            # a NaN that slipped through the norms (it should not) is a failure on all ranks
+            ok = self.grid.max(0.0 if np.all(np.isfinite(self.h.getArray(readonly=True)))
+                               else 1.0) == 0.0
+        return ok, its, lits
+
+    def step(self, dt: float) -> tuple[bool, int, float]:
+        """Try one backward-Euler step of ``dt`` [s] from the current state.
+
+        On success the head holds the new state and the water balance is updated; on failure
+        the head is restored. Returns ``(converged, newton iterations, max |dh| [m])``.
+        """
+        h0 = self.get_head()
+        self._h0 = h0
+        self._theta0 = self.disc.theta_owned(h0)
+        ok, its, _ = self._solve(dt)
+        if not ok:
+            self.worst = self._worst_cell()
+            self.set_head(h0)
+            return False, its, np.inf
+        h1 = self.get_head()
+        max_dh = self.grid.max(float(np.max(np.abs(h1 - h0))) if h1.size else 0.0)
+        ev = self.evaluate()
+        self.balance.record(dt, ev, self.source, self.disc)
+        return True, its, max_dh
+
+    def _worst_cell(self) -> tuple[float, tuple[int, int, int]]:
+        """Largest |residual| over the task and its global cell (k, j, i) (collective)."""
+        try:
+            r = np.abs(self.evaluate().residual)
+            r = np.where(np.isfinite(r), r, np.inf)
+            if r.size:
+                idx = np.unravel_index(int(np.argmax(r)), r.shape)
+                local = (float(r[idx]), (int(idx[0]), int(idx[1] + self.grid.box.y0),
+                                         int(idx[2] + self.grid.box.x0)))
+            else:
+                local = (-1.0, (-1, -1, -1))
+        except Exception:                                    # pragma: no cover
+            local = (np.inf, (-1, -1, -1))
+        allv = self.grid.mpi_comm.allgather(local)
+        return max(allv, key=lambda p: p[0])
+
+    # ------------------------------------------------------------------ time loop
+    def advance(self, t0: float, t1: float) -> None:
+        """Advance from ``t0`` to exactly ``t1`` [s] with adaptive steps.
+
+        Raises
+        ------
+        ModelError
+            On all ranks, if a step fails after the controller's cuts or falls below ``dt_min``.
+        """
+        ctl = self.controller
+        t = float(t0)
+        t1 = float(t1)
+        while t < t1:
+            cuts = 0
+            while True:
+                dt = ctl.propose(t, t1)
+                ok, its, max_dh = self.step(dt)
+                if ok:
+                    break
+                self.stats.rejected += 1
+                cuts += 1
+                at_min = ctl.dt <= ctl.dt_min * (1 + 1e-12)
+                if cuts > ctl.max_cuts or at_min:
+                    worst_r, (k, j, i) = self.worst
+                    raise ModelError(
+                        f"richards: time step failed at t={t:.6g} s with dt={dt:.6g} s after "
+                        f"{cuts} cuts (SNES reason {self.snes.getConvergedReason()}); "
+                        f"largest residual {worst_r:.3g} at cell (k={k}, j={j}, i={i})")
+                log.debug("richards: step of %.4g s at t=%.6g failed (its=%d); cutting",
+                          dt, t, its)
+                ctl.reject()
+            ctl.accept(dt, its, max_dh)
+            t = t1 if dt == t1 - t else t + dt
+            self.stats.steps += 1
+        self.t = t1
+
+    def solve_steady(self) -> tuple[bool, int]:
+        """Solve the steady problem (no accumulation term) from the current head."""
+        self._h0 = self.get_head()
+        self._theta0 = self.disc.theta_owned(self._h0)
+        ok, its, _ = self._solve(1.0, steady=True)
+        return ok, its
+
+    def destroy(self) -> None:
+        """Free the PETSc objects."""
+        for obj in (self.snes, self.J, self.h, self._x_loc, self._residual_vec):
+            obj.destroy()
