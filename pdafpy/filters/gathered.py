@@ -76,10 +76,13 @@ class _Gathered:
         self.options = options if options is not None else FilterOptions(**kwargs)
 
     def _log_memory(self, m: int, n: int, n_members: int) -> None:
+        """Log the memory the gathered observations take: INFO the first time, DEBUG after."""
+        level = logging.DEBUG if getattr(self, "_memory_logged", False) else logging.INFO
+        self._memory_logged = True
         gathered = m * (5 + n_members) * 8
-        log.info("%s: %d observations gathered on every filter rank (%.1f MB), "
-                 "localisation and gain work arrays %.1f MB", self.name, m, gathered / 1e6,
-                 (m * m + m * n) * 8 / 1e6)
+        log.log(level, "%s: %d observations gathered on every filter rank (%.1f MB), "
+                "localisation and gain work arrays %.1f MB", self.name, m, gathered / 1e6,
+                (m * m + m * n) * 8 / 1e6)
 
 
 class LEnKF(_Gathered):
