@@ -27,6 +27,7 @@ import numpy as np
 from pdafpy.analysis import analysis_step
 from pdafpy.atomic import atomic_path
 from pdafpy.decomposition import Box, block_boxes
+from pdafpy.ensemble import EnsembleRunner
 from pdafpy.errors import ConfigError, InputFileError
 from pdafpy.localize import Localization
 from pdafpy.model import FieldSpec, Grid
@@ -34,7 +35,6 @@ from pdafpy.obs.operators import bilinear, grid_point
 from pdafpy.obs.types import ObservationType
 from pdafpy.parallel import make_layout
 from pdafpy.state import StateLayout
-from pdafpy.transfer import EnsembleTransfer
 
 __all__ = ["TutorialModel", "TutorialSettings", "read_field", "read_point_obs",
            "field_observations", "point_observations", "run_offline", "run_online"]
@@ -310,28 +310,20 @@ def run_online(world: Any, inputs: Path, out: Path, settings: TutorialSettings,
     grid = Grid.uniform(ny, nx, x0=1.0, y0=1.0)
     side = _FilterSide(layout.comm_filter, grid, settings, len(files)) \
         if layout.is_filter else None
-    transfer = EnsembleTransfer(layout, (FieldSpec(FIELD),),
-                                model.box if model else None, side.box if side else None)
+    runner = EnsembleRunner(layout, model, side.box if side else None, (FieldSpec(FIELD),))
 
-    task_ens = None
-    if model is not None:
-        mlayout = transfer.model_layout
-        task_ens = np.empty((len(layout.members), mlayout.size))
-        b = model.box
-        for i, member in enumerate(layout.members):
-            field = read_field(files[member], first.shape)
-            mlayout.view(task_ens, FIELD)[i, 0] = field[b.y0:b.y1, b.x0:b.x1]
+    def initial(member: int, box: Box) -> dict[str, np.ndarray]:
+        field = read_field(files[member], first.shape)
+        return {FIELD: field[None, box.y0:box.y1, box.x0:box.x1]}
+
+    runner.load(initial)
     if world.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
     world.Barrier()
 
     for step in range(interval, steps + 1, interval):
-        if model is not None:
-            for i, member in enumerate(layout.members):
-                model.set_state(member, transfer.model_layout.unpack(task_ens[i]))
-                model.advance(step - interval, step)
-                transfer.model_layout.pack(model.get_state(), out=task_ens[i])
-        ens = transfer.collect(task_ens)
+        runner.forecast(step - interval, step)
+        ens = runner.collect()
         if side is not None:
             side.write(ens, out, f"step{step:02d}_for")
             obs_types = _observation_types(settings, grid, {
@@ -339,5 +331,5 @@ def run_online(world: Any, inputs: Path, out: Path, settings: TutorialSettings,
                 "C": inputs / f"iobs_step{step}.txt"})
             side.analyse(ens, obs_types)
             side.write(ens, out, f"step{step:02d}_ana")
-        task_ens = transfer.distribute(ens)
+        runner.distribute(ens)
     layout.free()

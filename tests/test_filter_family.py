@@ -194,3 +194,89 @@ def test_stochastic_and_serial_filters_independent_of_rank_layout(tutorial_refs,
     split = analyse_decomposed(MPI.COMM_WORLD, fields, grid, obs, name, seed=9)
     assert np.max(np.abs(serial - fields)) > 0.05
     assert np.max(np.abs(serial - split)) <= 1e-12
+
+
+class _MixingColumns:
+    """A linear model without lateral coupling: each column's levels mix through ``M``."""
+
+    def __init__(self, comm, ny, nx, mixing):
+        from pdafpy.decomposition import block_boxes
+        from pdafpy.model import FieldSpec, Grid
+        self._grid = Grid.uniform(ny, nx)
+        self._box = block_boxes(ny, nx, 1, comm.Get_size())[comm.Get_rank()]
+        self.fields = (FieldSpec("theta", mixing.shape[0]),)
+        self.mixing = mixing
+
+    @property
+    def grid(self):
+        return self._grid
+
+    @property
+    def box(self):
+        return self._box
+
+    def set_state(self, member, state):
+        self.x = np.array(state["theta"])
+
+    def get_state(self):
+        return {"theta": self.x.copy()}
+
+    def advance(self, t0, t1):
+        self.x = np.einsum("kl,lij->kij", self.mixing, self.x)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_sekf_runs_dealt_out_to_model_tasks_give_the_kalman_analysis():
+    from pdafpy.decomposition import block_boxes
+    from pdafpy.ensemble import EnsembleRunner
+    from pdafpy.model import Grid
+    from pdafpy.obs.operators import StencilOperator
+    from pdafpy.obs.observe import observe_owned
+    from pdafpy.obs.types import ObservationType
+    from pdafpy.parallel import make_layout
+
+    world = MPI.COMM_WORLD
+    rng = np.random.default_rng(8)
+    ny, nx, nl = 2, 3, 3
+    mixing = np.eye(nl) + 0.1 * rng.normal(size=(nl, nl))
+    b = np.diag([0.02, 0.01, 0.005])
+    x0 = rng.uniform(0.2, 0.4, size=(nl, ny, nx))
+    sekf = SEKF(np.array([1e-3, 1e-3, 1e-3]), b)
+    layout = make_layout(world, world.Get_size(), sekf.n_runs)
+    model = _MixingColumns(layout.comm_model, ny, nx, mixing)
+    filter_box = block_boxes(ny, nx, 1, 1)[0] if layout.is_filter else None
+    runner = EnsembleRunner(layout, model, filter_box)
+    grid = Grid.uniform(ny, nx)
+    index = None
+    if layout.is_filter:
+        index = runner.filter_layout.column_indices()
+        runs = sekf.perturbed_runs(runner.filter_layout.pack({"theta": x0}), index)
+    else:
+        runs = None
+    runner.distribute(runs)                                 # the runs go out like members
+    runner.forecast(0.0, 1.0)
+    runs = runner.collect()
+    # one observation per column: 0.7 * level 0 + 0.3 * level 1
+    rows, cols = np.divmod(np.arange(ny * nx), nx)
+    h = np.array([0.7, 0.3, 0.0])
+    op = StencilOperator("theta", np.tile([0, 1], (ny * nx, 1)), np.stack([rows, rows], 1),
+                         np.stack([cols, cols], 1), np.tile([0.7, 0.3], (ny * nx, 1)))
+    y = rng.uniform(0.2, 0.4, ny * nx)
+    var = np.full(ny * nx, 0.02 ** 2)
+    loc = Localization.from_pdaf(0.0, 0.0, 0)
+    obs_type = ObservationType("sm", y, np.sqrt(var), np.column_stack([cols, rows]) * 1.0, op,
+                               loc)
+    if layout.is_filter:
+        comm = layout.comm_filter
+        owned = observe_owned([obs_type], runs, runner.filter_layout, grid, comm, [filter_box])
+        local = local_observations(owned, grid.column_coords(filter_box), [loc])
+        sekf.analyse(runs, index, local)
+        xb = np.einsum("kl,lij->kij", mixing, x0)
+        heff = h @ mixing                                     # Jacobian of H(M(x)) w.r.t. x
+        got = runner.filter_layout.unpack(runs[0])["theta"]
+        for c in range(ny * nx):
+            i, j = divmod(c, nx)
+            gain = b @ heff / (heff @ b @ heff + var[c])
+            expected = xb[:, i, j] + gain * (y[c] - h @ xb[:, i, j])
+            assert np.max(np.abs(got[:, i, j] - expected)) <= 1e-8
+    layout.free()
