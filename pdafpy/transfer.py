@@ -3,10 +3,11 @@
 PDAF gathers each subdomain's members along ``COMM_couple``. pdafpy does the same, generalised:
 every model rank sends each filter rank the part of its block of columns that the filter rank
 analyses. When the filter uses the model's decomposition (the default, or as many separate filter
-ranks as ranks per task) this is exactly PDAF's couple pattern: model rank ``r`` of every task
-talks to filter rank ``r`` only. When the counts differ (e.g. 9 one-rank tasks and 2 filter
-ranks), the blocks are split or merged as needed. Messages are non-blocking, numpy buffers, one
-per partner, carrying all members of the sending task.
+ranks as ranks per task) this is exactly PDAF's couple pattern, and the messages travel on
+``COMM_couple``: model rank ``r`` of every task talks to filter rank ``r`` only. When the counts
+differ (e.g. 9 one-rank tasks and 2 filter ranks) there is no couple communicator in PDAF's sense;
+the blocks are split or merged as needed over the world communicator. Messages are non-blocking,
+numpy buffers, one per partner, carrying all members of the sending task.
 """
 
 from __future__ import annotations
@@ -77,6 +78,37 @@ class EnsembleTransfer:
                 if not inter.empty:
                     self._from_model[int(w)] = (int(self._task_of[w]), inter)
         self.bytes_sent = 0
+        self._use_couple_communicator()
+
+    def _use_couple_communicator(self) -> None:
+        """Send along ``COMM_couple`` when every partner of every rank lies in its couple group.
+
+        That holds when the filter uses the model's decomposition (PDAF's pattern); otherwise the
+        messages go over the world communicator. Decided collectively, so all ranks agree.
+        """
+        from mpi4py import MPI
+
+        layout = self.layout
+        partners = sorted(set(self._to_filter) | set(self._from_model))
+        couple = layout.comm_couple
+        local_ok = couple is not None
+        if local_ok and partners:
+            mapped = MPI.Group.Translate_ranks(layout.world.Get_group(), partners,
+                                               couple.Get_group())
+            local_ok = all(r != MPI.UNDEFINED for r in mapped)
+        self.comm = layout.world
+        self._rank_map = {w: w for w in partners}
+        if layout.world.allreduce(local_ok, op=MPI.LAND):
+            self.comm = couple
+            self._rank_map = dict(zip(partners, mapped)) if partners else {}
+
+    def _exchange(self, sends: dict, sizes: dict, tag: int) -> dict:
+        """Point-to-point exchange keyed by world rank, over :attr:`comm`."""
+        to = self._rank_map
+        got = exchange(self.comm, {to[w]: b for w, b in sends.items()},
+                       {to[w]: n for w, n in sizes.items()}, tag=tag)
+        back = {r: w for w, r in to.items()}
+        return {back[r]: b for r, b in got.items()}
 
     # -- packing -------------------------------------------------------------------------------
     def _pack(self, layout: StateLayout, ens: np.ndarray, part: Box) -> np.ndarray:
@@ -119,7 +151,7 @@ class EnsembleTransfer:
         sizes = {w: len(self.layout.task_members[t]) * self._values_per_member(part)
                  for w, (t, part) in self._from_model.items()}
         self.bytes_sent += sum(b.nbytes for b in sends.values())
-        got = exchange(self.layout.world, sends, sizes, tag=_TAG_COLLECT)
+        got = self._exchange(sends, sizes, _TAG_COLLECT)
         if self.filter_layout is None:
             return None
         ens = np.empty((self.layout.n_members, self.filter_layout.size))
@@ -144,7 +176,7 @@ class EnsembleTransfer:
         sizes = {w: len(self.layout.members) * self._values_per_member(part)
                  for w, part in self._to_filter.items()}
         self.bytes_sent += sum(b.nbytes for b in sends.values())
-        got = exchange(self.layout.world, sends, sizes, tag=_TAG_DISTRIBUTE)
+        got = self._exchange(sends, sizes, _TAG_DISTRIBUTE)
         if self.model_layout is None:
             return None
         task_ens = np.empty((len(self.layout.members), self.model_layout.size))

@@ -102,3 +102,19 @@ def test_collect_then_distribute_round_trip(n_tasks, filter_ranks):
     if mbox is not None:
         assert np.array_equal(back, 2.0 * task_ens)
     layout.free()
+
+
+@pytest.mark.mpi(min_size=2)
+def test_transfer_uses_comm_couple_when_the_filter_shares_the_model_decomposition():
+    world = MPI.COMM_WORLD
+    layout = make_layout(world, world.Get_size(), world.Get_size())     # tasks of one rank
+    box = block_boxes(3, 4, 1, 1)[0]
+    transfer = EnsembleTransfer(layout, (FieldSpec("f"),), box, box if layout.is_filter else None)
+    assert transfer.comm is layout.comm_couple
+    layout.free()
+    layout = make_layout(world, 1, 3, 0)                                  # one task of all ranks
+    boxes = block_boxes(8, 8, 1, world.Get_size())
+    fbox = block_boxes(8, 8, world.Get_size(), 1)[layout.filter_rank]     # rows, not columns
+    transfer = EnsembleTransfer(layout, (FieldSpec("f"),), boxes[layout.model_rank], fbox)
+    assert transfer.comm is world
+    layout.free()
