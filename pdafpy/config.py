@@ -1,0 +1,251 @@
+"""Typed configuration from TOML: frozen dataclasses, validated with the key path in every error.
+
+A configuration section is a frozen dataclass whose fields are declared with :func:`option`
+(default, description, unit, range, choices, PDAF aliases). :func:`parse_section` turns a TOML
+table into an instance and reports, with the full key path (``filter.forget``), the value and
+what is allowed:
+
+- a key the section does not know (with the keys it does know);
+- a value of the wrong type (an integer where a number is expected is accepted; a boolean is never
+  a number);
+- a value out of range or not among the choices;
+- a key given twice, once under its own name and once under an alias.
+
+Nested dataclasses are sub-tables, lists of dataclasses are arrays of tables (``[[observations]]``).
+Cross-field checks live in each section's ``check()`` method, called after parsing.
+:func:`reference_markdown` writes the reference of a section tree for ``docs/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, InputFileError
+
+__all__ = ["option", "parse_section", "load_toml", "reference_markdown", "to_dict"]
+
+_NUMBER = (int, float)
+
+
+def option(default: Any = dataclasses.MISSING, doc: str = "", *, unit: str = "",
+           minimum: float | None = None, maximum: float | None = None,
+           exclusive_minimum: bool = False, choices: tuple | None = None,
+           aliases: tuple[str, ...] = (), default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with the metadata the parser and the reference need.
+
+    Parameters
+    ----------
+    default, default_factory
+        The default (every key has one: the packaged example's value).
+    doc : str
+        One-line description for the reference and for error messages.
+    unit : str
+        Physical unit (SI), shown in the reference.
+    minimum, maximum : float, optional
+        Allowed range (inclusive unless ``exclusive_minimum``).
+    choices : tuple, optional
+        Allowed values.
+    aliases : tuple of str
+        Other accepted key names (PDAF's: ``forget``, ``cradius``, ...).
+    """
+    meta = {"doc": doc, "unit": unit, "minimum": minimum, "maximum": maximum,
+            "exclusive_minimum": exclusive_minimum, "choices": choices, "aliases": aliases}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def load_toml(path: Path | str) -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed file is an :class:`InputFileError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: configuration file not found")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputFileError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return f"a list of {_describe(args[0])}s" if args else "a list"
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            dict: "a table"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (int -> float etc.)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, path)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{path} = {value!r}: expected {_describe(tp)}")
+    if origin in (list, tuple):
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} = {value!r}: expected {_describe(tp)}")
+        items = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} = {value!r}: expected a table")
+        return parse_section(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} = {value!r}: expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} = {value!r}: expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, _NUMBER):
+            raise ConfigError(f"{path} = {value!r}: expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} = {value!r}: expected a string")
+        return value
+    if tp is dict or typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} = {value!r}: expected a table")
+        return dict(value)
+    return value
+
+
+def _check_range(value: Any, meta: Mapping[str, Any], path: str) -> None:
+    if value is None:
+        return
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if meta.get("choices") is not None and v not in meta["choices"]:
+            raise ConfigError(f"{path} = {v!r}: expected one of {list(meta['choices'])}")
+        if not isinstance(v, _NUMBER) or isinstance(v, bool):
+            continue
+        lo, hi = meta.get("minimum"), meta.get("maximum")
+        if lo is not None and (v < lo or (meta.get("exclusive_minimum") and v == lo)):
+            rel = ">" if meta.get("exclusive_minimum") else ">="
+            raise ConfigError(f"{path} = {v!r}: must be {rel} {lo}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{path} = {v!r}: must be <= {hi}")
+
+
+def parse_section(cls: type, table: Mapping[str, Any], path: str = "") -> Any:
+    """An instance of the dataclass ``cls`` from a TOML table, validated.
+
+    Parameters
+    ----------
+    cls : dataclass type
+        The section schema (fields declared with :func:`option`).
+    table : mapping
+        The TOML table.
+    path : str
+        Key path of the table, for messages (e.g. ``"filter"``).
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = {}
+    for f in fields.values():
+        names[f.name] = f.name
+        for alias in f.metadata.get("aliases", ()):
+            names[alias] = f.name
+    given: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in table.items():
+        where = f"{path}.{key}" if path else key
+        if key not in names:
+            allowed = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}: unknown key; [{path or 'top level'}] accepts {allowed}")
+        name = names[key]
+        if name in given:
+            raise ConfigError(f"{where}: {name!r} is given twice (as {spelled[name]!r} and "
+                              f"{key!r})")
+        tp = hints[name]
+        elem = typing.get_args(tp)[0] if typing.get_origin(tp) in (list, tuple) else None
+        if elem is not None and dataclasses.is_dataclass(elem):
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}: expected an array of tables ([[{key}]])")
+            converted = tuple(parse_section(elem, v, f"{where}[{i}]") if isinstance(v, dict)
+                              else _raise_table(f"{where}[{i}]", v) for i, v in enumerate(value))
+        else:
+            converted = _convert(value, tp, where)
+        _check_range(converted, fields[name].metadata, where)
+        given[name] = converted
+        spelled[name] = key
+    instance = cls(**given)
+    check = getattr(instance, "check", None)
+    if check is not None:
+        check(path)
+    return instance
+
+
+def _raise_table(path: str, value: Any) -> None:
+    raise ConfigError(f"{path} = {value!r}: expected a table")
+
+
+def to_dict(instance: Any) -> dict[str, Any]:
+    """A section tree as plain dicts and lists (for JSON and for handing tables to models)."""
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+    return plain(instance)
+
+
+def reference_markdown(cls: type, title: str, path: str = "") -> str:
+    """Markdown reference of a section tree: one table of keys per section."""
+    hints = typing.get_type_hints(cls)
+    rows, subsections = [], []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        elem = typing.get_args(tp)[0] if typing.get_origin(tp) in (list, tuple) else None
+        key = f"{path}.{f.name}" if path else f.name
+        if dataclasses.is_dataclass(tp):
+            subsections.append(reference_markdown(tp, f"[{key}]", key))
+            continue
+        if elem is not None and dataclasses.is_dataclass(elem):
+            subsections.append(reference_markdown(elem, f"[[{key}]]", key))
+            continue
+        meta = f.metadata
+        default = (f.default if f.default is not dataclasses.MISSING
+                   else f.default_factory() if f.default_factory is not dataclasses.MISSING
+                   else "required")
+        allowed = []
+        if meta.get("choices"):
+            allowed.append(", ".join(map(str, meta["choices"])))
+        if meta.get("minimum") is not None:
+            allowed.append((">" if meta.get("exclusive_minimum") else ">=") + f" {meta['minimum']}")
+        if meta.get("maximum") is not None:
+            allowed.append(f"<= {meta['maximum']}")
+        aliases = ", ".join(f"`{a}`" for a in meta.get("aliases", ()))
+        rows.append(f"| `{f.name}` | {_describe(tp)} | `{default!r}` | {meta.get('unit', '')} | "
+                    f"{'; '.join(allowed)} | {meta.get('doc', '')}"
+                    f"{' (aliases: ' + aliases + ')' if aliases else ''} |")
+    doc = (cls.__doc__ or "").strip().split("\n")[0]
+    out = [f"## {title}", "", doc, ""]
+    if rows:
+        out += ["| key | type | default | unit | allowed | meaning |",
+                "|---|---|---|---|---|---|", *rows, ""]
+    return "\n".join(out + subsections)

@@ -1,0 +1,209 @@
+"""The configuration of an assimilation experiment: the framework's sections.
+
+A TOML file lists only what differs from the defaults (the packaged example). The framework owns
+``mode``, ``model``, ``[ensemble]``, ``[filter]``, ``[localization]``, ``[inflation]``,
+``[[observations]]``, ``[schedule]``, ``[output]`` and ``[parallel]``; the model named by ``model``
+owns the sections it lists in its ``config_sections`` (for the coupled land/subsurface model:
+``[grid]``, ``[soil]``, ``[land]``, ``[forcing]``, ...), which it validates itself. Any other
+top-level key is an error. PDAF's names are accepted as aliases: ``filtertype``, ``forget``,
+``cradius``, ``sradius``, ``locweight``, ``dim_ens``, ``n_modeltasks``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .config import load_toml, option, parse_section
+from .errors import ConfigError
+
+__all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "InflationSection",
+           "ObservationSection", "ScheduleSection", "OutputSection", "ParallelSection",
+           "ExperimentConfig", "load_experiment", "check_layout"]
+
+LOCAL_FILTERS = ("lestkf", "letkf", "column_enkf", "lenkf", "ensrf", "eakf", 5, 7, 8, 13)
+FILTER_NAMES = ("estkf", "etkf", "lestkf", "letkf", "enkf", "lenkf", "ensrf", "eakf",
+                "column_enkf", 2, 4, 5, 6, 7, 8, 13)
+WEIGHTS = ("uniform", "exponential", "gaspari_cohn", "gaussian", 0, 1, 2, 5)
+
+
+@dataclass(frozen=True)
+class EnsembleSection:
+    """The ensemble."""
+
+    size: int = option(8, "number of members", minimum=2, aliases=("dim_ens",))
+    seed: int = option(1, "seed of every random draw (counter-based, layout independent)",
+                       minimum=0)
+
+
+@dataclass(frozen=True)
+class FilterSection:
+    """The analysis."""
+
+    type: str | int = option("letkf", "filter name or PDAF filter type number",
+                             choices=FILTER_NAMES, aliases=("filtertype",))
+    update: str = option("pressure_head", "what the analysis updates (TSMP-PDAF's updateflag)",
+                         choices=("pressure_head", "water_content", "both"))
+    forget: float = option(1.0, "forgetting factor rho (inflates the forecast by 1/rho)",
+                           minimum=0.0, exclusive_minimum=True)
+    type_trans: int = option(0, "PDAF's transform type: 0 deterministic, 1/2 random",
+                             choices=(0, 1, 2))
+
+
+@dataclass(frozen=True)
+class LocalizationSection:
+    """Localisation of the local filters."""
+
+    radius_m: float = option(1500.0, "cut-off radius: observations farther away are not used; "
+                             "the Gaspari-Cohn weight reaches zero here", unit="m",
+                             minimum=0.0, aliases=("cradius",))
+    support_radius_m: float | None = option(None, "where the weight function reaches zero "
+                                            "(default: radius_m)", unit="m", minimum=0.0,
+                                            aliases=("sradius",))
+    weight: str | int = option("gaspari_cohn", "weight function or PDAF locweight code",
+                               choices=WEIGHTS, aliases=("locweight",))
+
+
+@dataclass(frozen=True)
+class InflationSection:
+    """Inflation after the analysis."""
+
+    multiplicative: float = option(1.0, "factor on the analysis anomalies", minimum=0.0,
+                                   exclusive_minimum=True)
+    rtpp: float = option(0.0, "relaxation to prior perturbations, alpha", minimum=0.0,
+                         maximum=1.0)
+    rtps: float = option(0.0, "relaxation to prior spread, alpha", minimum=0.0, maximum=1.0)
+    adaptive_forget: bool = option(False, "PDAF's adaptive forgetting factor")
+
+
+@dataclass(frozen=True)
+class ObservationSection:
+    """One observation type."""
+
+    type: str = option("surface_soil_moisture", "observation type",
+                       choices=("surface_soil_moisture", "groundwater_level"))
+    error: float = option(0.04, "error standard deviation (m3/m3 for soil moisture, m for "
+                          "groundwater level)", minimum=0.0, exclusive_minimum=True)
+    interval_h: float = option(24.0, "time between observations", unit="h", minimum=0.0,
+                               exclusive_minimum=True)
+    depth_m: float = option(0.05, "soil depth the observation averages over", unit="m",
+                            minimum=0.0, exclusive_minimum=True)
+    footprint_cells: int = option(3, "footprint width in grid cells (averaged)", minimum=1)
+    count: int = option(0, "number of point observations (wells); 0 for gridded", minimum=0)
+    withheld_fraction: float = option(0.0, "fraction kept back for validation", minimum=0.0,
+                                      maximum=0.9)
+    inno_omit: float = option(0.0, "omit observations whose innovation exceeds this many "
+                              "error standard deviations (0: off)", minimum=0.0)
+
+
+def _default_observations() -> tuple[ObservationSection, ...]:
+    return (ObservationSection(),
+            ObservationSection(type="groundwater_level", error=0.1, interval_h=168.0,
+                               depth_m=0.0, footprint_cells=1, count=9,
+                               withheld_fraction=1.0 / 3.0))
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    """Time."""
+
+    start: str = option("2020-04-01T00:00:00", "start time (ISO 8601)")
+    length_days: float = option(10.0, "simulated length", unit="d", minimum=0.0,
+                                exclusive_minimum=True)
+    coupling_step_s: float = option(3600.0, "land-subsurface coupling step", unit="s",
+                                    minimum=0.0, exclusive_minimum=True)
+    checkpoint_every: int = option(0, "write a checkpoint every k analyses (0: never)",
+                                   minimum=0)
+
+    def check(self, path: str) -> None:
+        from datetime import datetime
+        try:
+            datetime.fromisoformat(self.start)
+        except ValueError:
+            raise ConfigError(f"{path}.start = {self.start!r}: expected an ISO 8601 time such as "
+                              "2020-04-01T00:00:00") from None
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """What is written."""
+
+    directory: str = option("out", "output folder")
+    members: bool = option(False, "also write every member (not only mean and spread)")
+
+
+@dataclass(frozen=True)
+class ParallelSection:
+    """The rank layout."""
+
+    tasks: int = option(1, "model tasks (rank groups advancing members)", minimum=1,
+                        aliases=("n_modeltasks",))
+    filter_ranks: int = option(0, "separate filter ranks (0: task 0's ranks analyse)",
+                               minimum=0)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """An assimilation experiment."""
+
+    mode: str = option("twin", "experiment kind", choices=("twin",))
+    model: str = option("coupled", "model, by its entry-point name")
+    ensemble: EnsembleSection = option(default_factory=EnsembleSection)
+    filter: FilterSection = option(default_factory=FilterSection)
+    localization: LocalizationSection = option(default_factory=LocalizationSection)
+    inflation: InflationSection = option(default_factory=InflationSection)
+    observations: tuple[ObservationSection, ...] = option(default_factory=_default_observations)
+    schedule: ScheduleSection = option(default_factory=ScheduleSection)
+    output: OutputSection = option(default_factory=OutputSection)
+    parallel: ParallelSection = option(default_factory=ParallelSection)
+
+    def check(self, path: str) -> None:
+        local = self.filter.type in LOCAL_FILTERS
+        if local and self.localization.radius_m <= 0 and self.filter.type not in (
+                "column_enkf",):
+            raise ConfigError(f"localization.radius_m = {self.localization.radius_m}: a local "
+                              f"filter ({self.filter.type}) needs a radius > 0")
+        if self.parallel.tasks > self.ensemble.size:
+            raise ConfigError(f"parallel.tasks = {self.parallel.tasks}: more model tasks than "
+                              f"members (ensemble.size = {self.ensemble.size})")
+        if self.filter.type_trans and self.filter.type not in ("estkf", "lestkf", "etkf",
+                                                               "letkf", 4, 5, 6, 7):
+            raise ConfigError(f"filter.type_trans = {self.filter.type_trans}: random transforms "
+                              f"need a square-root filter, not {self.filter.type!r}")
+
+
+def check_layout(config: ExperimentConfig, world_size: int) -> None:
+    """Errors a configuration has only for a given number of MPI ranks."""
+    tasks, f = config.parallel.tasks, config.parallel.filter_ranks
+    if tasks + f > world_size:
+        raise ConfigError(f"parallel.tasks = {tasks}" + (f" + filter_ranks = {f}" if f else "")
+                          + f": more than the {world_size} MPI ranks of this run")
+    if (world_size - f) % tasks:
+        raise ConfigError(f"parallel.tasks = {tasks}: {world_size - f} model ranks cannot form "
+                          f"{tasks} tasks of equal size")
+
+
+def load_experiment(source: Path | str | Mapping[str, Any],
+                    model_sections: Sequence[str] = ()) -> tuple[ExperimentConfig, dict]:
+    """Parse an experiment file (or an already loaded mapping).
+
+    Parameters
+    ----------
+    source : path or mapping
+        The TOML file, or its content.
+    model_sections : sequence of str
+        Top-level tables the model owns; they are returned unparsed for the model to validate.
+
+    Returns
+    -------
+    ExperimentConfig
+    dict
+        The model's tables.
+    """
+    table = dict(load_toml(source) if isinstance(source, (str, Path)) else source)
+    model_tables = {k: table.pop(k) for k in list(table) if k in model_sections}
+    for key, value in model_tables.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} = {value!r}: expected a table [{key}]")
+    return parse_section(ExperimentConfig, table), model_tables
