@@ -9,6 +9,8 @@ Subcommands
     entry-point group ``pdafpy.verify``); prints a table and exits non-zero on any failure.
 ``pdafpy bench NAME``
     A benchmark against published results (``l96``; entry-point group ``pdafpy.bench``).
+``pdafpy slurm CONFIG --nodes N --ranks-per-task P``
+    Print a filled-in sbatch script for a configuration (see docs/cluster.md).
 
 MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can start its cases as
 ``mpirun`` subprocesses.
@@ -80,6 +82,10 @@ def _registered(group: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pdafpy`` console script; returns the exit status."""
     limit_threads()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["slurm"]:                       # its own parser, --help included
+        from .slurm import main as slurm_main
+        return slurm_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pdafpy", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -92,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(sorted(_registered(groups[command]))) or "none"
         p.add_argument("suite", help=f"one of: {names}")
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
+    ps = sub.add_parser("slurm", help="print a filled-in sbatch script (docs/cluster.md)",
+                        add_help=False)
+    ps.add_argument("rest", nargs=argparse.REMAINDER, help="options of pdafpy slurm")
     args = parser.parse_args(argv)
 
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
