@@ -26,6 +26,7 @@ setup(
             "pdaf_tutorial = models.pdaf_tutorial:TutorialModel",
             "lorenz96 = models.lorenz96:Lorenz96Model",
             "richards = models.richards.model:RichardsModel",
+            "coupled = models.coupled:CoupledModel",
         ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",
@@ -33,6 +34,7 @@ setup(
         "pdafpy.verify": [
             "tutorial = pdafpy.verify_tutorial:main",
             "richards = models.richards.verify:main",
+            "coupled = models.coupled_verify:main",
         ],
     },
     classifiers=[
