@@ -17,7 +17,7 @@ setup(
     license="LGPL-3.0-or-later",
     python_requires=">=3.11",
     packages=find_packages(include=["pdafpy", "pdafpy.*", "models", "models.*"]),
-    package_data={"pdafpy": ["data/*.toml"], "models": ["**/*.toml"]},
+    package_data={"models.landda": ["*.toml"]},
     install_requires=[],
     extras_require={"test": ["pytest", "pytest-mpi"]},
     entry_points={
@@ -27,6 +27,9 @@ setup(
             "lorenz96 = models.lorenz96:Lorenz96Model",
             "richards = models.richards.model:RichardsModel",
             "coupled = models.coupled:CoupledModel",
+        ],
+        "pdafpy.run": [
+            "twin = models.landda.twin:main",
         ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",

@@ -2,6 +2,9 @@
 
 Subcommands
 -----------
+``pdafpy run [CONFIG]``
+    The main job: the experiment a configuration describes (without one, the packaged example,
+    a small twin experiment), run under ``mpirun``.
 ``pdafpy tutorial {offline,online}``
     PDAF's 2D tutorial (run under ``mpirun``), writing PDAF's output files.
 ``pdafpy verify SUITE``
@@ -86,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["slurm"]:                       # its own parser, --help included
         from .slurm import main as slurm_main
         return slurm_main(argv[1:])
+    if argv[:1] == ["run"]:                         # the experiment's own parser
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        runners = _registered("pdafpy.run")
+        if "twin" not in runners:
+            print("pdafpy run: no experiment runner installed", file=sys.stderr)
+            return 2
+        return int(runners["twin"].load()(argv[1:]) or 0)
     parser = argparse.ArgumentParser(prog="pdafpy", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")

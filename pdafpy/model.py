@@ -55,7 +55,10 @@ class FieldSpec:
     units : str
         Physical units (SI, e.g. ``"m"`` for pressure head, ``"m3 m-3"`` for water content).
     kind : str
-        ``"state"`` (prognostic variable) or ``"parameter"`` (per-member parameter field).
+        ``"state"`` (prognostic variable), ``"parameter"`` (per-member parameter field) or
+        ``"diagnostic"`` (derived by the model from the state, e.g. water content from pressure
+        head: observed and analysed like the others, then reconciled by the model in
+        ``set_state``).
     """
 
     name: str
@@ -66,9 +69,9 @@ class FieldSpec:
     def __post_init__(self) -> None:
         if self.levels < 1:
             raise ConfigError(f"field {self.name!r}: levels must be >= 1, got {self.levels}")
-        if self.kind not in ("state", "parameter"):
-            raise ConfigError(
-                f"field {self.name!r}: kind must be 'state' or 'parameter', got {self.kind!r}")
+        if self.kind not in ("state", "parameter", "diagnostic"):
+            raise ConfigError(f"field {self.name!r}: kind must be 'state', 'parameter' or "
+                              f"'diagnostic', got {self.kind!r}")
 
 
 @dataclass(frozen=True)

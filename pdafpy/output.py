@@ -139,7 +139,8 @@ class EnsembleWriter:
         records = {}
         for f in self.fields:
             view = layout.view(ens, f.name)
-            stats = np.stack([view.mean(axis=0), view.std(axis=0, ddof=1)])
+            spread = view.std(axis=0, ddof=1) if view.shape[0] > 1 else np.zeros(view.shape[1:])
+            stats = np.stack([view.mean(axis=0), spread])
             records[f.name] = gather_blocks(self.comm, self.boxes, stats, self.grid.ny,
                                             self.grid.nx)
             if self.members:

@@ -1,0 +1,193 @@
+"""``LandDAModel``: the coupled land/subsurface model as the ensemble sees it.
+
+It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilation needs:
+
+- **derived fields in the state vector** (kind ``"diagnostic"``): ``water_content`` [m3 m-3]
+  per layer, from pressure head through each member's van Genuchten curve, and
+  ``water_table_depth`` [m] per column (the bottom of the domain when the table lies below it),
+  so that soil-moisture and groundwater-level observations are linear operators on the state;
+- **what the analysis updates**, as TSMP-PDAF's ``updateflag``: ``"pressure_head"`` (the analysed
+  head is used), ``"water_content"`` (the analysed water content, clipped to
+  ``[theta_r, theta_s]``, is converted back to head by the inverse van Genuchten relation; cells
+  saturated in the forecast keep their forecast head) or ``"both"`` (head from water content in
+  cells unsaturated in the forecast, the analysed head in saturated ones). Either way, water
+  content after the update lies in ``[theta_r, theta_s]`` and no value is NaN;
+- **per-member forcing perturbations** (:class:`pdafpy.perturb.ForcingPerturbation`, AR(1) in
+  time) keyed by the member's perturbation key ``member % N`` for the ``2N`` ensemble runs, so
+  that an open-loop member and the assimilation member with the same key see the same weather;
+  the truth (run ``2N``) has its own draw, key ``N``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import numpy as np
+
+from pdafpy.decomposition import Box
+from pdafpy.errors import ConfigError, ModelError
+from pdafpy.model import FieldSpec, Grid
+from pdafpy.perturb import ForcingPerturbation, ForcingVariable
+
+__all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS"]
+
+UPDATE_MODES = ("pressure_head", "water_content", "both")
+DERIVED_FIELDS = ("water_content", "water_table_depth")
+THETA_MARGIN = 1e-6        # keeps analysed water content strictly inside (theta_r, theta_s]
+
+
+class _PerturbedForcing:
+    """A forcing source whose variables are scaled or shifted by one member's perturbation."""
+
+    def __init__(self, base: Any, perturbation: ForcingPerturbation | None, dt_s: float):
+        self.base = base
+        self.perturbation = perturbation
+        self.dt_s = dt_s
+
+    def at(self, t: float) -> dict[str, np.ndarray]:
+        values = dict(self.base.at(t))
+        if self.perturbation is None:
+            return values
+        steps = self.perturbation.step(int(round(t / self.dt_s)))
+        for v in self.perturbation.variables:
+            delta = steps[v.name][0]
+            values[v.name] = values[v.name] * delta if v.kind == "multiplicative" \
+                else values[v.name] + delta
+        return values
+
+
+class LandDAModel:
+    """The coupled model with derived observation fields and per-member forcing perturbations.
+
+    Parameters
+    ----------
+    coupled : CoupledModel
+    update : str
+        One of :data:`UPDATE_MODES`.
+    forcing_variables : sequence of ForcingVariable
+        Perturbed forcing variables (empty: no forcing perturbation).
+    forcing_correlation : (k, k) array or None
+        Cross-correlation of the forcing perturbations.
+    seed : int
+        Seed of the forcing perturbations.
+    n_members : int
+        Ensemble size ``N`` (runs are keyed ``member % N``; run ``2N``, the truth, key ``N``).
+    """
+
+    def __init__(self, coupled: Any, update: str = "pressure_head",
+                 forcing_variables: tuple = (), forcing_correlation: Any = None, seed: int = 0,
+                 n_members: int = 1):
+        if update not in UPDATE_MODES:
+            raise ConfigError(f"filter.update = {update!r}: expected one of {UPDATE_MODES}")
+        self.coupled = coupled
+        self.update = update
+        self.forcing_variables = tuple(forcing_variables)
+        self.forcing_correlation = forcing_correlation
+        self.seed = seed
+        self.n_members = n_members
+        self._base_forcing = coupled.forcing
+        self._forcing: dict[int, _PerturbedForcing] = {}
+        self._forecast_head: dict[int, np.ndarray] = {}
+        self._member: int | None = None
+        g = coupled.richards.solver.grid
+        self._depth = np.asarray(g.depth, dtype=float)
+        self._bottom = float(g.interfaces[-1])
+
+    # -- protocol -----------------------------------------------------------------------------
+    @property
+    def grid(self) -> Grid:
+        return self.coupled.grid
+
+    @property
+    def box(self) -> Box:
+        return self.coupled.box
+
+    @property
+    def fields(self) -> tuple[FieldSpec, ...]:
+        nz = self.coupled.nz
+        return tuple(self.coupled.fields) + (
+            FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
+            FieldSpec("water_table_depth", 1, "m", "diagnostic"))
+
+    def _soil(self) -> dict[str, np.ndarray]:
+        return self.coupled.richards.solver.disc.soil
+
+    def _retention(self) -> Any:
+        return self.coupled.richards.solver.disc.retention_owned
+
+    def water_content(self, head: np.ndarray) -> np.ndarray:
+        """Water content [m3 m-3] of the loaded member's soil for pressure head ``head``."""
+        return self._retention().evaluate(head, derivatives=False)[0]
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        from models.richards.balance import water_table_depth
+
+        state = self.coupled.get_state()
+        head = state["pressure_head"]
+        state["water_content"] = self.water_content(head)
+        wtd = water_table_depth(head, self._depth)
+        state["water_table_depth"] = np.where(np.isfinite(wtd), wtd, self._bottom)[None]
+        return state
+
+    def set_state(self, member: int, state: Mapping[str, np.ndarray]) -> None:
+        """Load a member; reconcile analysed head and water content per :attr:`update`."""
+        state = dict(state)
+        theta_a = state.pop("water_content", None)
+        state.pop("water_table_depth", None)
+        self.coupled.set_state(member, state)          # parameters first: the member's soil
+        forecast = self._forecast_head.get(member)
+        if theta_a is not None and self.update != "pressure_head" and forecast is not None:
+            soil = self._soil()
+            theta = np.clip(theta_a, soil["theta_r"] + THETA_MARGIN, soil["theta_s"])
+            se = (theta - soil["theta_r"]) / (soil["theta_s"] - soil["theta_r"])
+            from_theta = np.minimum(self._retention().head_from_saturation(se), 0.0)
+            saturated = forecast >= 0.0
+            keep = forecast if self.update == "water_content" else state["pressure_head"]
+            head = np.where(saturated, keep, from_theta)
+            state["pressure_head"] = head
+            self.coupled.set_state(member, state)
+        if not np.all(np.isfinite(self.coupled.richards.solver.get_head())):
+            raise ModelError(f"member {member}: pressure head has non-finite values after the "
+                             "update")
+        self._member = member
+
+    def advance(self, t0: float, t1: float) -> None:
+        member = self._member
+        if member is None:
+            raise ModelError("advance called before set_state")
+        self.coupled.forcing = self._member_forcing(member)
+        self.coupled.advance(t0, t1)
+        self._forecast_head[member] = self.coupled.richards.solver.get_head().copy()
+
+    # -- perturbations --------------------------------------------------------------------------
+    def _member_forcing(self, member: int) -> _PerturbedForcing:
+        if member not in self._forcing:
+            key = member % self.n_members if member < 2 * self.n_members else self.n_members
+            pert = None
+            if self.forcing_variables and key is not None:
+                g = self.grid
+                pert = ForcingPerturbation(
+                    self.forcing_variables, seed=self.seed, n_members=self.n_members + 1,
+                    members=[key], box=(self.box.y0, self.box.y1, self.box.x0, self.box.x1),
+                    grid_shape=(g.ny, g.nx), dt_s=self.coupled.dt_coupling,
+                    correlation=self.forcing_correlation)
+            self._forcing[member] = _PerturbedForcing(self._base_forcing, pert,
+                                                      self.coupled.dt_coupling)
+        return self._forcing[member]
+
+    @classmethod
+    def create(cls, comm: Any, config: Mapping[str, Any]) -> "LandDAModel":
+        """Build from the coupled model's configuration plus ``update``, ``perturbations``,
+        ``seed`` and ``n_members`` (see :func:`models.landda.twin.model_config`)."""
+        from models.coupled import CoupledModel
+
+        config = copy.deepcopy(dict(config))
+        update = config.pop("update", "pressure_head")
+        pert = config.pop("perturbations", {})
+        seed = int(config.pop("seed", 0))
+        n_members = int(config.pop("n_members", 1))
+        coupled = CoupledModel.create(comm, config)
+        variables = tuple(ForcingVariable(name, **spec)
+                          for name, spec in pert.get("forcing", {}).items())
+        return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, n_members)

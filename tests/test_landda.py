@@ -1,0 +1,143 @@
+"""Land data assimilation: the model as the ensemble sees it, and the twin experiment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+pytest.importorskip("petsc4py")
+
+from models.landda.model import LandDAModel  # noqa: E402
+from models.landda.twin import _merge, default_table, load, model_config  # noqa: E402
+
+SMALL = {"grid": {"nx": 4, "ny": 3, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]},
+         "schedule": {"length_days": 2.0}, "ensemble": {"size": 4},
+         "output": {"directory": "out/test_twin"}}
+
+
+def small_model(update):
+    table = _merge(default_table(), _merge(SMALL, {"filter": {"update": update}}))
+    from pdafpy.experiment_config import load_experiment
+    from models.landda.twin import MODEL_SECTIONS
+    cfg, tables = load_experiment(table, MODEL_SECTIONS)
+    return LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
+
+
+def test_derived_fields_follow_the_head():
+    model = small_model("pressure_head")
+    state = model.get_state()
+    assert state["water_content"].shape == state["pressure_head"].shape
+    soil = model._soil()
+    assert np.all(state["water_content"] <= soil["theta_s"] + 1e-12)
+    assert np.allclose(state["water_table_depth"], 2.0, atol=0.05)     # configured table at 2 m
+
+
+def test_water_content_update_converts_back_to_head_within_bounds():
+    model = small_model("water_content")
+    model.set_state(0, model.get_state())
+    model.advance(0.0, 3600.0)
+    forecast = model.get_state()
+    soil = model._soil()
+    analysed = dict(forecast)
+    theta = forecast["water_content"] + 0.03
+    theta[0, 0, 0] = soil["theta_s"][0, 0, 0] + 0.2          # beyond saturation: clipped
+    theta[1, 0, 1] = -0.5                                     # below residual: clipped
+    analysed["water_content"] = theta
+    model.set_state(0, analysed)
+    after = model.get_state()
+    wet = forecast["pressure_head"] < 0
+    assert np.all(after["water_content"] >= soil["theta_r"] - 1e-12)
+    assert np.all(after["water_content"] <= soil["theta_s"] + 1e-12)
+    assert np.all(np.isfinite(after["pressure_head"]))
+    ok = wet & (theta > soil["theta_r"]) & (theta < soil["theta_s"])
+    assert np.allclose(after["water_content"][ok], theta[ok], atol=1e-8)
+    sat = ~wet
+    assert np.array_equal(after["pressure_head"][sat], forecast["pressure_head"][sat])
+
+
+def test_bad_configuration_is_reported_once_and_every_rank_fails(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[filter]\nforgett = 0.9\n")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    proc = subprocess.run(["mpirun", "-n", "2", sys.executable, "-m", "pdafpy.cli", "run",
+                           str(bad)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.count("filter.forgett: unknown key") == 1
+
+
+def test_short_twin_runs_and_writes_its_outputs(tmp_path):
+    cfg_file = tmp_path / "small.toml"
+    cfg_file.write_text('[grid]\nnx = 4\nny = 3\ndz_m = [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]\n'
+                        '[schedule]\nlength_days = 2.0\n[ensemble]\nsize = 4\n')
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    proc = subprocess.run(["mpirun", "-n", "2", sys.executable, "-m", "pdafpy.cli", "run",
+                           str(cfg_file), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["observations_used"] > 0
+    assert summary["theta_out_of_bounds_cycles"] == 0
+    assert {"surface", "root_zone"} <= set(summary["variables"])
+    for name in ("assimilation.nc", "open_loop.nc", "truth.nc"):
+        assert (tmp_path / "out" / name).is_file()
+    assert "core-hours per member per simulated year" in proc.stdout
+
+
+def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
+    from models.landda.observations import ObservationNetwork
+    from pdafpy.analysis import analysis_step
+    from pdafpy.decomposition import block_boxes, choose_process_grid
+    from pdafpy.experiment_config import ObservationSection
+    from pdafpy.filters import make_filter
+    from pdafpy.localize import Localization
+    from pdafpy.model import FieldSpec, Grid
+    from pdafpy.state import StateLayout
+
+    grid = Grid.uniform(ny, nx, dy=500.0, dx=500.0, z=[0.025, 0.1, 0.3, 0.75])
+    interfaces = np.array([0.0, 0.05, 0.15, 0.45, 1.05])
+    fields = (FieldSpec("pressure_head", nz), FieldSpec("water_content", nz, kind="diagnostic"),
+              FieldSpec("water_table_depth", 1, kind="diagnostic"))
+    rng = np.random.default_rng(3)
+    full = {"pressure_head": rng.normal(-1, 0.3, (n_members, nz, ny, nx)),
+            "water_content": rng.uniform(0.15, 0.35, (n_members, nz, ny, nx)),
+            "water_table_depth": rng.uniform(1.5, 2.5, (n_members, 1, ny, nx))}
+    boxes = block_boxes(ny, nx, *choose_process_grid(comm.Get_size(), ny, nx))
+    box = boxes[comm.Get_rank()]
+    layout = StateLayout(fields, box)
+    ens = np.empty((n_members, layout.size))
+    for k, v in full.items():
+        layout.view(ens, k)[:] = v[..., box.y0:box.y1, box.x0:box.x1]
+    loc = Localization.from_pdaf(1500.0, 1500.0, 2)
+    sections = [ObservationSection(footprint_cells=3),
+                ObservationSection(type="groundwater_level", error=0.1, count=8,
+                                   withheld_fraction=0.25)]
+    net = ObservationNetwork(sections, grid, interfaces, loc, seed=4)
+    types = []
+    for k, t in enumerate(net.types):
+        values = rng.uniform(0.2, 0.3, t.operator.size) if k == 0 else \
+            rng.uniform(1.5, 2.5, t.operator.size)
+        types.append(net.observation_type(k, values))
+    analysis_step(make_filter("letkf"), ens, layout, grid, types, comm, boxes)
+    out = {}
+    for k in full:
+        parts = comm.allgather(layout.view(ens, k))
+        arr = np.empty_like(full[k])
+        for b, p in zip(boxes, parts):
+            arr[..., b.y0:b.y1, b.x0:b.x1] = p
+        out[k] = arr
+    return full, out
+
+
+@pytest.mark.mpi(min_size=2)
+def test_land_analysis_identical_on_any_number_of_ranks():
+    prior, serial = _land_analysis(MPI.COMM_SELF)
+    _, split = _land_analysis(MPI.COMM_WORLD)
+    assert np.max(np.abs(serial["water_content"] - prior["water_content"])) > 1e-3
+    for k in serial:
+        assert np.max(np.abs(serial[k] - split[k])) <= 1e-12
