@@ -6,13 +6,17 @@ OUT ?= out
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: setup run test verify bench
+.PHONY: setup run tutorial test verify bench
 setup:
 	@bash scripts/setup_env.sh
 
-# Main job (until the land-surface twin experiment lands): PDAF's online tutorial, 9 members on
-# 2 ranks, LESTKF, compared with PDAF's reference outputs.
+# Main job: the packaged twin experiment (coupled land/subsurface model, 8 members, 10 days,
+# LETKF) on 2 MPI ranks; outputs and summary.json in $(OUT)/twin.
 run: setup
+	mpirun -n $(RANKS) .venv/bin/pdafpy run --out $(OUT)/twin
+
+# PDAF's online tutorial, compared with PDAF's reference outputs.
+tutorial: setup
 	mpirun -n $(RANKS) .venv/bin/pdafpy tutorial online --inputs $(SHARED)/pdaf-tutorial/inputs_online \
 		--out $(OUT)/tutorial_online --filter lestkf --tasks 1
 	.venv/bin/python scripts/compare_tutorial.py $(SHARED)/pdaf-tutorial/verification/online_2D_serialmodel \
