@@ -30,10 +30,25 @@ def _solver(model, scheme, top):
 
 @pytest.mark.parametrize("model", ["van_genuchten", "gardner"])
 @pytest.mark.parametrize("scheme", ["upstream", "arithmetic", "harmonic"])
-@pytest.mark.parametrize("top", ["rain_ponding", "evaporation_limited"])
-def test_analytic_jacobian_matches_petsc_finite_difference_jacobian(model, scheme, top):
-    bc = Atmospheric(1e-3, h_max=-0.7) if top == "rain_ponding" else Atmospheric(-1e-6, h_min=-0.5)
+@pytest.mark.parametrize("top", ["rain_ponding", "evaporation_limited", "evaporation_to_dry",
+                                 "ponded_cells"])
+@pytest.mark.parametrize("surface_kr", ["kirchhoff", "averaging"])
+def test_analytic_jacobian_matches_petsc_finite_difference_jacobian(model, scheme, top,
+                                                                   surface_kr):
+    # the top heads are N(-0.6, 0.5): the limits sit inside that range, so both the limited and
+    # the potential-rate branches occur; "evaporation_to_dry" holds the surface at -100 m (the
+    # Vanderborght limit), "ponded_cells" has rain onto a surface held at +0.3 m with some cells
+    # above it (the Kirchhoff interval straddles h = 0)
+    bc = {"rain_ponding": Atmospheric(1e-3, h_max=-0.7, surface_kr=surface_kr),
+          "evaporation_limited": Atmospheric(-1e-6, h_min=-0.5, surface_kr=surface_kr),
+          "evaporation_to_dry": Atmospheric(-3e-6, h_min=-100.0, surface_kr=surface_kr),
+          "ponded_cells": Atmospheric(1e-4, h_max=0.3, surface_kr=surface_kr)}[top]
     s = _solver(model, scheme, bc)
+    face = s.disc.faces["top"]
+    q, dq = bc.flux(face, s.get_head()[0], None, None, scheme) if surface_kr == "kirchhoff" \
+        else (None, None)
+    if q is not None:                      # the head-limited branch is active with a derivative
+        assert np.any((q != bc.value * face.area) & (dq != 0.0))
     J = s.J
     s.snes.computeJacobian(s.h, J, J)
     analytic = J.convert("dense").getDenseArray().copy()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TracyProblem", "tracy_3d", "tracy_top_head", "hydrostatic_head"]
+__all__ = ["TracyProblem", "tracy_3d", "tracy_top_head", "hydrostatic_head",
+           "desorptivity_evaporation", "TravellingWave", "travelling_wave"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,104 @@ def desorptivity_evaporation(theta_r: float, theta_s: float, alpha: float, n: fl
     t = np.asarray(t, dtype=float)
     stage2 = rate * t_pot + s * (np.sqrt(t_prime + np.maximum(t - t_pot, 0.0)) - np.sqrt(t_prime))
     return np.where(t < t_pot, rate * t, stage2)
+
+
+@dataclass(frozen=True)
+class TravellingWave:
+    """Vanderborght et al. (2005) M2.1 travelling-wave infiltration profile, anchored in depth.
+
+    The wave (Vanderborght et al. 2005, Eqs. 56-60; Schnepf et al. 2020, Eq. 4) moves at
+    ``v = (K_sur - K_i) / (theta_sur - theta_i)`` with the fixed shape
+    ``deta(theta) = (theta_sur - theta_i) int_theta^theta_a D / [(K_sur - K_i)(theta' - theta_i)
+    - (K(theta') - K_i)(theta_sur - theta_i)] dtheta'``, ``theta_a = (theta_sur + theta_i)/2``.
+    The shape does not fix the position: ``theta_a`` sits at ``ref_depth`` [m] at ``ref_time``
+    [s] (DuMux's values from 1500-cell runs). Built by :func:`travelling_wave`.
+
+    Attributes
+    ----------
+    theta_i, theta_sur, k_i, k_sur : float
+        Initial and surface water content, their conductivities [m/s].
+    speed : float
+        ``v`` [m/s].
+    deta, theta : (npts,) float ndarray
+        The table ``deta`` [m] (increasing) against ``theta`` (decreasing).
+    ref_depth, ref_time : float
+        The anchor [m below the surface], [s].
+    """
+
+    theta_i: float
+    theta_sur: float
+    k_i: float
+    k_sur: float
+    speed: float
+    deta: np.ndarray
+    theta: np.ndarray
+    ref_depth: float
+    ref_time: float
+
+    def water_content(self, depth: np.ndarray, t: float) -> np.ndarray:
+        """Water content at depths [m below the surface] and time ``t`` [s]."""
+        d = np.asarray(depth, float) - self.ref_depth - self.speed * (t - self.ref_time)
+        return np.interp(d, self.deta, self.theta, left=self.theta_sur, right=self.theta_i)
+
+    def infiltration(self, t: float, length: float, points: int = 20001) -> float:
+        """Cumulative infiltration [m] into a column of ``length`` [m] by ``t`` [s].
+
+        The water stored above the initial content, plus the free drainage ``K_i t`` at the
+        bottom (the front is far from it).
+        """
+        z = np.linspace(0.0, length, points)
+        y = self.water_content(z, t) - self.theta_i
+        return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(z))) + self.k_i * t
+
+
+def travelling_wave(theta_r: float, theta_s: float, alpha: float, n: float, ks: float,
+                    h_init: float, theta_sur: float, ref_depth: float, ref_time: float,
+                    l: float = 0.5, points: int = 40001) -> TravellingWave:
+    """The M2.1 travelling wave of a van Genuchten-Mualem soil (see :class:`TravellingWave`).
+
+    Since ``D dtheta = K dh``, the integral is taken over ``h`` on a table uniform in ``theta``
+    between ``theta_i`` and ``theta_sur`` (trapezoid rule; the integrand has integrable
+    logarithmic singularities at both ends, which send ``deta`` to -inf and +inf).
+
+    Parameters
+    ----------
+    theta_r, theta_s, alpha [1/m], n, ks [m/s] : float
+        The soil.
+    h_init : float
+        Initial head [m].
+    theta_sur : float
+        Water content at the surface (``theta_s`` when ponded; for a flux below ``K_s`` the
+        content whose conductivity is the flux).
+    ref_depth, ref_time : float
+        Depth [m] of ``theta_a`` at time [s].
+    """
+    from .retention import Retention, van_genuchten
+
+    prm = {"theta_r": np.asarray(theta_r), "theta_s": np.asarray(theta_s),
+           "alpha": np.asarray(alpha), "n": np.asarray(n)}
+    ret = Retention("van_genuchten", prm, l)
+
+    def kf(h):
+        return ks * van_genuchten(h, theta_r, theta_s, alpha, n, l, derivatives=False)[2]
+
+    th_i = float(van_genuchten(np.asarray(h_init), theta_r, theta_s, alpha, n, l,
+                               derivatives=False)[0])
+    h_sur = float(ret.head_from_saturation(np.asarray((theta_sur - theta_r)
+                                                      / (theta_s - theta_r))))
+    k_i, k_sur = float(kf(np.asarray(h_init))), float(kf(np.asarray(h_sur)))
+    span = theta_sur - th_i
+    eps = 1e-9 * span
+    th = np.linspace(theta_sur - eps, th_i + eps, points)             # decreasing
+    h = ret.head_from_saturation((th - theta_r) / (theta_s - theta_r))
+    den = (k_sur - k_i) * (th - th_i) - (kf(h) - k_i) * span
+    y = kf(h) / den                                                   # D dtheta = K dh
+    # cumulative int_{theta_0}^{theta} y dh (h decreasing along the table)
+    seg = 0.5 * (y[1:] + y[:-1]) * np.diff(h)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    th_a = 0.5 * (theta_sur + th_i)
+    cum_a = float(np.interp(-th_a, -th, cum))
+    deta = span * (cum_a - cum)            # int_theta^theta_a = cum(theta_a) - cum(theta)
+    deta = -deta if deta[-1] < deta[0] else deta
+    return TravellingWave(th_i, float(theta_sur), k_i, k_sur, (k_sur - k_i) / span,
+                          deta, th, float(ref_depth), float(ref_time))

@@ -23,7 +23,7 @@ from .timestepping import StepController
 
 __all__ = ["make_solver", "lognormal_field", "celia", "tracy_steady", "tracy_transient",
            "hydrostatic", "water_balance", "decomposition", "benchmark", "SOILS",
-           "vanderborght_infiltration", "vanderborght_evaporation"]
+           "vanderborght_infiltration", "vanderborght_evaporation", "graded_dz", "VDB_M21"]
 
 log = logging.getLogger(__name__)
 
@@ -408,42 +408,101 @@ def benchmark(comm: Any, nx: int = 64, ny: int = 64, hours: int = 24,
 
 
 # ------------------------------------------------------------------------------ Vanderborght
-def vanderborght_infiltration(comm: Any, soil: str, n_cells: int = 400,
-                              ) -> dict[str, Any]:
+def graded_dz(depth: float, n_cells: int, grading: float = 1.0) -> np.ndarray:
+    """``n_cells`` layer thicknesses [m], top down, summing to ``depth``, each ``grading`` times
+    the one above (``grading > 1`` refines toward the surface; 1 is uniform)."""
+    if grading == 1.0:
+        return np.full(n_cells, depth / n_cells)
+    w = grading ** np.arange(n_cells, dtype=float)
+    return depth * w / w.sum()
+
+
+#: M2.1 anchors of the travelling wave: surface water content and the depth [m] of
+#: theta_a = (theta_sur + theta_i)/2 at a time [d], from DuMux's 1500-cell runs
+#: (``test/porousmediumflow/richards/benchmarks/params_infiltration_*.input``; sand also in
+#: shared/reference/benchmarks.md section 1.5), and the output times [d].
+VDB_M21 = {"sand": (0.2824, 0.4278, 0.1, (0.1, 0.2, 0.3)),
+           "loam": (0.43, 0.4003, 0.2, (0.2, 0.5, 1.0)),
+           "clay": (0.40, 0.2441, 0.1, (0.1, 0.2, 0.5))}
+
+
+def vanderborght_infiltration(comm: Any, soil: str, n_cells: int = 400, dt_max: float = 300.0,
+                              surface_kr: str = "kirchhoff",
+                              options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Vanderborght et al. (2005) M2.1: 1000 mm/d onto a 200 cm column at h = -400 cm.
 
     Ponding (h_max = 0) when the soil cannot take the flux; free drainage at the bottom.
-    Output at the soil's three times; returns profiles and the cumulative infiltration [m].
+    At the soil's three output times the cumulative infiltration and the water-content profile
+    are compared with the travelling wave (:func:`.analytic.travelling_wave`) anchored as in
+    :data:`VDB_M21`.
+
+    Returns
+    -------
+    dict
+        ``times_d``, ``depth_m``, ``theta`` and ``theta_ref`` (profiles), ``infiltration_m`` and
+        ``infiltration_ref_m`` (cumulative), ``infiltration_rel_err`` (per time),
+        ``theta_rmse`` and ``theta_max_abs`` (per time, over the column), ``theta_rmse_fitted``
+        (the RMSE after the best shift of the reference in depth: the shape error alone),
+        ``runoff_m``, ``mass_balance_rel``, ``steps``, ``newton_its``, ``rejected``, ``wall_s``.
     """
-    times = {"sand": (0.1, 0.2, 0.3), "loam": (0.2, 0.5, 1.0), "clay": (0.1, 0.2, 0.5)}[soil]
-    top = Atmospheric(1.0 / DAY, h_max=0.0)
+    from .analytic import travelling_wave
+
+    theta_sur, ref_depth, ref_time, times = VDB_M21[soil]
+    top = Atmospheric(1.0 / DAY, h_max=0.0, surface_kr=surface_kr)
     p = _vg(f"vdb_{soil}")
     s = make_solver(comm, nx=1, ny=1, dz=[2.0 / n_cells] * n_cells, soil=dict(p, ss=0.0),
                     boundaries={"top": top, "bottom": FreeDrainage()},
-                    controller=StepController(dt=1.0, dt_min=1e-4, dt_max=300.0))
+                    controller=StepController(dt=1.0, dt_min=1e-4, dt_max=dt_max),
+                    options=options)
     s.set_head(np.full(s.grid.owned_shape, -4.0))
-    out: dict[str, Any] = {"times_d": times, "depth_m": s.grid.depth.copy(), "theta": [],
-                           "infiltration_m": []}
+    tr, ts, a, n, ks = SOILS[f"vdb_{soil}"]
+    wave = travelling_wave(tr, ts, a, n, ks, -4.0, theta_sur, ref_depth, ref_time * DAY)
+    depth = s.grid.depth.copy()
+    out: dict[str, Any] = {"times_d": times, "depth_m": depth, "theta": [], "theta_ref": [],
+                           "infiltration_m": [], "infiltration_ref_m": [],
+                           "infiltration_rel_err": [], "theta_rmse": [], "theta_max_abs": [],
+                           "theta_rmse_fitted": []}
+    area = s.grid.dx * s.grid.dy
     t = 0.0
+    tw = time.perf_counter()
+    shifts = np.linspace(-0.1, 0.1, 2001)
     for td in times:
         s.advance(t, td * DAY)
         t = td * DAY
-        out["theta"].append(s.grid.gather(s.theta())[:, 0, 0])
-        out["infiltration_m"].append(s.balance.totals["in_top"])
-    out["runoff_m"] = s.balance.totals["runoff"]
-    out["mass_balance_rel"] = s.balance.relative_error
+        th = s.grid.gather(s.theta())[:, 0, 0]
+        ref = wave.water_content(depth, t)
+        inf = s.balance.totals["in_top"] / area
+        inf_ref = wave.infiltration(t, 2.0)
+        fitted = min(float(np.sqrt(np.mean((th - wave.water_content(depth - d, t)) ** 2)))
+                     for d in shifts[::20])
+        out["theta"].append(th)
+        out["theta_ref"].append(ref)
+        out["infiltration_m"].append(inf)
+        out["infiltration_ref_m"].append(inf_ref)
+        out["infiltration_rel_err"].append(abs(inf - inf_ref) / inf_ref)
+        out["theta_rmse"].append(float(np.sqrt(np.mean((th - ref) ** 2))))
+        out["theta_max_abs"].append(float(np.abs(th - ref).max()))
+        out["theta_rmse_fitted"].append(fitted)
+    out.update(runoff_m=s.balance.totals["runoff"] / area,
+               mass_balance_rel=s.balance.relative_error, steps=float(s.stats.steps),
+               newton_its=float(s.stats.newton_its), rejected=float(s.stats.rejected),
+               wall_s=time.perf_counter() - tw)
     s.destroy()
     return out
 
 
 def vanderborght_evaporation(comm: Any, soil: str, h_init: float, rate_mm_d: float,
-                             days: float, n_cells: int = 400) -> dict[str, Any]:
+                             days: float, n_cells: int = 400, dt_max: float = 600.0,
+                             surface_kr: str = "kirchhoff", grading: float = 1.0
+                             ) -> dict[str, Any]:
     """Vanderborght et al. (2005) M2.2: evaporation from a 100 cm column without gravity.
 
     Gravity is removed (vertical gravity terms set to zero); the top is atmospheric with
     potential evaporation ``rate_mm_d`` until the surface reaches ``h = -100 m``; the bottom is
     closed. Compares the cumulative actual evaporation with the desorptivity solution
-    (:func:`.analytic.desorptivity_evaporation`) at 20 times.
+    (:func:`.analytic.desorptivity_evaporation`) at 20 times. ``grading`` > 1 refines the cells
+    toward the surface (:func:`graded_dz`; the verify suite uses 400 cells at 1.015);
+    ``surface_kr`` is the top condition's surface kr (:class:`.boundary.Atmospheric`).
 
     Returns
     -------
@@ -455,11 +514,11 @@ def vanderborght_evaporation(comm: Any, soil: str, h_init: float, rate_mm_d: flo
     from .analytic import desorptivity_evaporation
 
     rate = rate_mm_d * 1e-3 / DAY
-    top = Atmospheric(-rate, h_min=-100.0)
+    top = Atmospheric(-rate, h_min=-100.0, surface_kr=surface_kr)
     p = _vg(f"vdb_{soil}")
-    s = make_solver(comm, nx=1, ny=1, dz=[1.0 / n_cells] * n_cells, soil=dict(p, ss=0.0),
+    s = make_solver(comm, nx=1, ny=1, dz=graded_dz(1.0, n_cells, grading), soil=dict(p, ss=0.0),
                     boundaries={"top": top},
-                    controller=StepController(dt=1.0, dt_min=1e-4, dt_max=600.0))
+                    controller=StepController(dt=1.0, dt_min=1e-4, dt_max=dt_max))
     s.grid.gravity_z[...] = 0.0
     s.disc.faces["top"].delev = np.asarray(0.0)
     s.set_head(np.full(s.grid.owned_shape, h_init))
@@ -476,6 +535,7 @@ def vanderborght_evaporation(comm: Any, soil: str, h_init: float, rate_mm_d: flo
     rel = np.abs(evap_arr - ref) / ref
     out = {"times_d": times, "evaporation_m": evap_arr, "reference_m": ref,
            "rel_error_final": float(rel[-1]), "rel_error_max": float(rel[2:].max()),
-           "mass_balance_rel": s.balance.relative_error}
+           "mass_balance_rel": s.balance.relative_error, "steps": float(s.stats.steps),
+           "newton_its": float(s.stats.newton_its), "rejected": float(s.stats.rejected)}
     s.destroy()
     return out

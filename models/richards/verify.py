@@ -130,15 +130,43 @@ def run_suite(quick: bool = False) -> list[Figure]:
         _check(figs, f"tracy_steady_{scheme}_order", order,
                f">= {need}" + (" (quick: 10,20 only)" if quick else ""),
                lambda v, nd=need: v >= nd)
-    # Vanderborght et al. (2005) M2.2 evaporation: cumulative evaporation vs desorptivity solution
-    ncell = 1600
+    # Vanderborght et al. (2005) M2.2 evaporation: cumulative evaporation vs desorptivity solution,
+    # 400 cells graded toward the surface (each 1.015 x the one above; top cell 39 um)
+    ncell, grading = 400, 1.015
     for label, soil, h_i, rate, days in (("sand", "sand", -0.4, 1.0, 1.0),
                                          ("loam_1mm", "loam", -2.0, 1.0, 10.0),
                                          ("loam_3mm", "loam", -2.0, 3.0, 2.0),
                                          ("clay", "clay", -2.0, 3.0, 6.0)):
-        out = cases.vanderborght_evaporation(self_, soil, h_i, rate, days, n_cells=ncell)
-        _check(figs, f"vanderborght_m22_{label}_cum_evap_rel_err_{ncell}", out["rel_error_final"],
+        out = cases.vanderborght_evaporation(self_, soil, h_i, rate, days, n_cells=ncell,
+                                             grading=grading)
+        _check(figs, f"vanderborght_m22_{label}_cum_evap_rel_err_{ncell}g", out["rel_error_final"],
                "<= 0.05", lambda v: v <= 0.05)
+        _check(figs, f"vanderborght_m22_{label}_cum_evap_max_rel_err_{ncell}g",
+               out["rel_error_max"], "report", None)
+    # the same sand case on 1600 uniform cells, Kirchhoff and upstream surface kr (reported)
+    for skr in ("kirchhoff", "averaging"):
+        out = cases.vanderborght_evaporation(self_, "sand", -0.4, 1.0, 1.0, n_cells=1600,
+                                             surface_kr=skr)
+        _check(figs, f"vanderborght_m22_sand_uniform_1600_{skr}_rel_err", out["rel_error_final"],
+               "report", None)
+    # Vanderborght et al. (2005) M2.1 infiltration: cumulative infiltration and profiles vs the
+    # travelling wave anchored at DuMux's 1500-cell reference depth
+    from pdafpy.errors import ModelError
+    for soil in ("sand", "loam", "clay"):
+        try:
+            out = cases.vanderborght_infiltration(self_, soil, n_cells=400)
+        except ModelError as exc:
+            log.error("vanderborght M2.1 %s failed: %s", soil, exc)
+            _check(figs, f"vanderborght_m21_{soil}_cum_infiltration_rel_err_400", math.nan,
+                   "<= 0.05 (run failed)", lambda v: False)
+            continue
+        for td, e, rm, rf in zip(out["times_d"], out["infiltration_rel_err"], out["theta_rmse"],
+                                 out["theta_rmse_fitted"]):
+            _check(figs, f"vanderborght_m21_{soil}_cum_infiltration_rel_err_400_t{td:g}d", e,
+                   "<= 0.05", lambda v: v <= 0.05)
+            _check(figs, f"vanderborght_m21_{soil}_theta_rmse_400_t{td:g}d", rm, "report", None)
+            _check(figs, f"vanderborght_m21_{soil}_theta_rmse_shape_400_t{td:g}d", rf, "report",
+                   None)
     # Tracy transient
     out = cases.tracy_transient(world, n=10 if quick else 20)
     _check(figs, f"tracy_transient_rel_l2_{10 if quick else 20}_t1e5", out["rel_l2"], "report",
