@@ -16,6 +16,9 @@ def _solver(model, scheme, top):
     soil = {"theta_r": 0.08, "theta_s": 0.43, "alpha": 3.6, "n": 1.56, "ss": 1e-4,
             "ks_h": 1e-5 * np.exp(rng.normal(size=(nz, ny, nx))),
             "ks_v": 1e-5 * np.exp(rng.normal(size=(nz, ny, nx)))}
+    if model == "van_genuchten_kr_regularised":   # kr splined above Se = 0.7 (h > -0.39 m)
+        model = "van_genuchten"
+        soil["kr_se_high"] = 0.7
     bcs = {"top": top, "bottom": FreeDrainage(), "west": Head(water_table_depth=0.5),
            "east": Head(-0.2), "south": Flux(1e-7)}
     s = make_solver(PETSc.COMM_SELF, nx=nx, ny=ny, dz=[0.1, 0.1, 0.1, 0.3, 0.3], dx=2.0, dy=3.0,
@@ -28,7 +31,7 @@ def _solver(model, scheme, top):
     return s
 
 
-@pytest.mark.parametrize("model", ["van_genuchten", "gardner"])
+@pytest.mark.parametrize("model", ["van_genuchten", "gardner", "van_genuchten_kr_regularised"])
 @pytest.mark.parametrize("scheme", ["upstream", "arithmetic", "harmonic"])
 @pytest.mark.parametrize("top", ["rain_ponding", "evaporation_limited", "evaporation_to_dry",
                                  "ponded_cells"])
@@ -44,6 +47,10 @@ def test_analytic_jacobian_matches_petsc_finite_difference_jacobian(model, schem
           "evaporation_to_dry": Atmospheric(-3e-6, h_min=-100.0, surface_kr=surface_kr),
           "ponded_cells": Atmospheric(1e-4, h_max=0.3, surface_kr=surface_kr)}[top]
     s = _solver(model, scheme, bc)
+    if s.disc.kr_se_high is not None:      # some cells lie in the regularised range
+        h = s.get_head()
+        se = (s.disc.retention_owned.evaluate(h, derivatives=False)[0] - 0.08) / (0.43 - 0.08)
+        assert np.any((h < 0) & (se > 0.7))
     face = s.disc.faces["top"]
     q, dq = bc.flux(face, s.get_head()[0], None, None, scheme) if surface_kr == "kirchhoff" \
         else (None, None)

@@ -28,6 +28,49 @@ def test_retention_derivatives_match_central_differences(fn, n):
                                atol=1e-8 * np.abs(dkr).max())
 
 
+@pytest.mark.parametrize("n,se_c", [(1.1, 0.9999), (1.1, 0.99), (1.56, 0.9)])
+def test_regularised_kr_is_c1_bounded_and_its_derivative_exact(n, se_c):
+    # Se from below the threshold up to 1 - 1e-12: heads from -1 m to ~0
+    m = 1.0 - 1.0 / n
+    se = 1.0 - np.logspace(np.log10(1.0 - (se_c - 0.5 * (1 - se_c))), -12, 400)
+    h = -((se ** (-1.0 / m) - 1.0) ** (1.0 / n)) / 3.6
+    th, dth, kr, dkr = van_genuchten(h, 0.08, 0.43, 3.6, n, kr_se_high=se_c)
+    th0, dth0, kr0, dkr0 = van_genuchten(h, 0.08, 0.43, 3.6, n)
+    np.testing.assert_array_equal(th, th0)            # retention untouched
+    np.testing.assert_array_equal(dth, dth0)
+    below = se <= se_c
+    assert below.any() and (~below).any()
+    np.testing.assert_array_equal(kr[below], kr0[below])
+    assert np.all(np.diff(kr) >= -1e-15) and kr[-1] == pytest.approx(1.0, abs=1e-9)
+    # bounded and vanishing at saturation, where Mualem's grows without bound for small n
+    assert np.all(np.isfinite(dkr)) and dkr[-1] <= 1e-3 * dkr.max() and dkr0[-1] > dkr0[-2]
+    # central differences; Se is resolved to ~1e-16 only, so steps of 1e-4 |h|, and none across
+    # the threshold (the second derivative jumps there)
+    hc = -((se_c ** (-1.0 / m) - 1.0) ** (1.0 / n)) / 3.6
+    eps = 1e-4 * np.abs(h)
+    krp = van_genuchten(h + eps, 0.08, 0.43, 3.6, n, derivatives=False, kr_se_high=se_c)[2]
+    krm = van_genuchten(h - eps, 0.08, 0.43, 3.6, n, derivatives=False, kr_se_high=se_c)[2]
+    ok = (1.0 - se > 1e-6) & (np.abs(h - hc) > 2 * eps)
+    np.testing.assert_allclose(dkr[ok], ((krp - krm) / (2 * eps))[ok], rtol=1e-4,
+                               atol=1e-8 * np.abs(dkr).max())
+    # value and slope continuous at the threshold
+    d = 1e-9 * abs(hc)
+    lo = van_genuchten(np.array([hc - d]), 0.08, 0.43, 3.6, n, kr_se_high=se_c)
+    hi = van_genuchten(np.array([hc + d]), 0.08, 0.43, 3.6, n, kr_se_high=se_c)
+    assert hi[2][0] == pytest.approx(lo[2][0], rel=1e-6)
+    assert hi[3][0] == pytest.approx(lo[3][0], rel=1e-4)
+    # saturated cells unchanged
+    sat = van_genuchten(np.array([0.0, 0.3]), 0.08, 0.43, 3.6, n, kr_se_high=se_c)
+    np.testing.assert_array_equal(sat[2], 1.0)
+    np.testing.assert_array_equal(sat[3], 0.0)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.1])
+def test_regularisation_threshold_outside_unit_interval_is_rejected(bad):
+    with pytest.raises(ConfigError, match="kr_se_high"):
+        Retention("van_genuchten", _params(), kr_se_high=bad)
+
+
 def test_saturated_cells_have_theta_s_and_unit_kr():
     h = np.array([0.0, 0.5, 3.0])
     for fn in (van_genuchten, gardner):

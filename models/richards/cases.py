@@ -23,7 +23,8 @@ from .timestepping import StepController
 
 __all__ = ["make_solver", "lognormal_field", "celia", "tracy_steady", "tracy_transient",
            "hydrostatic", "water_balance", "decomposition", "benchmark", "SOILS",
-           "vanderborght_infiltration", "vanderborght_evaporation", "graded_dz", "VDB_M21"]
+           "vanderborght_infiltration", "vanderborght_evaporation", "graded_dz", "VDB_M21",
+           "VDB_KR_SE_HIGH"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def make_solver(comm: Any, *, nx: int, ny: int, dz: Sequence[float], dx: float =
 
     ``soil`` maps each of ``theta_r, theta_s, alpha, n, ks_h, ks_v, ss`` (``ks`` sets both
     conductivities; ``n`` may be omitted for Gardner) to a scalar, per-layer, per-column or
-    per-cell value (see :meth:`RichardsGrid.owned`).
+    per-cell value (see :meth:`RichardsGrid.owned`); an optional scalar ``kr_se_high`` regularises
+    van Genuchten's ``kr`` near saturation (:mod:`.retention`).
     """
     grid = RichardsGrid(comm, nx, ny, dz, dx, dy)
     soil = dict(soil)
@@ -61,9 +63,17 @@ def make_solver(comm: Any, *, nx: int, ny: int, dz: Sequence[float], dx: float =
         soil.setdefault("ks_v", ks)
     soil.setdefault("n", 2.0)
     soil.setdefault("ss", 0.0)
+    kr_se_high = soil.pop("kr_se_high", None)
     owned = {k: grid.owned(soil[k], k) for k in SOIL_KEYS}
     return RichardsSolver(grid, owned, model, boundaries, kr_averaging=kr_averaging,
-                          controller=controller, options=options, prefix=prefix)
+                          controller=controller, options=options, prefix=prefix,
+                          kr_se_high=kr_se_high)
+
+
+#: Se above which the Vanderborght cases regularise kr, per soil, as in DuMux's benchmark inputs
+#: (``VanGenuchtenKrwHighSweThreshold``: 0.9999 for clay, 1.0 = off for loam; see
+#: :mod:`.retention`). Soils not listed are not regularised.
+VDB_KR_SE_HIGH = {"clay": 0.9999}
 
 
 def _vg(name: str) -> dict[str, float]:
@@ -450,7 +460,8 @@ def vanderborght_infiltration(comm: Any, soil: str, n_cells: int = 400, dt_max: 
     theta_sur, ref_depth, ref_time, times = VDB_M21[soil]
     top = Atmospheric(1.0 / DAY, h_max=0.0, surface_kr=surface_kr)
     p = _vg(f"vdb_{soil}")
-    s = make_solver(comm, nx=1, ny=1, dz=[2.0 / n_cells] * n_cells, soil=dict(p, ss=0.0),
+    s = make_solver(comm, nx=1, ny=1, dz=[2.0 / n_cells] * n_cells,
+                    soil=dict(p, ss=0.0, kr_se_high=VDB_KR_SE_HIGH.get(soil)),
                     boundaries={"top": top, "bottom": FreeDrainage()},
                     controller=StepController(dt=1.0, dt_min=1e-4, dt_max=dt_max),
                     options=options)
@@ -516,7 +527,8 @@ def vanderborght_evaporation(comm: Any, soil: str, h_init: float, rate_mm_d: flo
     rate = rate_mm_d * 1e-3 / DAY
     top = Atmospheric(-rate, h_min=-100.0, surface_kr=surface_kr)
     p = _vg(f"vdb_{soil}")
-    s = make_solver(comm, nx=1, ny=1, dz=graded_dz(1.0, n_cells, grading), soil=dict(p, ss=0.0),
+    s = make_solver(comm, nx=1, ny=1, dz=graded_dz(1.0, n_cells, grading),
+                    soil=dict(p, ss=0.0, kr_se_high=VDB_KR_SE_HIGH.get(soil)),
                     boundaries={"top": top},
                     controller=StepController(dt=1.0, dt_min=1e-4, dt_max=dt_max))
     s.grid.gravity_z[...] = 0.0

@@ -78,15 +78,19 @@ class Discretization:
         ``"upstream"`` (default), ``"arithmetic"`` or ``"harmonic"``.
     mualem_l : float
         Mualem's tortuosity exponent.
+    kr_se_high : float or None
+        Van Genuchten ``kr`` regularised above this effective saturation
+        (:mod:`.retention`); None: off.
     """
 
     def __init__(self, grid: RichardsGrid, soil: Mapping[str, np.ndarray], model: str,
                  boundaries: Mapping[str, BoundaryCondition], kr_averaging: str = "upstream",
-                 mualem_l: float = 0.5) -> None:
+                 mualem_l: float = 0.5, kr_se_high: float | None = None) -> None:
         self.grid = grid
         self.scheme = check_averaging(kr_averaging)
         self.model = model
         self.mualem_l = mualem_l
+        self.kr_se_high = kr_se_high
         self.boundaries = {f: boundaries.get(f) or NoFlow() for f in FACES}
         self.set_parameters(soil)
         self._build_pattern()
@@ -100,8 +104,8 @@ class Discretization:
         validate_soil(owned, self.model)
         self.soil = owned
         gh = {k: g.ghosted(v) for k, v in owned.items()}
-        self.retention = Retention(self.model, gh, self.mualem_l)
-        self.retention_owned = Retention(self.model, owned, self.mualem_l)
+        self.retention = Retention(self.model, gh, self.mualem_l, self.kr_se_high)
+        self.retention_owned = Retention(self.model, owned, self.mualem_l, self.kr_se_high)
         sy, sx, dz = g.sy, g.sx, g.dz[:, None, None]
         kx = gh["ks_h"][:, sy, :]
         self.Tx = g.dy * dz / (0.5 * g.dx / kx[..., :-1] + 0.5 * g.dx / kx[..., 1:])

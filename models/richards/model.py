@@ -9,7 +9,8 @@ Configuration (a mapping, e.g. a TOML table; units in the keys)::
     [grid]      nx, ny, dx_m, dy_m, dz_m = [...] (top-down) or layers = "zhao2025"
     [soil]      model = "van_genuchten" | "gardner", theta_r, theta_s, alpha_per_m, n,
                 ks_m_per_s (or ks_h_m_per_s and ks_v_m_per_s), ss_per_m; each a scalar,
-                a list per layer, or a nested list per column / per cell
+                a list per layer, or a nested list per column / per cell; optional
+                mualem_l and kr_se_high (van Genuchten kr regularised above this Se)
     [boundary]  top, bottom, west, east, south, north: tables {type = ..., ...}
                 (see models.richards.boundary.boundary_from_config); default no-flow
     [initial]   water_table_depth_m or pressure_head_m
@@ -111,7 +112,7 @@ class RichardsModel:
                 else:
                     raise ConfigError(f"richards: [soil] needs {' or '.join(aliases)}")
             soil[key] = grid.owned(val, key)
-        known = {a for al in _SOIL_ALIASES.values() for a in al} | {"mualem_l"}
+        known = {a for al in _SOIL_ALIASES.values() for a in al} | {"mualem_l", "kr_se_high"}
         unknown = set(scfg) - known
         if unknown:
             raise ConfigError(f"richards: [soil] has unknown keys {sorted(unknown)}")
@@ -137,7 +138,8 @@ class RichardsModel:
                                 controller=copy.deepcopy(ctl),
                                 prefix=vcfg.get("options_prefix", "richards_"),
                                 options=vcfg.get("petsc_options"),
-                                mualem_l=float(scfg.get("mualem_l", 0.5)))
+                                mualem_l=float(scfg.get("mualem_l", 0.5)),
+                                kr_se_high=scfg.get("kr_se_high"))
         self = cls(solver, ctl, params)
         icfg = dict(config.get("initial", {"water_table_depth_m": 1.0}))
         if "water_table_depth_m" in icfg:

@@ -9,6 +9,19 @@ References
 ----------
 van Genuchten, M. Th. (1980), SSSA J. 44, 892-898; Mualem, Y. (1976), WRR 12, 513-522;
 Gardner, W. R. (1958), Soil Sci. 85, 228-232.
+
+Regularisation near saturation
+------------------------------
+For small ``n`` (clay, ``n = 1.1``) Mualem's ``kr`` has an unbounded slope at saturation:
+``dkr/dh ~ |h|^(m-1)`` as ``h -> 0-`` (and ``kr`` falls from 1 to ~0.2 within the last 2 mm of
+head), which stalls Newton near a ponded surface. ``kr_se_high`` (a threshold ``Se_c`` in (0, 1))
+replaces ``kr`` for ``Se > Se_c`` by the cubic Hermite spline in ``Se`` from
+``(Se_c, kr(Se_c), dkr/dSe(Se_c))`` to ``(1, 1, 0)``: ``kr`` and its first derivative stay
+continuous, ``dkr/dh = dkr/dSe dSe/dh`` stays bounded (and vanishes at ``h = 0``). This is
+DuMux's ``VanGenuchtenRegularization`` (``VanGenuchtenKrwHighSweThreshold``; its Vanderborght
+et al. 2005 benchmark inputs use 0.9999 with the retention curve left unregularised, as here);
+compare the air-entry modification of Vogel et al. (2001), Adv. Water Resour. 24, 133-144, and
+Ippisch et al. (2006), Adv. Water Resour. 29, 1780-1789. The retention curve is not changed.
 """
 
 from __future__ import annotations
@@ -27,9 +40,29 @@ __all__ = ["van_genuchten", "gardner", "Retention", "validate_soil", "SOIL_KEYS"
 SOIL_KEYS = ("theta_r", "theta_s", "alpha", "n", "ks_h", "ks_v", "ss")
 
 
+def _kr_high_spline(se: np.ndarray, n: np.ndarray, l: float, se_c: float,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The cubic Hermite ``kr(Se)`` on ``[se_c, 1]`` and its derivative ``dkr/dSe``.
+
+    It joins Mualem's ``kr`` and ``dkr/dSe`` at ``se_c`` to ``kr = 1``, ``dkr/dSe = 0`` at 1.
+    """
+    m = 1.0 - 1.0 / n
+    sc = np.asarray(se_c, float)
+    x = 1.0 - sc ** (1.0 / m)
+    xm = x ** m
+    k0 = sc ** l * (1.0 - xm) ** 2
+    d0 = (1.0 - xm) * sc ** (l - 1.0) * ((1.0 - xm) * l + 2.0 * xm * (1.0 - x) / x)
+    w = 1.0 - sc
+    t = (se - sc) / w
+    t2, t3 = t * t, t * t * t
+    kr = (2 * t3 - 3 * t2 + 1) * k0 + (t3 - 2 * t2 + t) * w * d0 + (3 * t2 - 2 * t3)
+    dkr = ((6 * t2 - 6 * t) * k0 + (3 * t2 - 4 * t + 1) * w * d0 + (6 * t - 6 * t2)) / w
+    return kr, dkr
+
+
 def van_genuchten(h: np.ndarray, theta_r: np.ndarray, theta_s: np.ndarray, alpha: np.ndarray,
-                  n: np.ndarray, l: float = 0.5, derivatives: bool = True
-                  ) -> tuple[np.ndarray, ...]:
+                  n: np.ndarray, l: float = 0.5, derivatives: bool = True,
+                  kr_se_high: float | None = None) -> tuple[np.ndarray, ...]:
     """Van Genuchten retention with Mualem's relative permeability.
 
     ``Se = (1 + (alpha |h|)^n)^(-m)``, ``m = 1 - 1/n``, ``theta = theta_r + (theta_s - theta_r) Se``,
@@ -49,6 +82,8 @@ def van_genuchten(h: np.ndarray, theta_r: np.ndarray, theta_s: np.ndarray, alpha
         Mualem's tortuosity exponent.
     derivatives : bool
         Also return ``dtheta/dh`` [1/m] and ``dkr/dh`` [1/m].
+    kr_se_high : float or None
+        Regularise ``kr`` above this effective saturation (see the module docstring); None: off.
 
     Returns
     -------
@@ -68,6 +103,11 @@ def van_genuchten(h: np.ndarray, theta_r: np.ndarray, theta_s: np.ndarray, alpha
         dtr = theta_s - theta_r
         theta = theta_r + dtr * se
         kr = np.where(neg, sel * b * b, 1.0)
+        reg = None
+        if kr_se_high is not None:
+            reg = neg & (se > kr_se_high)
+            kr_s, dkr_s = _kr_high_spline(se, n, l, kr_se_high)
+            kr = np.where(reg, kr_s, kr)
         if not derivatives:
             return theta, None, kr, None
         dse_dx = -m * n * xn1 * se / (1.0 + u)               # dSe/dx
@@ -76,16 +116,19 @@ def van_genuchten(h: np.ndarray, theta_r: np.ndarray, theta_s: np.ndarray, alpha
         dsel_dx = l * sel / np.where(se > 0, se, 1.0) * dse_dx
         dkr_dx = dsel_dx * b * b + 2.0 * sel * b * db_dx
         dkr = np.where(neg, -alpha * dkr_dx, 0.0)
+        if reg is not None:
+            dkr = np.where(reg, -alpha * dkr_s * dse_dx, dkr)
     return theta, dtheta, kr, dkr
 
 
 def gardner(h: np.ndarray, theta_r: np.ndarray, theta_s: np.ndarray, alpha: np.ndarray,
-            n: np.ndarray | None = None, l: float = 0.5, derivatives: bool = True
-            ) -> tuple[np.ndarray, ...]:
+            n: np.ndarray | None = None, l: float = 0.5, derivatives: bool = True,
+            kr_se_high: float | None = None) -> tuple[np.ndarray, ...]:
     """Gardner's exponential model: ``Se = kr = exp(alpha h)`` for ``h < 0``.
 
-    ``theta = theta_r + (theta_s - theta_r) exp(alpha h)``; ``n`` and ``l`` are ignored (they
-    keep the signature of :func:`van_genuchten`). Shapes and units as there.
+    ``theta = theta_r + (theta_s - theta_r) exp(alpha h)``; ``n``, ``l`` and ``kr_se_high`` are
+    ignored (they keep the signature of :func:`van_genuchten`; ``dkr/dh`` is bounded here).
+    Shapes and units as there.
     """
     with np.errstate(all="ignore"):
         neg = h < 0.0
@@ -117,11 +160,15 @@ class Retention:
         to the arrays of ``h`` passed to :meth:`evaluate`.
     l : float
         Mualem's tortuosity exponent (van Genuchten only).
+    kr_se_high : float or None
+        Effective saturation above which van Genuchten's ``kr`` is regularised (see the module
+        docstring); None (default): not regularised. Ignored by Gardner.
     """
 
     model: str
     params: Mapping[str, np.ndarray]
     l: float = 0.5
+    kr_se_high: float | None = None
     _fn: Callable[..., tuple[np.ndarray, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,15 +176,22 @@ class Retention:
             raise ConfigError(f"richards soil: model must be one of {sorted(MODELS)}, "
                               f"got {self.model!r}")
         self._fn = MODELS[self.model]
+        if self.kr_se_high is not None:
+            self.kr_se_high = float(self.kr_se_high)
+            if not 0.0 < self.kr_se_high < 1.0:
+                raise ConfigError(f"richards soil: kr_se_high must lie in (0, 1), "
+                                  f"got {self.kr_se_high!r}")
 
     def evaluate(self, h: np.ndarray, derivatives: bool = True) -> tuple[np.ndarray, ...]:
         """``theta, dtheta_dh, kr, dkr_dh`` at pressure heads ``h`` [m]."""
         p = self.params
-        return self._fn(h, p["theta_r"], p["theta_s"], p["alpha"], p["n"], self.l, derivatives)
+        return self._fn(h, p["theta_r"], p["theta_s"], p["alpha"], p["n"], self.l, derivatives,
+                        self.kr_se_high)
 
     def subset(self, take: Callable[[np.ndarray], np.ndarray]) -> "Retention":
         """The same model with every parameter array passed through ``take`` (a slicing)."""
-        return Retention(self.model, {k: take(v) for k, v in self.params.items()}, self.l)
+        return Retention(self.model, {k: take(v) for k, v in self.params.items()}, self.l,
+                         self.kr_se_high)
 
     def head_from_saturation(self, se: np.ndarray) -> np.ndarray:
         """Inverse of the retention curve: pressure head [m] for an effective saturation in (0, 1].

@@ -91,6 +91,8 @@ class RichardsSolver:
         line still wins over both.
     source : (nz, ny_o, nx_o) float ndarray, optional
         Volumetric source [1/s].
+    kr_se_high : float, optional
+        Regularise van Genuchten ``kr`` above this effective saturation (:mod:`.retention`).
     """
 
     def __init__(self, grid: RichardsGrid, soil: Mapping[str, np.ndarray], model: str,
@@ -98,11 +100,12 @@ class RichardsSolver:
                  kr_averaging: str = "upstream", controller: StepController | None = None,
                  prefix: str = "richards_", options: Mapping[str, Any] | None = None,
                  source: np.ndarray | None = None, mualem_l: float = 0.5,
-                 desaturation_limit: float = 0.2) -> None:
+                 desaturation_limit: float = 0.2, kr_se_high: float | None = None) -> None:
         from petsc4py import PETSc
 
         self.grid = grid
-        self.disc = Discretization(grid, soil, model, boundaries, kr_averaging, mualem_l)
+        self.disc = Discretization(grid, soil, model, boundaries, kr_averaging, mualem_l,
+                                   kr_se_high)
         self.controller = controller or StepController()
         self.prefix = prefix
         self.source = source
