@@ -25,7 +25,6 @@ MPI. Exit status 1 when any figure fails its bound.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess

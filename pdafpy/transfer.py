@@ -12,7 +12,7 @@ numpy buffers, one per partner, carrying all members of the sending task.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 

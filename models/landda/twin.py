@@ -17,12 +17,10 @@ per cycle.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,7 +33,7 @@ from pdafpy.config import load_toml
 from pdafpy.decomposition import block_boxes, choose_process_grid
 from pdafpy.diagnostics import bias, correlation, rmse, ubrmse
 from pdafpy.ensemble import EnsembleRunner
-from pdafpy.errors import ConfigError, PdafpyError
+from pdafpy.errors import PdafpyError
 from pdafpy.experiment_config import ExperimentConfig, check_layout, load_experiment
 from pdafpy.filters import make_filter
 from pdafpy.inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread
