@@ -277,7 +277,6 @@ class Metric:
             ``|dz|`` for the separate 2+1D vertical cut-off, else None.
         """
         k = len(a)
-        vertical = None
         if self.kind in (DistanceKind.CARTESIAN, DistanceKind.PERIODIC):
             comps = []
             for ax in range(k):

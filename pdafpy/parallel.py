@@ -169,7 +169,7 @@ def make_layout(world: Any, n_tasks: int, n_members: int, filter_ranks: int = 0)
         raise LayoutError(
             f"{size} MPI ranks cannot be arranged as {n_tasks} model tasks of equal size"
             + (f" plus {filter_ranks} filter ranks" if filter_ranks else "")
-            + f": the world size must be n_tasks * p"
+            + ": the world size must be n_tasks * p"
             + (" + filter_ranks" if filter_ranks else "")
             + f" for some p >= 1 (e.g. {n_tasks * max(1, model_size // n_tasks) + filter_ranks})")
     counts = member_counts(n_members, n_tasks)

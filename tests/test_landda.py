@@ -13,7 +13,7 @@ from mpi4py import MPI
 pytest.importorskip("petsc4py")
 
 from models.landda.model import LandDAModel  # noqa: E402
-from models.landda.twin import _merge, default_table, load, model_config  # noqa: E402
+from models.landda.setup import MODEL_SECTIONS, default_table, merge, model_config  # noqa: E402
 
 SMALL = {"grid": {"nx": 4, "ny": 3, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]},
          "schedule": {"length_days": 2.0}, "ensemble": {"size": 4},
@@ -21,9 +21,8 @@ SMALL = {"grid": {"nx": 4, "ny": 3, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]},
 
 
 def small_model(update):
-    table = _merge(default_table(), _merge(SMALL, {"filter": {"update": update}}))
+    table = merge(default_table(), merge(SMALL, {"filter": {"update": update}}))
     from pdafpy.experiment_config import load_experiment
-    from models.landda.twin import MODEL_SECTIONS
     cfg, tables = load_experiment(table, MODEL_SECTIONS)
     return LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
 

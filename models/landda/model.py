@@ -179,7 +179,7 @@ class LandDAModel:
     @classmethod
     def create(cls, comm: Any, config: Mapping[str, Any]) -> "LandDAModel":
         """Build from the coupled model's configuration plus ``update``, ``perturbations``,
-        ``seed`` and ``n_members`` (see :func:`models.landda.twin.model_config`)."""
+        ``seed`` and ``n_members`` (see :func:`models.landda.setup.model_config`)."""
         from models.coupled import CoupledModel
 
         config = copy.deepcopy(dict(config))

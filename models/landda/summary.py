@@ -1,0 +1,67 @@
+"""The twin experiment's summary: skill of open loop and assimilation against the truth, timings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pdafpy.diagnostics import bias, correlation, rmse, ubrmse
+
+from .cycle import Skill
+
+__all__ = ["summarize", "print_summary"]
+
+
+def _metrics(est: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Per-cell statistics over time, averaged over cells (time first axis)."""
+    return {"ubrmse": float(np.nanmean(ubrmse(est, truth, axis=0))),
+            "rmse": float(np.nanmean(rmse(est, truth, axis=0))),
+            "bias": float(np.nanmean(bias(est, truth, axis=0))),
+            "correlation": float(np.nanmean(correlation(est, truth, axis=0)))}
+
+
+def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid) -> dict:
+    """The summary written to ``summary.json`` (skill per variable, counts, timings)."""
+    variables = {}
+    for label in ("surface", "root_zone", "wells_assimilated", "wells_withheld"):
+        if not skill.series.get(f"{label}/truth"):
+            continue
+        truth = skill.array(f"{label}/truth")
+        ol = _metrics(skill.array(f"{label}/ol"), truth)
+        da = _metrics(skill.array(f"{label}/da"), truth)
+        entry = {"open_loop": ol, "assimilation": da,
+                 "ubrmse_reduction": 1.0 - da["ubrmse"] / ol["ubrmse"] if ol["ubrmse"] else 0.0}
+        if skill.series.get(f"{label}/spread"):
+            spread = np.mean(skill.array(f"{label}/spread"))
+            entry["spread_over_rmse"] = float(spread / np.mean(
+                rmse(skill.array(f"{label}/da_f"), truth, axis=0)))
+        variables[label] = entry
+    sim_years = cfg.schedule.length_days / 365.25
+    members = 2 * cfg.ensemble.size + 1
+    return {"variables": variables, "observations_used": counts["used"],
+            "observations_rejected": counts["omitted"],
+            "theta_out_of_bounds_cycles": counts["theta_out_of_bounds"],
+            "halo_bytes_max": counts["halo_bytes_max"],
+            "seconds": {k: round(v, 3) for k, v in totals.items()}, "wall_s": round(wall, 2),
+            "ranks": ranks, "runs": members,
+            "core_hours_per_member_per_simulated_year":
+                wall * ranks / 3600.0 / members / sim_years,
+            "grid": [grid.ny, grid.nx, int(grid.z.size)], "members": cfg.ensemble.size,
+            "filter": str(cfg.filter.type), "days": cfg.schedule.length_days}
+
+
+def print_summary(summary: dict) -> None:
+    """The skill and timing tables, as a person reads them."""
+    print(f"{'variable':20s} {'ubRMSE open loop':>17s} {'ubRMSE analysis':>16s} {'reduction':>10s}"
+          f" {'spread/RMSE':>12s}")
+    for name, v in summary["variables"].items():
+        ratio = v.get("spread_over_rmse")
+        print(f"{name:20s} {v['open_loop']['ubrmse']:17.4f} {v['assimilation']['ubrmse']:16.4f} "
+              f"{100 * v['ubrmse_reduction']:9.1f}% " + (f"{ratio:12.2f}" if ratio else ""))
+    print(f"\n{'phase':12s} {'seconds':>9s}")
+    for k, v in summary["seconds"].items():
+        print(f"{k:12s} {v:9.2f}")
+    print(f"{'wall':12s} {summary['wall_s']:9.2f}   on {summary['ranks']} ranks; "
+          f"{summary['core_hours_per_member_per_simulated_year']:.3f} core-hours per member per "
+          "simulated year")
+
+
