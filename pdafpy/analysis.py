@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -57,7 +57,8 @@ class AnalysisReport:
 def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
                   obs_types: Sequence[ObservationType], comm: Any, boxes: Sequence[Box],
                   cycle: int = 0, analysed_fields: Sequence[str] | None = None,
-                  forget: float | None = None) -> AnalysisReport:
+                  forget: float | None = None,
+                  analysed_levels: Mapping[str, Sequence[int]] | None = None) -> AnalysisReport:
     """Update this filter rank's ensemble in place.
 
     Parameters
@@ -80,6 +81,12 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
         Fields a local or covariance-localised filter updates (default: all).
     forget : float, optional
         Forgetting factor of this analysis (default: the filter's option).
+    analysed_levels : mapping of str to sequence of int, optional
+        For the fields it names, the levels (0 = top) a local or covariance-localised filter
+        updates; the others are left as forecast. Several analyses with disjoint level sets and
+        their own observation types make a weakly coupled analysis (e.g. surface soil moisture
+        updating the unsaturated top metre, wells the layers below), a vertical localisation by
+        blocks. Global filters update every element.
     """
     report = AnalysisReport()
     t0 = time.perf_counter()
@@ -96,12 +103,13 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
         local = local_observations(candidates, domain_coords, locs, stats)
         report.halo = stats
         report.local_obs = local.obs.size
-        filt.analyse(ens, layout.column_indices(analysed_fields), local, cycle, forget)
+        filt.analyse(ens, layout.column_indices(analysed_fields, analysed_levels), local, cycle,
+                     forget)
         t3 = time.perf_counter()
         report.seconds["halo"] = t2 - t1
         report.seconds["analyse"] = t3 - t2
     elif filt.scheme == "gathered":
-        filt.analyse(ens, layout.column_indices(analysed_fields),
+        filt.analyse(ens, layout.column_indices(analysed_fields, analysed_levels),
                      grid.column_coords(layout.box), owned, locs, comm, cycle, forget)
         report.seconds["analyse"] = time.perf_counter() - t1
     else:

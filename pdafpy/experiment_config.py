@@ -49,6 +49,12 @@ class FilterSection:
                            minimum=0.0, exclusive_minimum=True)
     type_trans: int = option(0, "PDAF's transform type: 0 deterministic, 1/2 random",
                              choices=(0, 1, 2))
+    parameters: tuple[str, ...] = option((), "parameter fields the analysis also updates "
+                                         "(joint state-parameter estimation)",
+                                         choices=("log10_ks",))
+    parameter_damping: float = option(1.0, "fraction of the analysis increment applied to the "
+                                      "parameters (e.g. 0.1)", minimum=0.0,
+                                      exclusive_minimum=True, maximum=1.0)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,16 @@ class ObservationSection:
                                       maximum=0.9)
     inno_omit: float = option(0.0, "omit observations whose innovation exceeds this many "
                               "error standard deviations (0: off)", minimum=0.0)
+    update_depth_m: tuple[float, ...] = option((), "[top, bottom]: this type updates only the "
+                                               "layers whose centre lies in this depth range "
+                                               "(empty: the whole column)", unit="m",
+                                               minimum=0.0)
+
+    def check(self, path: str) -> None:
+        r = self.update_depth_m
+        if r and (len(r) != 2 or r[0] >= r[1]):
+            raise ConfigError(f"{path}.update_depth_m = {list(r)}: expected [top, bottom] with "
+                              "top < bottom, or [] for the whole column")
 
 
 def _default_observations() -> tuple[ObservationSection, ...]:

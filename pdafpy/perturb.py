@@ -299,6 +299,10 @@ class SpatialStructure:
                                   "'exponential' or 'gaussian'")
 
 
+#: Values per temporary array of :func:`_fourier_field` (bounds its memory to ~16 MB).
+_FIELD_CHUNK_VALUES = 2 ** 21
+
+
 def _fourier_field(seed: int, purpose: str, cycle: int, members: np.ndarray, stream: int,
                    box: Box, sp: SpatialStructure) -> np.ndarray:
     """Sum of random Fourier modes on the box's columns; (n_members, ny, nx), N(0, 1)."""
@@ -307,8 +311,9 @@ def _fourier_field(seed: int, purpose: str, cycle: int, members: np.ndarray, str
     base = (np.uint64(stream) * np.uint64(n_modes) + np.arange(n_modes, dtype=np.uint64)) \
         * np.uint64(_MODE_STRIDE)
     mem = members.astype(np.uint64)[:, None]
-    g = [standard_normal(seed, purpose, cycle, mem, base[None, :] + np.uint64(j))
-         for j in range(5)]                                          # each (n_members, M)
+    index = base[None, None, :] + np.arange(5, dtype=np.uint64)[None, :, None]
+    draws = standard_normal(seed, purpose, cycle, mem[:, :, None], index)   # (n_members, 5, M)
+    g = [draws[:, j] for j in range(5)]                                     # each (n_members, M)
     if sp.covariance == "exponential":
         # 2-D spectral density of exp(-r/L) is bivariate Cauchy: k = g / (L |w|)
         scale = 1.0 / (length * np.maximum(np.abs(g[2]), 1e-300))
@@ -325,11 +330,18 @@ def _fourier_field(seed: int, purpose: str, cycle: int, members: np.ndarray, str
     v = b[:, :, None] * ca - a[:, :, None] * sa
     by = ky[:, :, None] * y[None, None, :]
     cb, sb = np.cos(by), np.sin(by)                                  # (n_members, M, ny)
-    acc = np.zeros((members.size, box.ny, box.nx))
-    for m in range(n_modes):  # sequential over modes: the same sum order on every layout
-        acc += cb[:, m, :, None] * u[:, m, None, :]
-        acc += sb[:, m, :, None] * v[:, m, None, :]
-    return acc * (1.0 / math.sqrt(n_modes))
+    # terms cos(ky y) u, sin(ky y) v of mode 0, then of mode 1, ...: summed strictly in this order
+    # (a running sum, never pairwise), so every layout gets the same numbers
+    acc = np.zeros((members.size, 1, box.ny, box.nx))
+    chunk = max(1, _FIELD_CHUNK_VALUES // max(1, 2 * members.size * box.ny * box.nx))
+    for m0 in range(0, n_modes, chunk):
+        m1 = min(n_modes, m0 + chunk)
+        terms = np.empty((members.size, 1 + 2 * (m1 - m0), box.ny, box.nx))
+        terms[:, :1] = acc
+        terms[:, 1::2] = cb[:, m0:m1, :, None] * u[:, m0:m1, None, :]
+        terms[:, 2::2] = sb[:, m0:m1, :, None] * v[:, m0:m1, None, :]
+        acc = np.add.accumulate(terms, axis=1, out=terms)[:, -1:]
+    return acc[:, 0] * (1.0 / math.sqrt(n_modes))
 
 
 def standard_field(seed: int, purpose: str, cycle: int, members, stream: int, box: BoxLike,

@@ -97,13 +97,17 @@ class StateLayout:
                                                                  self.box.nx)
                 for f in self.fields}
 
-    def column_indices(self, names: Sequence[str] | None = None) -> np.ndarray:
+    def column_indices(self, names: Sequence[str] | None = None,
+                       levels: Mapping[str, Sequence[int]] | None = None) -> np.ndarray:
         """State indices of every column, for local analysis domains of one column each.
 
         Parameters
         ----------
         names : sequence of str, optional
             Fields to include (default: all), in this order; within a field, levels top-down.
+        levels : mapping of str to sequence of int, optional
+            For the fields it names, only these levels (0 = top), in the order given; other
+            fields keep all their levels.
 
         Returns
         -------
@@ -118,6 +122,11 @@ class StateLayout:
             spec = self.spec(name)
             start = self.offsets[self._index(name)]
             level = np.arange(spec.levels, dtype=np.int64)
+            if levels is not None and name in levels:
+                level = np.asarray(levels[name], dtype=np.int64).reshape(-1)
+                if level.size and (level.min() < 0 or level.max() >= spec.levels):
+                    raise ValueError(f"levels[{name!r}] = {level.tolist()}: field {name!r} has "
+                                     f"levels 0..{spec.levels - 1}")
             parts.append(start + level[None, :] * ncol + np.arange(ncol, dtype=np.int64)[:, None])
         if not parts:
             return np.zeros((ncol, 0), dtype=np.int64)

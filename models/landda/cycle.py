@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from pdafpy.inflation import inflate, relax_to_prior_perturbations, relax_to_pri
 from pdafpy.model import Grid
 from pdafpy.output import gather_blocks
 
-__all__ = ["Skill", "ANALYSED", "analyse_cycle", "mpi_max"]
+__all__ = ["Skill", "ANALYSED", "AnalysisGroup", "analysis_groups", "analyse_cycle",
+           "mpi_max"]
 
 log = logging.getLogger("pdafpy.twin")
 
@@ -61,36 +63,39 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
     da, ol, truth = ens[:n], ens[n:2 * n], ens[2 * n:]
     t0 = time.perf_counter()
     obs_types = []
-    well_truth = {}
-    for k in network.due(hour):
-        t = network.types[k]
-        truth_hx = _global_hx(t.operator, truth, fl, grid, comm, boxes)
+    due = network.due(hour)
+    for k in due:
+        truth_hx = _global_hx(network.types[k].operator, truth, fl, grid, comm, boxes)
         values = network.synthetic(k, truth_hx, cycle, int(offsets[k]))
         obs_types.append(network.observation_type(k, values))
-        if t.section.type == "groundwater_level":
-            well_truth[k] = truth_hx
     t1 = time.perf_counter()
     seconds["observe"] += t1 - t0
     for name, part in (("assimilation", da), ("open_loop", ol), ("truth", truth)):
         writers[name].write(hour * 3600.0, False, part, fl)
     forecast = da.copy()
     t2 = time.perf_counter()
-    report = analysis_step(filt, da, fl, grid, obs_types, comm, boxes, cycle=cycle,
-                           analysed_fields=[f for f in ANALYSED if f in
-                                            [s.name for s in fl.fields]])
-    inflate(da, cfg.inflation.multiplicative)
-    if cfg.inflation.rtpp:
-        relax_to_prior_perturbations(da, forecast, cfg.inflation.rtpp)
-    if cfg.inflation.rtps:
-        relax_to_prior_spread(da, forecast, cfg.inflation.rtps)
+    groups = analysis_groups(network, due, [f.name for f in fl.fields], cfg.filter.parameters)
+    reports = []
+    for group in groups:
+        before = da.copy() if group.parameters and cfg.filter.parameter_damping < 1.0 else None
+        reports.append(analysis_step(filt, da, fl, grid, [obs_types[due.index(k)]
+                                                          for k in group.types],
+                                     comm, boxes, cycle=cycle, analysed_fields=group.fields,
+                                     analysed_levels=group.levels))
+        if before is not None:
+            _damp(fl, da, before, group, cfg.filter.parameter_damping)
+    analysed = np.unique(np.concatenate([fl.column_indices(g.fields, g.levels).ravel()
+                                         for g in groups])) if groups else np.zeros(0, int)
+    _inflate_analysed(cfg, da, forecast, analysed)
     t3 = time.perf_counter()
     seconds["analyse"] += t3 - t2
-    used = comm.allreduce(report.owned_obs)
-    omitted = comm.allreduce(int(np.sum(report.omitted_obs)))
+    used = comm.allreduce(sum(r.owned_obs for r in reports))
+    omitted = comm.allreduce(int(sum(np.sum(r.omitted_obs) for r in reports)))
     counts["used"] += used
     counts["omitted"] += omitted
     counts["halo_bytes_max"] = max(counts["halo_bytes_max"],
-                                   comm.allreduce(report.halo.bytes_sent, op=mpi_max()))
+                                   comm.allreduce(max([r.halo.bytes_sent for r in reports],
+                                                      default=0), op=mpi_max()))
     for name, part in (("assimilation", da), ("open_loop", ol), ("truth", truth)):
         writers[name].write(hour * 3600.0, True, part, fl)
     # skill: column means gathered to filter rank 0
@@ -120,6 +125,78 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
     if comm.Get_rank() == 0:
         log.info("day %6.2f: %4d observations used, %d rejected, analysis %.2f s",
                  hour / 24.0, used, omitted, t3 - t2)
+
+
+@dataclass(frozen=True)
+class AnalysisGroup:
+    """Observation types analysed together, and the part of the state they update.
+
+    Attributes
+    ----------
+    types : tuple of int
+        Indices of the observation types (in the network).
+    fields : tuple of str
+        Fields updated.
+    levels : dict
+        For layered fields updated only in part, the levels (0 = top); empty: whole columns.
+    parameters : tuple of str
+        The parameter fields among ``fields``.
+    """
+
+    types: tuple[int, ...]
+    fields: tuple[str, ...]
+    levels: dict[str, np.ndarray]
+    parameters: tuple[str, ...]
+
+
+def analysis_groups(network, due: Sequence[int], field_names: Sequence[str],
+                    parameters: Sequence[str] = ()) -> list[AnalysisGroup]:
+    """The analyses of one cycle: the due types grouped by their ``update_depth_m`` range.
+
+    Types without a range update whole columns; types with a range ``[top, bottom]`` update the
+    layers whose centre lies in it (pressure head, water content and the estimated parameters),
+    and the water-table depth only if the range reaches the bottom of the domain. Groups are
+    analysed one after the other in the order their first type is configured, each observing the
+    ensemble the previous one left (a weakly coupled analysis, as LI's WC_DA experiments).
+    """
+    interfaces = network.interfaces
+    centres = 0.5 * (interfaces[:-1] + interfaces[1:])
+    ranges: dict[tuple[float, float], list[int]] = {}
+    for k in due:
+        r = network.types[k].section.update_depth_m or (0.0, float(interfaces[-1]))
+        ranges.setdefault((float(r[0]), float(r[1])), []).append(k)
+    groups = []
+    for (top, bottom), types in ranges.items():
+        levels = np.flatnonzero((centres >= top) & (centres <= bottom))
+        whole = levels.size == centres.size
+        reaches_bottom = bottom >= interfaces[-1]
+        fields = tuple(f for f in ANALYSED + tuple(parameters) if f in field_names
+                       and (f != "water_table_depth" or reaches_bottom))
+        groups.append(AnalysisGroup(tuple(types), fields,
+                                    {} if whole else {f: levels for f in fields
+                                                      if f != "water_table_depth"},
+                                    tuple(p for p in parameters if p in fields)))
+    return groups
+
+
+def _damp(fl, da: np.ndarray, before: np.ndarray, group: AnalysisGroup, damping: float) -> None:
+    """Apply only ``damping`` of the analysis increment to the group's parameters (in place)."""
+    for name in group.parameters:
+        new, old = fl.view(da, name), fl.view(before, name)
+        new[...] = old + damping * (new - old)
+
+
+def _inflate_analysed(cfg, da: np.ndarray, forecast: np.ndarray, analysed: np.ndarray) -> None:
+    """Inflation and relaxation of the analysed state elements only (others keep their spread)."""
+    if analysed.size == 0:
+        return
+    part, prior = da[:, analysed], forecast[:, analysed]
+    inflate(part, cfg.inflation.multiplicative)
+    if cfg.inflation.rtpp:
+        relax_to_prior_perturbations(part, prior, cfg.inflation.rtpp)
+    if cfg.inflation.rtps:
+        relax_to_prior_spread(part, prior, cfg.inflation.rtps)
+    da[:, analysed] = part
 
 
 def _theta_within_bounds(fl, da) -> bool:

@@ -48,7 +48,9 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
             "coupling": {"dt_s": cfg.schedule.coupling_step_s},
             "parameter_fields": ["log10_ks"], "update": cfg.filter.update,
             "perturbations": {"forcing": pert.get("forcing", {}),
-                              "forcing_correlation": pert.get("forcing_correlation")},
+                              "forcing_correlation": pert.get("forcing_correlation"),
+                              "forcing_correlation_length_m":
+                                  pert.get("forcing_correlation_length_m")},
             "seed": cfg.ensemble.seed, "n_members": cfg.ensemble.size}
 
 
