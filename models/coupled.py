@@ -131,6 +131,7 @@ class CoupledModel:
         self.time_land = 0.0
         self.time_subsurface = 0.0
         self.last_fluxes = None
+        self.mean_evapotranspiration: np.ndarray | None = None
         self._balances: dict[int, _MemberBalance] = {}
         self._member: int | None = None
         self._source_full = np.zeros(g.owned_shape)
@@ -316,15 +317,30 @@ class CoupledModel:
 
     # ------------------------------------------------------------------ time stepping
     def advance(self, t0: float, t1: float) -> None:
-        """Advance the loaded member from ``t0`` to ``t1`` [s] in coupling steps."""
+        """Advance the loaded member from ``t0`` to ``t1`` [s] in coupling steps.
+
+        Sets :attr:`mean_evapotranspiration` [kg m-2 s-1], ``(ny, nx)``: the land's
+        evapotranspiration (interception evaporation + sublimation + transpiration + soil
+        evaporation, :attr:`LandFluxes.evapotranspiration`) averaged over ``[t0, t1]``.
+        Transpiration is already limited to the water above the wilting point; soil evaporation
+        the subsurface could not deliver (the Richards solver's ``evaporation_deficit``, known
+        for the whole domain only, see :meth:`water_balance`) is not subtracted.
+        ``None`` after an empty interval or with a land stand-in that reports no
+        evapotranspiration.
+        """
         if self._member is None:
             self.set_state(0, self.get_state())
         t = float(t0)
         eps = 1e-9 * max(1.0, abs(t1))
+        et_sum = None
         while t < t1 - eps:
             dt = min(self.dt_coupling, t1 - t)
             self.step(t, dt)
+            et = getattr(self.last_fluxes, "evapotranspiration", None)
+            if et is not None:
+                et_sum = et * dt if et_sum is None else et_sum + et * dt
             t = t1 if abs(t + dt - t1) <= eps else t + dt
+        self.mean_evapotranspiration = None if et_sum is None else et_sum / (t - float(t0))
 
     def step(self, t: float, dt: float) -> None:
         """One coupling step from ``t`` of length ``dt`` [s]."""

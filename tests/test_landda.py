@@ -140,3 +140,43 @@ def test_land_analysis_identical_on_any_number_of_ranks():
     assert np.max(np.abs(serial["water_content"] - prior["water_content"])) > 1e-3
     for k in serial:
         assert np.max(np.abs(serial[k] - split[k])) <= 1e-12
+
+
+def test_evapotranspiration_and_lai_are_diagnostics_of_the_last_forecast(monkeypatch):
+    model = small_model("pressure_head")
+    land = model.coupled.land
+    fluxes = []
+    step = land.step
+
+    def recording_step(*args, **kwargs):
+        fl = step(*args, **kwargs)
+        fluxes.append(fl)
+        return fl
+
+    model.set_state(0, model.get_state())
+    model.advance(0.0, 4 * 86400.0)                   # 1-4 May: rain on 1 and 3 May
+    earlier = model.get_state()["evapotranspiration"]
+    monkeypatch.setattr(land, "step", recording_step)
+    model.advance(4 * 86400.0, 5 * 86400.0)           # 5 May: sunny (255 W m-2), no rain
+    state = model.get_state()
+    assert len(fluxes) == 24
+    expected = 86400.0 * np.mean([f.evapotranspiration for f in fluxes], axis=0)   # mm d-1
+    et = state["evapotranspiration"]
+    assert et.shape == (1, 3, 4)
+    assert np.all(et > 1.0) and np.all(et < 10.0)     # grass in May, a few mm per day
+    assert np.allclose(et[0], expected, rtol=1e-12, atol=0.0)      # this interval's mean only
+    assert np.all(np.abs(et - earlier) > 0.1)
+    lai = state["leaf_area_index"]
+    assert lai.shape == (1, 3, 4)
+    assert np.array_equal(lai[0], land.lai)
+    assert np.array_equal(lai[0], model.coupled.diagnostics()["lai"])
+    assert np.allclose(lai[0], state["leaf_biomass"][0] * land.params.specific_leaf_area)
+
+    garbage = dict(state, evapotranspiration=np.full_like(et, -7.0),
+                   leaf_area_index=np.full_like(lai, 42.0))
+    model.set_state(0, garbage)
+    after = model.get_state()
+    for name in state:
+        assert np.array_equal(after[name], state[name]), name
+    model.set_state(1, state)                         # another member: no forecast of its own
+    assert np.all(model.get_state()["evapotranspiration"] == 0.0)

@@ -6,6 +6,11 @@ It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilati
   per layer, from pressure head through each member's van Genuchten curve, and
   ``water_table_depth`` [m] per column (the bottom of the domain when the table lies below it),
   so that soil-moisture and groundwater-level observations are linear operators on the state;
+  for the outputs, ``evapotranspiration`` [mm d-1] per column, the land's mean ET rate over the
+  member's last forecast interval (:attr:`models.coupled.CoupledModel.mean_evapotranspiration`;
+  0 before the first forecast), and ``leaf_area_index`` [m2 m-2] per column, leaf biomass times
+  specific leaf area (:attr:`models.land.column.LandColumns.lai`). Only water content is ever
+  written back (per :attr:`update`); the other derived fields are ignored by ``set_state``;
 - **what the analysis updates**, as TSMP-PDAF's ``updateflag``: ``"pressure_head"`` (the analysed
   head is used), ``"water_content"`` (the analysed water content, clipped to
   ``[theta_r, theta_s]``, is converted back to head by the inverse van Genuchten relation; cells
@@ -33,7 +38,8 @@ from pdafpy.perturb import ForcingPerturbation, ForcingVariable
 __all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS"]
 
 UPDATE_MODES = ("pressure_head", "water_content", "both")
-DERIVED_FIELDS = ("water_content", "water_table_depth")
+DERIVED_FIELDS = ("water_content", "water_table_depth", "evapotranspiration", "leaf_area_index")
+SECONDS_PER_DAY = 86400.0  # kg m-2 s-1 of water -> mm d-1
 THETA_MARGIN = 1e-6        # keeps analysed water content strictly inside (theta_r, theta_s]
 
 
@@ -89,6 +95,7 @@ class LandDAModel:
         self._base_forcing = coupled.forcing
         self._forcing: dict[int, _PerturbedForcing] = {}
         self._forecast_head: dict[int, np.ndarray] = {}
+        self._et: dict[int, np.ndarray] = {}            # member -> (ny, nx) [mm d-1]
         self._member: int | None = None
         g = coupled.richards.solver.grid
         self._depth = np.asarray(g.depth, dtype=float)
@@ -108,7 +115,9 @@ class LandDAModel:
         nz = self.coupled.nz
         return tuple(self.coupled.fields) + (
             FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
-            FieldSpec("water_table_depth", 1, "m", "diagnostic"))
+            FieldSpec("water_table_depth", 1, "m", "diagnostic"),
+            FieldSpec("evapotranspiration", 1, "mm d-1", "diagnostic"),
+            FieldSpec("leaf_area_index", 1, "m2 m-2", "diagnostic"))
 
     def _soil(self) -> dict[str, np.ndarray]:
         return self.coupled.richards.solver.disc.soil
@@ -128,13 +137,17 @@ class LandDAModel:
         state["water_content"] = self.water_content(head)
         wtd = water_table_depth(head, self._depth)
         state["water_table_depth"] = np.where(np.isfinite(wtd), wtd, self._bottom)[None]
+        et = self._et.get(self._member)
+        state["evapotranspiration"] = (np.zeros(head.shape[1:]) if et is None else et)[None]
+        state["leaf_area_index"] = self.coupled.land.lai[None]
         return state
 
     def set_state(self, member: int, state: Mapping[str, np.ndarray]) -> None:
         """Load a member; reconcile analysed head and water content per :attr:`update`."""
         state = dict(state)
         theta_a = state.pop("water_content", None)
-        state.pop("water_table_depth", None)
+        for name in DERIVED_FIELDS[1:]:                 # diagnostics only, never written back
+            state.pop(name, None)
         self.coupled.set_state(member, state)          # parameters first: the member's soil
         forecast = self._forecast_head.get(member)
         if theta_a is not None and self.update != "pressure_head" and forecast is not None:
@@ -159,6 +172,8 @@ class LandDAModel:
         self.coupled.forcing = self._member_forcing(member)
         self.coupled.advance(t0, t1)
         self._forecast_head[member] = self.coupled.richards.solver.get_head().copy()
+        if self.coupled.mean_evapotranspiration is not None:
+            self._et[member] = SECONDS_PER_DAY * self.coupled.mean_evapotranspiration
 
     # -- perturbations --------------------------------------------------------------------------
     def _member_forcing(self, member: int) -> _PerturbedForcing:

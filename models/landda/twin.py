@@ -49,7 +49,8 @@ __all__ = ["run_twin", "main"]
 log = logging.getLogger("pdafpy.twin")
 
 PHASES = ("forecast", "collect", "observe", "analyse", "output", "distribute")
-OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass")
+OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
+                 "evapotranspiration", "leaf_area_index")
 
 
 def _initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], member: int, n: int,
