@@ -14,6 +14,8 @@ Subcommands
     A benchmark against published results (``l96``; entry-point group ``pdafpy.bench``).
 ``pdafpy slurm CONFIG --nodes N --ranks-per-task P``
     Print a filled-in sbatch script for a configuration (see docs/cluster.md).
+``pdafpy report OUTDIR [--cells ROW,COL ...] [--out FOLDER]``
+    PNG figures of a finished ``pdafpy run`` (see :mod:`pdafpy.report`); prints the files written.
 
 MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can start its cases as
 ``mpirun`` subprocesses.
@@ -111,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     ps = sub.add_parser("slurm", help="print a filled-in sbatch script (docs/cluster.md)",
                         add_help=False)
     ps.add_argument("rest", nargs=argparse.REMAINDER, help="options of pdafpy slurm")
+    pr = sub.add_parser("report", help="PNG figures of a finished pdafpy run")
+    pr.add_argument("outdir", type=Path, help="output folder of pdafpy run")
+    pr.add_argument("--cells", nargs="+", metavar="ROW,COL",
+                    help="cells of the time-series figure, 0-based (default: 3 on the diagonal)")
+    pr.add_argument("--out", type=Path, help="folder for the figures (default OUTDIR/report)")
     args = parser.parse_args(argv)
 
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
@@ -118,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "tutorial":
             return _run_tutorial(args)
+        if args.command == "report":
+            from .report import write_report
+            for path in write_report(args.outdir, args.out, args.cells):
+                print(path)
+            return 0
         suites = _registered(groups[args.command])
         if args.suite not in suites:
             parser.error(f"unknown {args.command} suite {args.suite!r}; "

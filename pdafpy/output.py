@@ -65,11 +65,15 @@ class EnsembleWriter:
         Also write every member (dimension ``member``).
     attributes : dict, optional
         Global attributes (title, model, filter, ...).
+    z_bounds : (nz + 1,) array, optional
+        Depths of the layer interfaces [m], top down; written as the CF bounds ``z_bnds(z, nv)``
+        of ``z`` (layer-averaged quantities need the thicknesses).
     """
 
     def __init__(self, path: Path | str, comm: Any, boxes: Sequence[Box], grid: Grid,
                  fields: Sequence[FieldSpec], reference_time: str, n_members: int,
-                 members: bool = False, attributes: dict | None = None):
+                 members: bool = False, attributes: dict | None = None,
+                 z_bounds: Sequence[float] | None = None):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")
         self.comm = comm
@@ -78,6 +82,11 @@ class EnsembleWriter:
         self.fields = tuple(fields)
         self.members = members
         self.n_members = n_members
+        self.z_bounds = None if z_bounds is None else np.asarray(z_bounds, dtype=float)
+        nz = max([f.levels for f in self.fields] + [1])
+        if self.z_bounds is not None and self.z_bounds.shape != (nz + 1,):
+            raise ValueError(f"{self.path}: z_bounds must hold nz + 1 = {nz + 1} interface "
+                             f"depths, got shape {self.z_bounds.shape}")
         self._ds = None
         if comm.Get_rank() == 0:
             self._create(reference_time, attributes or {})
@@ -113,6 +122,12 @@ class EnsembleWriter:
         z = ds.createVariable("z", "f8", ("z",))
         z[:] = self.grid.z[:nz] if self.grid.z.size >= nz else np.arange(nz, dtype=float)
         z.units, z.positive, z.long_name = "m", "down", "depth of the level centre"
+        if self.z_bounds is not None:
+            ds.createDimension("nv", 2)
+            zb = ds.createVariable("z_bnds", "f8", ("z", "nv"))
+            zb[:] = np.column_stack([self.z_bounds[:-1], self.z_bounds[1:]])
+            zb.units = "m"
+            z.bounds = "z_bnds"
         for f in self.fields:
             dims = ("time",) + (("z",) if f.levels > 1 else ()) + ("y", "x")
             for suffix, long in (("mean", "ensemble mean"), ("spread", "ensemble spread")):

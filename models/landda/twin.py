@@ -124,7 +124,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
         writers = {k: EnsembleWriter(out / f"{k}.nc", comm, boxes, grid, out_fields,
                                      cfg.schedule.start, m, cfg.output.members and k != "truth",
                                      {"title": f"pdafpy twin experiment: {k}",
-                                      "filter": str(cfg.filter.type)})
+                                      "filter": str(cfg.filter.type)}, z_bounds=interfaces)
                    for k, m in kinds.items()}
     skill = Skill()
     counts = defaultdict(int)
