@@ -1,0 +1,97 @@
+"""The twin's analysis plan: weakly coupled groups, analysed levels, parameters, inflation."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from models.landda.cycle import _damp, _inflate_analysed, analysis_groups
+from pdafpy.decomposition import Box
+from pdafpy.experiment_config import ObservationSection
+from pdafpy.model import FieldSpec
+from pdafpy.state import StateLayout
+
+INTERFACES = np.array([0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0])    # centres .025 .125 .35 .75 1.5 3
+FIELDS = ("pressure_head", "water_content", "water_table_depth", "log10_ks")
+
+
+def network(*ranges):
+    types = [SimpleNamespace(section=ObservationSection(update_depth_m=r)) for r in ranges]
+    return SimpleNamespace(interfaces=INTERFACES, types=types)
+
+
+def test_types_without_a_range_update_whole_columns_in_one_analysis():
+    groups = analysis_groups(network((), ()), [0, 1], FIELDS)
+    assert len(groups) == 1
+    g = groups[0]
+    assert g.types == (0, 1) and g.levels == {} and g.parameters == ()
+    assert g.fields == ("pressure_head", "water_content", "water_table_depth")
+
+
+def test_depth_ranges_split_the_column_between_observation_types():
+    groups = analysis_groups(network((0.0, 1.0), (1.0, 4.0)), [0, 1], FIELDS, ["log10_ks"])
+    top, deep = groups
+    assert top.types == (0,) and deep.types == (1,)
+    assert np.array_equal(top.levels["pressure_head"], [0, 1, 2, 3])
+    assert np.array_equal(deep.levels["pressure_head"], [4, 5])
+    assert np.array_equal(top.levels["log10_ks"], [0, 1, 2, 3])
+    assert "water_table_depth" not in top.fields          # the top metre does not reach the table
+    assert "water_table_depth" in deep.fields
+    assert top.parameters == deep.parameters == ("log10_ks",)
+
+
+def test_only_due_types_are_analysed():
+    groups = analysis_groups(network((0.0, 1.0), (1.0, 4.0)), [1], FIELDS)
+    assert [g.types for g in groups] == [(1,)]
+
+
+def test_bad_depth_range_names_the_key():
+    from pdafpy.config import parse_section
+    from pdafpy.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"observations\.update_depth_m = \[1\.0, 0\.5\]"):
+        parse_section(ObservationSection, {"update_depth_m": [1.0, 0.5]}, "observations")
+
+
+def _layout():
+    box = Box(0, 2, 0, 3)
+    return StateLayout([FieldSpec("pressure_head", 6, "m"), FieldSpec("log10_ks", 6, "1",
+                                                                      "parameter")], box)
+
+
+def test_column_indices_select_levels_per_field():
+    lay = _layout()
+    idx = lay.column_indices(["pressure_head", "log10_ks"], {"pressure_head": [4, 5]})
+    assert idx.shape == (6, 2 + 6)
+    ens = np.arange(lay.size, dtype=float)[None]
+    head = lay.view(ens, "pressure_head")[0]
+    assert np.array_equal(ens[0, idx[4, :2]], head[[4, 5], 1, 1])      # column 4 = row 1, col 1
+    with pytest.raises(ValueError, match="levels 0..5"):
+        lay.column_indices(["pressure_head"], {"pressure_head": [6]})
+
+
+def test_inflation_touches_only_the_analysed_elements():
+    rng = np.random.default_rng(3)
+    lay = _layout()
+    forecast = rng.normal(size=(5, lay.size))
+    analysis = forecast + 0.1 * rng.normal(size=forecast.shape)
+    analysed = lay.column_indices(["pressure_head"]).ravel()
+    cfg = SimpleNamespace(inflation=SimpleNamespace(multiplicative=1.5, rtpp=0.0, rtps=0.0))
+    out = analysis.copy()
+    _inflate_analysed(cfg, out, forecast, analysed)
+    others = np.setdiff1d(np.arange(lay.size), analysed)
+    assert np.array_equal(out[:, others], analysis[:, others])
+    anom = analysis[:, analysed] - analysis[:, analysed].mean(0)
+    assert np.allclose(out[:, analysed] - out[:, analysed].mean(0), 1.5 * anom)
+    assert np.allclose(out[:, analysed].mean(0), analysis[:, analysed].mean(0))
+
+
+def test_parameter_damping_applies_a_fraction_of_the_increment():
+    lay = _layout()
+    before = np.zeros((3, lay.size))
+    after = np.ones((3, lay.size))
+    group = SimpleNamespace(parameters=("log10_ks",))
+    _damp(lay, after, before, group, 0.1)
+    assert np.allclose(lay.view(after, "log10_ks"), 0.1)
+    assert np.allclose(lay.view(after, "pressure_head"), 1.0)
