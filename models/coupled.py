@@ -370,6 +370,25 @@ class CoupledModel:
         self.time_land += c1 - c0
         self.time_subsurface += c2 - c1
 
+    # ------------------------------------------------------------------ restart
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Per-member state beyond the state vector that a restart needs, by member.
+
+        The subsurface's step controller and water balance (:meth:`RichardsModel.checkpoint_state
+        <models.richards.model.RichardsModel.checkpoint_state>`) and the land water-balance
+        totals [m3]. The land columns keep nothing else per member: their stores
+        (``canopy_water``, ``swe``, ``leaf_biomass``) and any per-member land parameters travel
+        in the state vector, and :attr:`last_fluxes` is recomputed by every coupling step.
+        """
+        return {"richards": self.richards.checkpoint_state(),
+                "land_balance": {m: dict(b.totals) for m, b in self._balances.items()}}
+
+    def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`checkpoint_state` (members keyed by ``int`` or ``str``)."""
+        self.richards.restore_checkpoint(saved.get("richards", {}))
+        for m, totals in saved.get("land_balance", {}).items():
+            self._balances[int(m)] = _MemberBalance({k: float(v) for k, v in totals.items()})
+
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> dict[str, np.ndarray]:
         """Subsurface ``theta``, ``saturation`` (per cell), ``water_table_depth`` and land

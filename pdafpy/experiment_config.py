@@ -35,6 +35,9 @@ class EnsembleSection:
     size: int = option(8, "number of members", minimum=2, aliases=("dim_ens",))
     seed: int = option(1, "seed of every random draw (counter-based, layout independent)",
                        minimum=0)
+    on_failure: str = option("redraw", "when a member's solve fails: 'redraw' replaces it by "
+                             "the mean of the other members of its group plus a perturbation, "
+                             "'abort' ends the run", choices=("redraw", "abort"))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .decomposition import Box
+from .errors import InputFileError
 from .model import FieldSpec, Grid
 from .state import StateLayout
 
@@ -175,6 +176,31 @@ class EnsembleWriter:
             if self.members:
                 members = records[f.name + "/members"]
                 ds[f.name][k] = members[:, 0] if f.levels == 1 else members
+        ds.sync()
+
+    def records(self) -> dict[str, np.ndarray]:
+        """Every record written so far, by variable along ``time`` (``time``, ``kind``, the
+        ``*_mean`` and ``*_spread`` fields, members), for a checkpoint; empty off rank 0."""
+        if self._ds is None:
+            return {}
+        self._ds.set_auto_mask(False)
+        return {name: np.array(var[:]) for name, var in self._ds.variables.items()
+                if var.dimensions[:1] == ("time",)}
+
+    def append_records(self, records: dict[str, np.ndarray]) -> None:
+        """Write back :meth:`records` of an earlier run (rank 0; a no-op elsewhere), so that a
+        restarted run's file holds the same records as an uninterrupted run's."""
+        if self._ds is None or not records:
+            return
+        ds = self._ds
+        mine = {name for name, var in ds.variables.items() if var.dimensions[:1] == ("time",)}
+        if set(records) != mine:
+            raise InputFileError(f"{self.path}: the records to continue from have the variables "
+                                 f"{sorted(records)}, this file {sorted(mine)}")
+        k = len(ds.dimensions["time"])
+        n = len(records["time"])
+        for name, values in records.items():
+            ds[name][k:k + n] = values
         ds.sync()
 
     def close(self) -> None:

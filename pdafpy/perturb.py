@@ -687,6 +687,18 @@ class ForcingPerturbation:
         rank layout.
         """
         obj = cls(variables, **kwargs)
+        obj.restore(state)
+        return obj
+
+    def restore(self, state: Mapping[str, np.ndarray]) -> None:
+        """Continue bit-identically from a saved :meth:`state` (see :meth:`from_state`).
+
+        Raises
+        ------
+        ConfigError
+            If ``state`` is not a state of this process (other variables, grid, members or
+            spatial structure), naming what differs.
+        """
         try:
             cycle = int(np.asarray(state["cycle"]))
             members = np.asarray(state["members"], dtype=np.int64)
@@ -696,33 +708,33 @@ class ForcingPerturbation:
             grid = tuple(int(v) for v in np.asarray(state["grid_shape"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"state is not a ForcingPerturbation state: {exc!r}") from None
-        if names != [v.name for v in obj.variables]:
+        if names != [v.name for v in self.variables]:
             raise ConfigError(f"state variables={names} differ from variables="
-                              f"{[v.name for v in obj.variables]}")
-        if grid != obj.grid_shape:
+                              f"{[v.name for v in self.variables]}")
+        if grid != self.grid_shape:
             raise ConfigError(f"state grid_shape={grid} differs from grid_shape="
-                              f"{obj.grid_shape}")
+                              f"{self.grid_shape}")
         if cycle < 0:
-            return obj
+            self._values, self._cycle = None, None
+            return
         lookup = {int(m): i for i, m in enumerate(members)}
-        missing = [int(m) for m in obj._held if int(m) not in lookup]
+        missing = [int(m) for m in self._held if int(m) not in lookup]
         if missing:
             raise ConfigError(f"state members lack {missing[:8]} needed by this rank")
-        rows = np.array([lookup[int(m)] for m in obj._held], dtype=np.int64)
+        rows = np.array([lookup[int(m)] for m in self._held], dtype=np.int64)
         vals = values[rows]
-        if obj.spatial.kind != "uniform":
-            b = obj.box
+        if self.spatial.kind != "uniform":
+            b = self.box
             if not (y0 <= b.y0 and b.y1 <= y1 and x0 <= b.x0 and b.x1 <= x1):
                 raise ConfigError(f"state box={(y0, y1, x0, x1)} does not contain box={b}")
             vals = vals[:, :, b.y0 - y0:b.y1 - y0, b.x0 - x0:b.x1 - x0]
-        want = (obj._held.size, len(obj.variables)) + (
-            (1, 1) if obj.spatial.kind == "uniform" else (obj.box.ny, obj.box.nx))
+        want = (self._held.size, len(self.variables)) + (
+            (1, 1) if self.spatial.kind == "uniform" else (self.box.ny, self.box.nx))
         if vals.shape != want:
             raise ConfigError(f"state values select to shape {vals.shape}, expected {want} "
                               "(saved with another spatial.kind?)")
-        obj._values = np.array(vals, dtype=float, copy=True)
-        obj._cycle = cycle
-        return obj
+        self._values = np.array(vals, dtype=float, copy=True)
+        self._cycle = cycle
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,3 +38,31 @@ def test_checkpoint_round_trip_on_every_rank(tmp_path_factory):
     comm = MPI.COMM_WORLD
     folder = comm.bcast(str(tmp_path_factory.mktemp("ck")) if comm.rank == 0 else None)
     roundtrip(comm, f"{folder}/ck.h5")
+
+
+def test_nested_payload_strings_and_configuration_check(tmp_path):
+    comm = MPI.COMM_SELF
+    payload = {"runner": {"members": np.arange(3), "model": {7: {"dt": np.float64(12.5),
+                                                                 "fixed": True}}},
+               "variables": np.array(["precipitation", "shortwave"]),
+               "skill": {"surface/da": np.linspace(0.0, 1.0, 5)}}
+    config = {"ensemble": {"size": 4, "seed": 1}, "grid": {"dz_m": [0.1, 0.2]},
+              "observations": [{"error": 0.04}, {"error": 0.1}]}
+    write_checkpoint(tmp_path / "ck.h5", comm, payload, {"world": 1}, {"cycle": 3}, config)
+    back, attrs = read_checkpoint(tmp_path / "ck.h5", comm, {"world": 1}, config)
+    assert np.array_equal(back["runner"]["members"], np.arange(3))
+    assert back["runner"]["model"]["7"]["dt"] == 12.5 and bool(back["runner"]["model"]["7"]
+                                                               ["fixed"])
+    assert back["variables"].tolist() == ["precipitation", "shortwave"]
+    assert np.array_equal(back["skill"]["surface"]["da"], payload["skill"]["surface/da"])
+    assert attrs["cycle"] == 3 and len(attrs["config_sha256"]) == 64
+    other = {"ensemble": {"size": 4, "seed": 2}, "grid": {"dz_m": [0.1, 0.3]},
+             "observations": [{"error": 0.04}, {"error": 0.2}]}
+    with pytest.raises(InputFileError) as info:
+        read_checkpoint(tmp_path / "ck.h5", comm, {"world": 1}, other)
+    message = str(info.value)
+    assert "\n" not in message
+    for part in ("another configuration", "ensemble.seed = 1 (this run: 2)",
+                 "grid.dz_m = [0.1, 0.2] (this run: [0.1, 0.3])",
+                 "observations[1].error = 0.1 (this run: 0.2)"):
+        assert part in message

@@ -160,7 +160,8 @@ class LandDAModel:
             head = np.where(saturated, keep, from_theta)
             state["pressure_head"] = head
             self.coupled.set_state(member, state)
-        if not np.all(np.isfinite(self.coupled.richards.solver.get_head())):
+        finite = np.all(np.isfinite(self.coupled.richards.solver.get_head()))
+        if self.coupled.richards.solver.grid.max(0.0 if finite else 1.0):   # on every rank
             raise ModelError(f"member {member}: pressure head has non-finite values after the "
                              "update")
         self._member = member
@@ -170,7 +171,11 @@ class LandDAModel:
         if member is None:
             raise ModelError("advance called before set_state")
         self.coupled.forcing = self._member_forcing(member)
-        self.coupled.advance(t0, t1)
+        try:
+            self.coupled.advance(t0, t1)
+        except ModelError:
+            self._forecast_head.pop(member, None)   # a replacement is not this forecast's update
+            raise
         self._forecast_head[member] = self.coupled.richards.solver.get_head().copy()
         if self.coupled.mean_evapotranspiration is not None:
             self._et[member] = SECONDS_PER_DAY * self.coupled.mean_evapotranspiration
@@ -190,6 +195,31 @@ class LandDAModel:
             self._forcing[member] = _PerturbedForcing(self._base_forcing, pert,
                                                       self.coupled.dt_coupling)
         return self._forcing[member]
+
+    # -- restart --------------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Per-member state beyond the state vector that a restart needs, by kind and member:
+        the coupled model's (:meth:`CoupledModel.checkpoint_state
+        <models.coupled.CoupledModel.checkpoint_state>`), the last forecast head [m] (the
+        ``water_content`` and ``both`` updates keep it in saturated cells), the last forecast's
+        mean evapotranspiration [mm d-1] and the AR(1) forcing-perturbation states."""
+        return {"coupled": self.coupled.checkpoint_state(),
+                "forecast_head": dict(self._forecast_head), "evapotranspiration": dict(self._et),
+                "forcing": {m: f.perturbation.state() for m, f in self._forcing.items()
+                            if f.perturbation is not None}}
+
+    def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`checkpoint_state` (members keyed by ``int`` or ``str``)."""
+        self.coupled.restore_checkpoint(saved.get("coupled", {}))
+        self._forecast_head = {int(m): np.array(h) for m, h in
+                               saved.get("forecast_head", {}).items()}
+        self._et = {int(m): np.array(e) for m, e in saved.get("evapotranspiration", {}).items()}
+        for m, state in saved.get("forcing", {}).items():
+            pert = self._member_forcing(int(m)).perturbation
+            if pert is None:
+                raise ModelError(f"member {m}: the checkpoint has a forcing perturbation, this "
+                                 "configuration perturbs no forcing")
+            pert.restore(state)
 
     @classmethod
     def create(cls, comm: Any, config: Mapping[str, Any]) -> "LandDAModel":

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from pdafpy.decomposition import Box
-from pdafpy.errors import ConfigError
+from pdafpy.errors import ConfigError, ModelError
 from pdafpy.model import FieldSpec, Grid
 
 from .balance import WaterBalance, saturation, water_table_depth
@@ -208,8 +208,23 @@ class RichardsModel:
         return out
 
     def advance(self, t0: float, t1: float) -> None:
-        """Advance the loaded member from ``t0`` to ``t1`` [s] (raises ModelError on failure)."""
-        self.solver.advance(t0, t1)
+        """Advance the loaded member from ``t0`` to ``t1`` [s].
+
+        Raises
+        ------
+        ModelError
+            On every rank of the task, when a step fails after the controller's cuts; the
+            member's step controller is then reset to the configured initial step, so a member
+            replaced after a failure (``[ensemble] on_failure = "redraw"``) starts afresh.
+        """
+        try:
+            self.solver.advance(t0, t1)
+        except ModelError:
+            if self._member is not None:
+                slot = self._slot(self._member)
+                slot["controller"] = copy.deepcopy(self._template)
+                self.solver.controller = slot["controller"]
+            raise
 
     # ------------------------------------------------------------------ coupling
     def set_top_flux(self, flux: Any) -> None:
@@ -247,14 +262,19 @@ class RichardsModel:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything per member beyond the state arrays that a restart needs: the step
-        controller and the cumulative balance."""
+        controller (``dt`` [s] and its settings) and the cumulative water balance [m3]."""
         return {m: {"controller": s["controller"].state(), "balance": s["balance"].state()}
                 for m, s in self._members.items()}
 
-    def restore_checkpoint(self, saved: Mapping[int, Mapping[str, Any]]) -> None:
-        """Inverse of :meth:`checkpoint_state`."""
+    def restore_checkpoint(self, saved: Mapping[Any, Mapping[str, Any]]) -> None:
+        """Inverse of :meth:`checkpoint_state`; members may be keyed by ``int`` or ``str`` and
+        values may be numpy scalars (as read back from a checkpoint file)."""
         for m, s in saved.items():
             slot = self._slot(int(m))
-            slot["controller"] = StepController.from_state(s["controller"])
-            slot["balance"].totals = dict(s["balance"]["totals"])
+            slot["controller"] = StepController.from_state(
+                {k: np.asarray(v).item() for k, v in s["controller"].items()})
+            slot["balance"].totals = {k: float(v) for k, v in s["balance"]["totals"].items()}
             slot["balance"].steps = int(s["balance"]["steps"])
+            if int(m) == self._member:
+                self.solver.controller = slot["controller"]
+                self.solver.balance = slot["balance"]
