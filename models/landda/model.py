@@ -33,7 +33,7 @@ import numpy as np
 from pdafpy.decomposition import Box
 from pdafpy.errors import ConfigError, ModelError
 from pdafpy.model import FieldSpec, Grid
-from pdafpy.perturb import ForcingPerturbation, ForcingVariable
+from pdafpy.perturb import ForcingPerturbation, ForcingVariable, SpatialStructure
 
 __all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS"]
 
@@ -79,11 +79,15 @@ class LandDAModel:
         Seed of the forcing perturbations.
     n_members : int
         Ensemble size ``N`` (runs are keyed ``member % N``; run ``2N``, the truth, key ``N``).
+    forcing_spatial : SpatialStructure
+        Horizontal structure of the forcing perturbations (default: one value per member for the
+        whole grid, as in the studies; ``perturbations.forcing_correlation_length_m`` makes them
+        correlated random fields).
     """
 
     def __init__(self, coupled: Any, update: str = "pressure_head",
                  forcing_variables: tuple = (), forcing_correlation: Any = None, seed: int = 0,
-                 n_members: int = 1):
+                 n_members: int = 1, forcing_spatial: SpatialStructure = SpatialStructure()):
         if update not in UPDATE_MODES:
             raise ConfigError(f"filter.update = {update!r}: expected one of {UPDATE_MODES}")
         self.coupled = coupled
@@ -92,6 +96,7 @@ class LandDAModel:
         self.forcing_correlation = forcing_correlation
         self.seed = seed
         self.n_members = n_members
+        self.forcing_spatial = forcing_spatial
         self._base_forcing = coupled.forcing
         self._forcing: dict[int, _PerturbedForcing] = {}
         self._forecast_head: dict[int, np.ndarray] = {}
@@ -191,7 +196,7 @@ class LandDAModel:
                     self.forcing_variables, seed=self.seed, n_members=self.n_members + 1,
                     members=[key], box=(self.box.y0, self.box.y1, self.box.x0, self.box.x1),
                     grid_shape=(g.ny, g.nx), dt_s=self.coupled.dt_coupling,
-                    correlation=self.forcing_correlation)
+                    correlation=self.forcing_correlation, spatial=self.forcing_spatial)
             self._forcing[member] = _PerturbedForcing(self._base_forcing, pert,
                                                       self.coupled.dt_coupling)
         return self._forcing[member]
@@ -235,4 +240,10 @@ class LandDAModel:
         coupled = CoupledModel.create(comm, config)
         variables = tuple(ForcingVariable(name, **spec)
                           for name, spec in pert.get("forcing", {}).items())
-        return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, n_members)
+        length = pert.get("forcing_correlation_length_m")
+        g = coupled.grid
+        spatial = SpatialStructure("uniform") if not length else SpatialStructure(
+            "correlated", float(length), dx_m=float(g.x[1] - g.x[0]) if g.x.size > 1 else 1.0,
+            dy_m=float(g.y[1] - g.y[0]) if g.y.size > 1 else 1.0)
+        return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, n_members,
+                   spatial)

@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from pdafpy.config import load_toml
+from pdafpy.config import load_toml, option, parse_section
 from pdafpy.experiment_config import ExperimentConfig, load_experiment
 
-__all__ = ["MODEL_SECTIONS", "default_table", "merge", "load", "model_config"]
+__all__ = ["MODEL_SECTIONS", "PerturbationSection", "packaged_table", "default_table", "merge",
+           "load", "load_experiment_tables", "model_config"]
 
 MODEL_SECTIONS = ("grid", "soil", "boundary", "initial", "solver", "land", "forcing",
                   "perturbations")
+
+
+@dataclass(frozen=True)
+class PerturbationSection:
+    """How the ensemble differs from the truth (``[perturbations]``)."""
+
+    initial_head_sd_m: float | tuple[float, ...] = option(
+        0.0, "standard deviation of the initial pressure head, one value or one per layer "
+        "(one draw per member, uniform in space)", unit="m", minimum=0.0)
+    log10_ks_sd: float = option(0.0, "standard deviation of log10 Ks (log-normal Ks, median the "
+                                "soil's)", minimum=0.0)
+    ks_correlation_length_m: float | None = option(
+        None, "correlation length of the log10 Ks field (default: one value per member)",
+        unit="m", minimum=0.0, exclusive_minimum=True)
+    forcing: dict = option(default_factory=dict, doc="perturbed forcing variables: name = "
+                           "{sd = ..., kind = ..., tau_h = ...} (see docs/perturbations.md)")
+    forcing_correlation: tuple[tuple[float, ...], ...] | None = option(
+        None, "cross-correlation matrix of the forcing perturbations, in the order of `forcing`")
+    forcing_correlation_length_m: float | None = option(
+        None, "correlation length of the forcing perturbation fields (default: one value per "
+        "member)", unit="m", minimum=0.0, exclusive_minimum=True)
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
@@ -25,10 +48,25 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
     return out
 
 
+def packaged_table(name: str = "default.toml") -> dict:
+    """A packaged experiment file: ``default.toml`` is the packaged example; any other name is
+    read as overrides of it (e.g. ``verify_twin.toml``) and returned merged with it."""
+    def read(file: str) -> dict:
+        return tomllib.loads(resources.files("models.landda").joinpath(file).read_text())
+    return read(name) if name == "default.toml" else merge(read("default.toml"), read(name))
+
+
 def default_table() -> dict:
     """The packaged example (``models/landda/default.toml``)."""
-    text = resources.files("models.landda").joinpath("default.toml").read_text()
-    return tomllib.loads(text)
+    return packaged_table("default.toml")
+
+
+def load_experiment_tables(table: Mapping[str, Any]) -> tuple[ExperimentConfig, dict]:
+    """Validate a complete experiment table: the framework's sections and ``[perturbations]``."""
+    cfg, tables = load_experiment(table, MODEL_SECTIONS)
+    if "perturbations" in tables:
+        parse_section(PerturbationSection, tables["perturbations"], "perturbations")
+    return cfg, tables
 
 
 def load(source: str | Path | None) -> tuple[ExperimentConfig, dict]:
@@ -36,7 +74,7 @@ def load(source: str | Path | None) -> tuple[ExperimentConfig, dict]:
     table = default_table()
     if source is not None:
         table = merge(table, load_toml(source))
-    return load_experiment(table, MODEL_SECTIONS)
+    return load_experiment_tables(table)
 
 
 def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
