@@ -18,6 +18,7 @@ ranks fall out of step.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,6 +30,8 @@ from .parallel import ParallelLayout
 from .random import standard_normal
 from .state import StateLayout
 from .transfer import EnsembleTransfer
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EnsembleRunner", "MemberFailure", "gather_failures", "redraw_members"]
 
@@ -140,6 +143,28 @@ class EnsembleRunner:
         back = self.transfer.distribute(ens)
         if self.model is not None:
             self.task_ens = back
+
+    def reloaded(self) -> np.ndarray | None:
+        """The distributed ensemble as the model holds it once loaded (collective).
+
+        Every member is loaded with ``set_state`` and read back with ``get_state``, without
+        advancing: derived fields are recomputed and analysed values reconciled the way the model
+        does it (e.g. water content clipped or recomputed from the analysed head). The states the
+        next forecast starts from are not changed. Returns the collected ensemble on filter ranks
+        (None elsewhere); a member the model refuses to load is NaN.
+        """
+        loaded = None
+        if self.model is not None:
+            loaded = np.empty_like(self.task_ens)
+            for i, member in enumerate(self.layout.members):
+                try:
+                    self.model.set_state(member, self.model_layout.unpack(self.task_ens[i]))
+                except ModelError as exc:
+                    log.warning("member %d cannot be loaded: %s", member, exc)
+                    loaded[i] = np.nan
+                    continue
+                self.model_layout.pack(self.model.get_state(), out=loaded[i])
+        return self.transfer.collect(loaded)
 
     # -- restart ---------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from pdafpy.inflation import inflate, relax_to_prior_perturbations, relax_to_pri
 from pdafpy.model import Grid
 from pdafpy.output import gather_blocks
 
-__all__ = ["Skill", "ANALYSED", "AnalysisGroup", "analysis_groups", "analyse_cycle",
-           "mpi_max"]
+__all__ = ["Skill", "ANALYSED", "AnalysisGroup", "CycleObservations", "analysis_groups",
+           "analyse_cycle", "record_analysis", "mpi_max"]
 
 log = logging.getLogger("pdafpy.twin")
 
@@ -54,9 +54,35 @@ def mpi_max() -> Any:
     return MPI.MAX
 
 
-def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt, writers, skill,
-                   counts, seconds, cycle, hour, surface, root) -> None:
-    """Observe the truth, analyse the assimilated runs, record output and skill (filter ranks)."""
+@dataclass
+class CycleObservations:
+    """What one cycle observed, for the observation-space diagnostics (filter ranks).
+
+    Attributes
+    ----------
+    types : list of int
+        The due observation types (network indices).
+    values : list of (m_k,) ndarray
+        Every observation of each type (assimilated and withheld).
+    forecast_mean : list of (m_k,) ndarray
+        The operator applied to the forecast ensemble mean.
+    used, rejected : int
+        Observations the analysis used and left out by the innovation check (all ranks).
+    """
+
+    types: list[int]
+    values: list[np.ndarray]
+    forecast_mean: list[np.ndarray]
+    used: int = 0
+    rejected: int = 0
+
+
+def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt, writers,
+                  counts, seconds, cycle, hour) -> tuple[np.ndarray, CycleObservations]:
+    """Observe the truth, write the forecast records and analyse the assimilated runs in place.
+
+    Returns the assimilated runs' forecast (a copy) and what was observed.
+    """
     n = cfg.ensemble.size
     comm = layout.comm_filter
     fl = runner.filter_layout
@@ -64,16 +90,22 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
     t0 = time.perf_counter()
     obs_types = []
     due = network.due(hour)
+    observed = CycleObservations(due, [], [])
     for k in due:
-        truth_hx = _global_hx(network.types[k].operator, truth, fl, grid, comm, boxes)
+        operator = network.types[k].operator
+        truth_hx = _global_hx(operator, truth, fl, grid, comm, boxes)
         values = network.synthetic(k, truth_hx, cycle, int(offsets[k]))
         obs_types.append(network.observation_type(k, values))
+        observed.values.append(values)
+        observed.forecast_mean.append(_global_hx(operator, da.mean(axis=0, keepdims=True), fl,
+                                                 grid, comm, boxes))
     t1 = time.perf_counter()
     seconds["observe"] += t1 - t0
     for name, part in (("assimilation", da), ("open_loop", ol), ("truth", truth)):
         writers[name].write(hour * 3600.0, False, part, fl)
     forecast = da.copy()
     t2 = time.perf_counter()
+    seconds["output"] += t2 - t1
     groups = analysis_groups(network, due, [f.name for f in fl.fields], cfg.filter.parameters)
     reports = []
     for group in groups:
@@ -89,16 +121,33 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
     _inflate_analysed(cfg, da, forecast, analysed)
     t3 = time.perf_counter()
     seconds["analyse"] += t3 - t2
-    used = comm.allreduce(sum(r.owned_obs for r in reports))
-    omitted = comm.allreduce(int(sum(np.sum(r.omitted_obs) for r in reports)))
-    counts["used"] += used
-    counts["omitted"] += omitted
+    observed.used = comm.allreduce(sum(r.owned_obs for r in reports))
+    observed.rejected = comm.allreduce(int(sum(np.sum(r.omitted_obs) for r in reports)))
+    counts["used"] += observed.used
+    counts["omitted"] += observed.rejected
     counts["halo_bytes_max"] = max(counts["halo_bytes_max"],
                                    comm.allreduce(max([r.halo.bytes_sent for r in reports],
                                                       default=0), op=mpi_max()))
+    return forecast, observed
+
+
+def record_analysis(cfg, layout, grid, boxes, fl, ens, forecast, observed, network, writers,
+                    obs_writer, skill, counts, seconds, cycle, hour, surface, root,
+                    theta_bounds) -> None:
+    """Analysis records, observation-space diagnostics and skill of one cycle (filter ranks).
+
+    ``ens`` is the ensemble as the model holds it after loading the analysis (derived fields
+    recomputed from the analysed state, water content reconciled per ``filter.update``), so the
+    records and scores describe the state the forecast continues from.
+    """
+    t0 = time.perf_counter()
+    n = cfg.ensemble.size
+    comm = layout.comm_filter
+    da, ol, truth = ens[:n], ens[n:2 * n], ens[2 * n:]
     for name, part in (("assimilation", da), ("open_loop", ol), ("truth", truth)):
         writers[name].write(hour * 3600.0, True, part, fl)
-    # skill: column means gathered to filter rank 0
+    analysis_hx = [_global_hx(network.types[k].operator, da.mean(axis=0, keepdims=True), fl,
+                              grid, comm, boxes) for k in observed.types]
     for label, (layers, weights) in (("surface", surface), ("root_zone", root)):
         for run, part in (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth)):
             mean = _column_means(fl, part, weights, layers)
@@ -110,6 +159,7 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
     wtd = {run: gather_blocks(comm, boxes, fl.view(part, "water_table_depth")[:, 0].mean(0),
                               grid.ny, grid.nx) for run, part in
            (("da", da), ("ol", ol), ("truth", truth))}
+    out_of_bounds = comm.allreduce(_theta_violations(fl, da, theta_bounds))
     if comm.Get_rank() == 0:
         for k, t in enumerate(network.types):
             if t.section.type != "groundwater_level":
@@ -118,13 +168,16 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
             for group, mask in (("assimilated", t.assimilated), ("withheld", ~t.assimilated)):
                 for run in ("da", "ol", "truth"):
                     skill.add(f"wells_{group}/{run}", wtd[run][rows[mask], cols[mask]])
-        theta_ok = _theta_within_bounds(fl, da)
-        counts["theta_out_of_bounds"] += 0 if theta_ok else 1
-    t4 = time.perf_counter()
-    seconds["output"] += t4 - t3
-    if comm.Get_rank() == 0:
-        log.info("day %6.2f: %4d observations used, %d rejected, analysis %.2f s",
-                 hour / 24.0, used, omitted, t3 - t2)
+        counts["theta_out_of_bounds"] += int(out_of_bounds > 0)
+        for i, k in enumerate(observed.types):
+            t = network.types[k]
+            obs_writer.write(hour * 3600.0, k, t.coords, t.assimilated, observed.values[i],
+                             t.section.error, observed.forecast_mean[i], analysis_hx[i])
+        innovation = np.concatenate([v - f for v, f in zip(observed.values,
+                                                           observed.forecast_mean)] or [[0.0]])
+        log.info("day %6.2f: %4d observations used, %d rejected, mean innovation %+.4f",
+                 hour / 24.0, observed.used, observed.rejected, float(np.mean(innovation)))
+    seconds["output"] += time.perf_counter() - t0
 
 
 @dataclass(frozen=True)
@@ -199,9 +252,13 @@ def _inflate_analysed(cfg, da: np.ndarray, forecast: np.ndarray, analysed: np.nd
     da[:, analysed] = part
 
 
-def _theta_within_bounds(fl, da) -> bool:
-    theta = fl.view(da, "water_content")
-    return bool(np.all(np.isfinite(theta)) and np.all(theta >= -1e-12) and np.all(theta <= 1.0))
+def _theta_violations(fl, ens: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> int:
+    """Water-content values outside ``[theta_r, theta_s]`` (or not finite) on this rank."""
+    theta = fl.view(ens, "water_content")
+    low, high = bounds
+    tol = 1e-9
+    bad = ~np.isfinite(theta) | (theta < low - tol) | (theta > high + tol)
+    return int(np.count_nonzero(bad))
 
 
 def _global_hx(operator, truth: np.ndarray, fl, grid: Grid, comm, boxes) -> np.ndarray:

@@ -25,7 +25,10 @@ from pdafpy.model import Grid
 from pdafpy.obs.operators import StencilOperator, grid_average, grid_point
 from pdafpy.obs.types import ObservationType
 
-__all__ = ["ObservationNetwork", "surface_layers", "wells"]
+__all__ = ["ObservationNetwork", "OBS_UNITS", "surface_layers", "wells"]
+
+#: Units of each observation type's values.
+OBS_UNITS = {"surface_soil_moisture": "m3 m-3", "groundwater_level": "m"}
 
 
 def surface_layers(interfaces: np.ndarray, depth_m: float) -> tuple[np.ndarray, np.ndarray]:

@@ -8,11 +8,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from pdafpy.config import load_toml, option, parse_section
+from pdafpy.errors import ConfigError
 from pdafpy.experiment_config import ExperimentConfig, load_experiment
 
 __all__ = ["MODEL_SECTIONS", "PerturbationSection", "packaged_table", "default_table", "merge",
-           "load", "load_experiment_tables", "model_config"]
+           "load", "load_experiment_tables", "model_config", "soil_bounds"]
 
 MODEL_SECTIONS = ("grid", "soil", "boundary", "initial", "solver", "land", "forcing",
                   "perturbations")
@@ -92,3 +95,23 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
             "seed": cfg.ensemble.seed, "n_members": cfg.ensemble.size}
 
 
+def soil_bounds(soil: Mapping[str, Any], nz: int, box: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``theta_r`` and ``theta_s`` [m3 m-3] of the ``[soil]`` table on a block of columns.
+
+    Values may be scalars, one per layer, one per column ``(ny, nx)`` or one per cell
+    ``(nz, ny, nx)``, as the subsurface model accepts them. Returns two arrays broadcastable to
+    ``(nz, box.ny, box.nx)``.
+    """
+    out = []
+    for key in ("theta_r", "theta_s"):
+        if key not in soil:
+            raise ConfigError(f"soil.{key}: missing; the twin experiment needs it")
+        v = np.asarray(soil[key], dtype=float)
+        if v.ndim == 1:
+            v = v.reshape(nz, 1, 1)
+        elif v.ndim == 2:
+            v = v[None, box.y0:box.y1, box.x0:box.x1]
+        elif v.ndim == 3:
+            v = v[:, box.y0:box.y1, box.x0:box.x1]
+        out.append(v)
+    return out[0], out[1]

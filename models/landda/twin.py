@@ -55,14 +55,15 @@ from pdafpy.experiment_config import ExperimentConfig, check_layout
 from pdafpy.filters import make_filter
 from pdafpy.localize import Localization
 from pdafpy.model import Grid
+from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
 from pdafpy.output import EnsembleWriter
 from pdafpy.parallel import make_layout
 from pdafpy.perturb import SpatialStructure, perturb_log10_ks, perturb_state
 
-from .cycle import Skill, analyse_cycle, mpi_max
+from .cycle import Skill, analyse_cycle, mpi_max, record_analysis
 from .model import LandDAModel
-from .observations import ObservationNetwork, surface_layers
-from .setup import load, model_config
+from .observations import OBS_UNITS, ObservationNetwork, surface_layers
+from .setup import load, model_config, soil_bounds
 from .summary import print_summary, summarize
 
 __all__ = ["run_twin", "main", "read_restart", "resolved_configuration", "RunFailed"]
@@ -268,12 +269,22 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                                      {"title": f"pdafpy twin experiment: {k}",
                                       "filter": str(cfg.filter.type)}, z_bounds=interfaces)
                    for k, m in kinds.items()}
+        theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1, filter_box)
+    obs_writer = None
+    if layout.is_filter and layout.comm_filter.Get_rank() == 0:
+        obs_writer = ObservationDiagnosticsWriter(
+            out / "observations.nc", [t.section.type for t in network.types], cfg.schedule.start,
+            [OBS_UNITS[t.section.type] for t in network.types])
     skill = Skill()
     _restore_skill(skill, saved.get("skill", {}))
     counts = defaultdict(int, {k: int(v) for k, v in saved.get("counts", {}).items()})
     seconds = defaultdict(float, {k: float(v) for k, v in saved.get("seconds", {}).items()})
     for name, records in saved.get("output", {}).items():
-        writers[name].append_records(records)
+        if name == "observations":
+            if obs_writer is not None:
+                obs_writer.append_records(records)
+        else:
+            writers[name].append_records(records)
     times_h = cycle_hours(cfg)
     first = int(restart[1]["cycle"]) + 1 if restart is not None else 0
     t_prev = times_h[first - 1] if first else 0.0
@@ -294,18 +305,26 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             if failures:
                 redraw_members(ens, runner.filter_layout, [f.member for f in failures],
                                (range(n), range(n, 2 * n)), cfg.ensemble.seed, cycle)
-            analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt, writers,
-                           skill, counts, seconds, cycle, hour, (surface_l, surface_w),
-                           (root_l, root_w))
+            forecast, observed = analyse_cycle(cfg, layout, grid, boxes, runner, ens, network,
+                                               offsets, filt, writers, counts, seconds, cycle,
+                                               hour)
         t3 = time.perf_counter()
         runner.distribute(ens)
+        loaded = runner.reloaded()
         t4 = time.perf_counter()
         seconds["distribute"] += t4 - t3
+        if layout.is_filter:
+            record_analysis(cfg, layout, grid, boxes, runner.filter_layout, loaded, forecast,
+                            observed, network, writers, obs_writer, skill, counts, seconds,
+                            cycle, hour, (surface_l, surface_w), (root_l, root_w), theta_bounds)
+        t4 = time.perf_counter()
         t_prev = hour
         if every and (cycle + 1) % every == 0:
             payload = {"runner": runner.checkpoint_state(), "counts": dict(counts),
                        "skill": _skill_state(skill),
-                       "output": {k: w.records() for k, w in writers.items()},
+                       "output": {k: w.records() for k, w in
+                                  dict(writers, **({"observations": obs_writer}
+                                                   if obs_writer is not None else {})).items()},
                        "seconds": dict(seconds), "wall_s": t4 - start_wall}
             write_checkpoint(out / CHECKPOINT, world, payload,
                              _layout_signature(cfg, world.Get_size()),
@@ -317,6 +336,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                 log.info("day %6.2f: checkpoint %s written", hour / 24.0, out / CHECKPOINT)
     for w in writers.values():
         w.close()
+    if obs_writer is not None:
+        obs_writer.close()
     wall = time.perf_counter() - start_wall
     totals = {k: world.allreduce(seconds.get(k, 0.0), op=mpi_max()) for k in PHASES}
     layout.free()
