@@ -38,6 +38,7 @@ setup(
             "tutorial = pdafpy.verify_tutorial:main",
             "richards = models.richards.verify:main",
             "coupled = models.coupled_verify:main",
+            "twin = models.landda.verify_twin:main",
         ],
     },
     classifiers=[

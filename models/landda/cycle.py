@@ -120,7 +120,9 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
                                          for g in groups])) if groups else np.zeros(0, int)
     _inflate_analysed(cfg, da, forecast, analysed)
     t3 = time.perf_counter()
-    seconds["analyse"] += t3 - t2
+    halo = sum(r.seconds.get("halo", 0.0) for r in reports)
+    seconds["halo"] += halo
+    seconds["analyse"] += t3 - t2 - halo
     observed.used = comm.allreduce(sum(r.owned_obs for r in reports))
     observed.rejected = comm.allreduce(int(sum(np.sum(r.omitted_obs) for r in reports)))
     counts["used"] += observed.used

@@ -70,7 +70,8 @@ __all__ = ["run_twin", "main", "read_restart", "resolved_configuration", "RunFai
 
 log = logging.getLogger("pdafpy.twin")
 
-PHASES = ("forecast", "collect", "observe", "analyse", "output", "distribute", "checkpoint")
+PHASES = ("forecast", "collect", "observe", "halo", "analyse", "distribute", "output",
+          "checkpoint")
 CHECKPOINT = "checkpoint.h5"
 #: Keys a restart may change: where outputs go, the length (to extend a run), the checkpoint
 #: interval and the failure policy (e.g. "redraw" after an aborted run).
