@@ -40,6 +40,7 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid) -> dict:
     return {"variables": variables, "observations_used": counts["used"],
             "observations_rejected": counts["omitted"],
             "theta_out_of_bounds_cycles": counts["theta_out_of_bounds"],
+            "members_redrawn": counts["members_redrawn"],
             "halo_bytes_max": counts["halo_bytes_max"],
             "seconds": {k: round(v, 3) for k, v in totals.items()}, "wall_s": round(wall, 2),
             "ranks": ranks, "runs": members,

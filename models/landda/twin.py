@@ -306,6 +306,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             if failures:
                 redraw_members(ens, runner.filter_layout, [f.member for f in failures],
                                (range(n), range(n, 2 * n)), cfg.ensemble.seed, cycle)
+                counts["members_redrawn"] += len(failures)
             forecast, observed = analyse_cycle(cfg, layout, grid, boxes, runner, ens, network,
                                                offsets, filt, writers, counts, seconds, cycle,
                                                hour)

@@ -13,6 +13,7 @@ root-zone (0-1 m) ubRMSE reduction      >= 20 %
 assimilated wells' WTD ubRMSE reduction >= 50 %
 withheld wells' WTD ubRMSE reduction    reported
 spread / RMSE of the forecast           within [0.5, 2] (surface and root zone)
+members redrawn after a failed solve    reported
 water content after every analysis      within [theta_r, theta_s], no NaN
 ======================================  ==========================================================
 
@@ -73,6 +74,8 @@ def checks(summary: dict) -> list[Check]:
         ratio = v[name]["spread_over_rmse"]
         rows.append(Check(f"{name} forecast spread / RMSE", ratio, "0.5 .. 2",
                           0.5 <= ratio <= 2.0))
+    rows.append(Check("members redrawn after a failed solve", float(summary.get(
+        "members_redrawn", 0)), "reported", None))
     bad = summary["theta_out_of_bounds_cycles"]
     rows.append(Check("analyses with water content out of bounds", float(bad), "== 0", bad == 0))
     return rows
