@@ -67,6 +67,8 @@ interval_h = 72.0
 count = 4
 withheld_fraction = 0.25
 update_depth_m = [1.0, 8.0]
+[solver]
+dt_min_s = 0.001
 """
 
 
