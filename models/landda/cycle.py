@@ -134,8 +134,7 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
 
 
 def record_analysis(cfg, layout, grid, boxes, fl, ens, forecast, observed, network, writers,
-                    obs_writer, skill, counts, seconds, cycle, hour, surface, root,
-                    theta_bounds) -> None:
+                    obs_writer, skill, counts, seconds, hour, surface, root, theta_bounds) -> None:
     """Analysis records, observation-space diagnostics and skill of one cycle (filter ranks).
 
     ``ens`` is the ensemble as the model holds it after loading the analysis (derived fields

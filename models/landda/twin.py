@@ -280,12 +280,9 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     _restore_skill(skill, saved.get("skill", {}))
     counts = defaultdict(int, {k: int(v) for k, v in saved.get("counts", {}).items()})
     seconds = defaultdict(float, {k: float(v) for k, v in saved.get("seconds", {}).items()})
+    files = dict(writers, **({"observations": obs_writer} if obs_writer is not None else {}))
     for name, records in saved.get("output", {}).items():
-        if name == "observations":
-            if obs_writer is not None:
-                obs_writer.append_records(records)
-        else:
-            writers[name].append_records(records)
+        files[name].append_records(records)
     times_h = cycle_hours(cfg)
     first = int(restart[1]["cycle"]) + 1 if restart is not None else 0
     t_prev = times_h[first - 1] if first else 0.0
@@ -318,15 +315,13 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
         if layout.is_filter:
             record_analysis(cfg, layout, grid, boxes, runner.filter_layout, loaded, forecast,
                             observed, network, writers, obs_writer, skill, counts, seconds,
-                            cycle, hour, (surface_l, surface_w), (root_l, root_w), theta_bounds)
+                            hour, (surface_l, surface_w), (root_l, root_w), theta_bounds)
         t4 = time.perf_counter()
         t_prev = hour
         if every and (cycle + 1) % every == 0:
             payload = {"runner": runner.checkpoint_state(), "counts": dict(counts),
                        "skill": _skill_state(skill),
-                       "output": {k: w.records() for k, w in
-                                  dict(writers, **({"observations": obs_writer}
-                                                   if obs_writer is not None else {})).items()},
+                       "output": {k: w.records() for k, w in files.items()},
                        "seconds": dict(seconds), "wall_s": t4 - start_wall}
             write_checkpoint(out / CHECKPOINT, world, payload,
                              _layout_signature(cfg, world.Get_size()),
@@ -336,10 +331,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             seconds["checkpoint"] += time.perf_counter() - t4
             if world.Get_rank() == 0:
                 log.info("day %6.2f: checkpoint %s written", hour / 24.0, out / CHECKPOINT)
-    for w in writers.values():
+    for w in files.values():        # the observation file, on filter rank 0 only, comes last
         w.close()
-    if obs_writer is not None:
-        obs_writer.close()
     wall = time.perf_counter() - start_wall
     totals = {k: world.allreduce(seconds.get(k, 0.0), op=mpi_max()) for k in PHASES}
     layout.free()
