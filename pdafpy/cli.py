@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["slurm"]:                       # its own parser, --help included
         from .slurm import main as slurm_main
         return slurm_main(argv[1:])
-    if argv[:1] == ["run"]:                         # the experiment's own parser
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if argv[:1] == ["run"]:                         # the experiment's own parser (-v, -q too)
         runners = _registered("pdafpy.run")
         if "twin" not in runners:
             print("pdafpy run: no experiment runner installed", file=sys.stderr)

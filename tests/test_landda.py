@@ -57,6 +57,10 @@ def test_water_content_update_converts_back_to_head_within_bounds():
     assert np.allclose(after["water_content"][ok], theta[ok], atol=1e-8)
     sat = ~wet
     assert np.array_equal(after["pressure_head"][sat], forecast["pressure_head"][sat])
+    # water content at theta_r would mean a head of -1e9 m: held at the surface's dry limit
+    h_min = model.coupled.richards.solver.disc.boundaries["top"].h_min
+    assert after["pressure_head"][1, 0, 1] == min(h_min, forecast["pressure_head"][1, 0, 1])
+    assert np.all(after["pressure_head"] >= np.minimum(forecast["pressure_head"], h_min))
 
 
 def test_bad_configuration_is_reported_once_and_every_rank_fails(tmp_path):

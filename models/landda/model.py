@@ -13,7 +13,8 @@ It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilati
   written back (per :attr:`update`); the other derived fields are ignored by ``set_state``;
 - **what the analysis updates**, as TSMP-PDAF's ``updateflag``: ``"pressure_head"`` (the analysed
   head is used), ``"water_content"`` (the analysed water content, clipped to
-  ``[theta_r, theta_s]``, is converted back to head by the inverse van Genuchten relation; cells
+  ``[theta_r, theta_s]``, is converted back to head by the inverse van Genuchten relation, no
+  drier than the drier of the forecast head and the surface's evaporation limit ``h_min``; cells
   saturated in the forecast keep their forecast head) or ``"both"`` (head from water content in
   cells unsaturated in the forecast, the analysed head in saturated ones). Either way, water
   content after the update lies in ``[theta_r, theta_s]`` and no value is NaN;
@@ -160,6 +161,11 @@ class LandDAModel:
             theta = np.clip(theta_a, soil["theta_r"] + THETA_MARGIN, soil["theta_s"])
             se = (theta - soil["theta_r"]) / (soil["theta_s"] - soil["theta_r"])
             from_theta = np.minimum(self._retention().head_from_saturation(se), 0.0)
+            # no drier than the forecast or the surface's evaporation limit: water content
+            # analysed near theta_r would otherwise give heads of -1e9 m, where the solver crawls
+            dry_limit = np.minimum(forecast, self.coupled.richards.solver.disc.boundaries[
+                "top"].h_min)
+            from_theta = np.maximum(from_theta, dry_limit)
             saturated = forecast >= 0.0
             keep = forecast if self.update == "water_content" else state["pressure_head"]
             head = np.where(saturated, keep, from_theta)

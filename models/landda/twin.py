@@ -59,6 +59,7 @@ from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
 from pdafpy.output import EnsembleWriter
 from pdafpy.parallel import make_layout
 from pdafpy.perturb import SpatialStructure, perturb_log10_ks, perturb_state
+from pdafpy.progress import ProgressBar
 
 from .cycle import Skill, analyse_cycle, mpi_max, record_analysis
 from .model import LandDAModel
@@ -288,6 +289,9 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     t_prev = times_h[first - 1] if first else 0.0
     start_wall = time.perf_counter() - float(saved.get("wall_s", 0.0))
     every = cfg.schedule.checkpoint_every
+    progress = ProgressBar(times_h.size, enabled=None if world.Get_rank() == 0
+                           and log.isEnabledFor(logging.INFO) else False)
+    progress.start(first)
     for cycle in range(first, times_h.size):
         hour = times_h[cycle]
         t0 = time.perf_counter()
@@ -331,6 +335,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             seconds["checkpoint"] += time.perf_counter() - t4
             if world.Get_rank() == 0:
                 log.info("day %6.2f: checkpoint %s written", hour / 24.0, out / CHECKPOINT)
+        progress.update(cycle + 1, f"day {hour / 24.0:g} of {cfg.schedule.length_days:g}")
+    progress.close()
     for w in files.values():        # the observation file, on filter rank 0 only, comes last
         w.close()
     wall = time.perf_counter() - start_wall
@@ -353,7 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (overrides [output] directory)")
     parser.add_argument("--restart", type=Path, metavar="CKPT",
                         help="continue from a checkpoint of this configuration and rank layout")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug output too (e.g. every rejected time step)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="warnings and errors only: no line per cycle, no progress bar")
     args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
     world = MPI.COMM_WORLD
     error = restart = None
     try:

@@ -2,7 +2,10 @@
 
 After an accepted step the next step grows by ``grow`` when Newton needed at most
 ``easy_iterations``, shrinks by ``shrink`` when it needed more than ``hard_iterations``, and is
-limited so that the largest pressure-head change stays near ``dh_target``. A failed step is cut by
+limited so that the largest pressure-head change of the cells unsaturated at the start or end of
+the step stays near ``dh_target`` (in a saturated cell the head moves with the elastic storage
+alone: a column filled to the surface by a storm would otherwise hold the step at seconds while
+Newton converges in two iterations). A failed step is cut by
 ``cut`` and retried, at most ``max_cuts`` times in a row. Steps land exactly on the requested end
 time: a remainder shorter than ``stretch`` x dt is folded into the last step, and one shorter
 than two steps is split into two equal steps, so no sliver step is taken. The controller's
@@ -36,7 +39,7 @@ class StepController:
     easy_iterations, hard_iterations : int
         Newton iteration counts that mark a step easy or hard.
     dh_target : float
-        Desired largest pressure-head change per step [m].
+        Desired largest pressure-head change per step in unsaturated cells [m].
     max_cuts : int
         Cuts in a row before a step is declared failed.
     stretch : float
