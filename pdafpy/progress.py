@@ -63,7 +63,7 @@ class ProgressBar:
         self.enabled = bool(isatty and isatty()) if enabled is None else bool(enabled)
         self.width = width
         self._start = time.perf_counter()
-        self._first_done: int | None = None
+        self._first_done = 0
         self._shown = False
         self._filter = _EraseBar(self)
         if self.enabled:
@@ -80,7 +80,7 @@ class ProgressBar:
         if text:
             out += f" {text}"
         out += f"  {format_duration(elapsed)}"
-        steps = done - (self._first_done or 0)
+        steps = done - self._first_done
         if 0 < done < self.total and steps > 0:
             out += f", ~{format_duration(elapsed / steps * (self.total - done))} left"
         return out

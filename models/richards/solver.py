@@ -55,10 +55,10 @@ DEFAULT_OPTIONS: dict[str, str] = {
     "ksp_rtol": "1e-4",
     "pc_type": "bjacobi",
     "sub_pc_type": "ilu",
+    # read by the model, not by SNES: residual norm [m3 m-3] below which a stalled line search
+    # is accepted
+    "accept_fnorm": "1e-9",
 }
-
-#: Residual norm [m3 m-3] below which a stalled line search is accepted (``accept_fnorm``).
-DEFAULT_ACCEPT_FNORM = 1e-9
 
 
 @dataclass
@@ -137,6 +137,7 @@ class RichardsSolver:
         self.J.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
         self.snes = PETSc.SNES().create(grid.comm)
         self.snes.setOptionsPrefix(prefix)
+        self._line_search_stalled = PETSc.SNES.ConvergedReason.DIVERGED_LINE_SEARCH
         self.snes.setDM(da)
         self._residual_vec = da.createGlobalVec()
         self.snes.setFunction(self._form_function, self._residual_vec)
@@ -152,7 +153,6 @@ class RichardsSolver:
         merged = dict(DEFAULT_OPTIONS)
         for k, v in (options or {}).items():
             merged[k.lstrip("-")] = "true" if v is True else str(v)
-        merged.setdefault("accept_fnorm", str(DEFAULT_ACCEPT_FNORM))
         inserted = []
         for k, v in merged.items():
             full = self.prefix + k
@@ -260,8 +260,6 @@ class RichardsSolver:
 
     def _solve(self, dt: float, steady: bool = False) -> tuple[bool, int, int]:
         """One Newton solve from the current head; returns (converged, newton its, ksp its)."""
-        from petsc4py import PETSc
-
         self._dt = dt
         self._steady = steady
         t0 = time.perf_counter()
@@ -276,7 +274,7 @@ class RichardsSolver:
         self.stats.newton_its += its
         self.stats.ksp_its += lits
         ok = reason > 0
-        if not ok and reason == PETSc.SNES.ConvergedReason.DIVERGED_LINE_SEARCH \
+        if not ok and reason == self._line_search_stalled \
                 and self.snes.getFunctionNorm() <= self.accept_fnorm:
             log.debug("richards: line search stalled at |F| = %.3g <= accept_fnorm; accepted",
                       self.snes.getFunctionNorm())
