@@ -108,6 +108,11 @@ class ObservationSection:
                                                "layers whose centre lies in this depth range "
                                                "(empty: the whole column)", unit="m",
                                                minimum=0.0)
+    radius_m: float | None = option(None, "this type's localisation cut-off, where its weight "
+                                    "reaches zero (default: [localization] radius_m)", unit="m",
+                                    minimum=0.0, exclusive_minimum=True)
+    update_parameters: bool = option(True, "this type's analysis also updates the [filter] "
+                                     "parameters (false: the state only)")
 
     def check(self, path: str) -> None:
         r = self.update_depth_m

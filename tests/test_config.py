@@ -46,6 +46,7 @@ BAD = [
     ({"observations": [{"type": "vod"}]}, "observations[0].type = 'vod': expected one of"),
     ({"observations": [{"error": -0.1}]}, "observations[0].error = -0.1: must be > 0.0"),
     ({"observations": {"type": "surface_soil_moisture"}}, "expected an array of tables"),
+    ({"observations": [{"radius_m": 0.0}]}, "observations[0].radius_m = 0.0: must be > 0.0"),
     ({"schedule": {"start": "yesterday"}}, "schedule.start = 'yesterday': expected an ISO 8601"),
     ({"filter": {"type": "enkf", "type_trans": 1}}, "random transforms need a square-root filter"),
     ({"output": {"members": "yes"}}, "output.members = 'yes': expected true or false"),

@@ -119,7 +119,7 @@ def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
     loc = Localization.from_pdaf(1500.0, 1500.0, 2)
     sections = [ObservationSection(footprint_cells=3),
                 ObservationSection(type="groundwater_level", error=0.1, count=8,
-                                   withheld_fraction=0.25)]
+                                   withheld_fraction=0.25, radius_m=1000.0)]
     net = ObservationNetwork(sections, grid, interfaces, loc, seed=4)
     types = []
     for k, t in enumerate(net.types):
@@ -135,6 +135,25 @@ def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
             arr[..., b.y0:b.y1, b.x0:b.x1] = p
         out[k] = arr
     return full, out
+
+
+def test_an_observation_type_can_have_its_own_localisation_radius():
+    from models.landda.observations import ObservationNetwork
+    from pdafpy.experiment_config import ObservationSection
+    from pdafpy.localize import Localization
+    from pdafpy.model import Grid
+
+    grid = Grid.uniform(6, 8, dy=500.0, dx=500.0, z=[0.025, 0.1])
+    loc = Localization.from_pdaf(4000.0, 4000.0, "gaspari_cohn")
+    net = ObservationNetwork([ObservationSection(footprint_cells=2),
+                              ObservationSection(type="groundwater_level", count=4,
+                                                 radius_m=1500.0)],
+                             grid, np.array([0.0, 0.05, 0.15]), loc, seed=2)
+    soil, wells = (net.observation_type(k, np.zeros(t.operator.size))
+                   for k, t in enumerate(net.types))
+    assert soil.localization == loc
+    assert wells.localization.cradius == wells.localization.sradius == 1500.0
+    assert wells.localization.weight == loc.weight
 
 
 @pytest.mark.mpi(min_size=2)

@@ -42,6 +42,17 @@ def test_depth_ranges_split_the_column_between_observation_types():
     assert top.parameters == deep.parameters == ("log10_ks",)
 
 
+def test_types_that_keep_the_parameters_are_analysed_apart():
+    types = [SimpleNamespace(section=ObservationSection(update_parameters=False)),
+             SimpleNamespace(section=ObservationSection(type="groundwater_level"))]
+    groups = analysis_groups(SimpleNamespace(interfaces=INTERFACES, types=types), [0, 1], FIELDS,
+                             ["log10_ks"])
+    state_only, with_ks = groups
+    assert state_only.types == (0,) and with_ks.types == (1,)
+    assert state_only.parameters == () and "log10_ks" not in state_only.fields
+    assert with_ks.parameters == ("log10_ks",) and "log10_ks" in with_ks.fields
+
+
 def test_only_due_types_are_analysed():
     groups = analysis_groups(network((0.0, 1.0), (1.0, 4.0)), [1], FIELDS)
     assert [g.types for g in groups] == [(1,)]

@@ -51,6 +51,20 @@ def test_grid_average_and_point():
     assert grid_point("f", [3], [2]).apply(field, Box(0, 4, 0, 5))[0].tolist() == [17.0]
 
 
+@pytest.mark.mpi(min_size=2)
+def test_operator_applied_from_owned_blocks_equals_the_global_one():
+    comm = MPI.COMM_WORLD
+    ny, nx = 7, 9
+    boxes = block_boxes(ny, nx, *choose_process_grid(comm.Get_size(), ny, nx))
+    box = boxes[comm.Get_rank()]
+    full = np.random.default_rng(5).normal(size=(2, 3, ny, nx))
+    rows = np.array([[0, 3, 6, 0], [2, 2, 3, 3], [6, 5, 6, -1]])    # footprints across blocks
+    cols = np.array([[0, 4, 8, 0], [4, 5, 4, 5], [8, 8, 7, -1]])
+    op = grid_average("f", rows, cols, [[0, 1, 2, 0], [1, 1, 1, 1], [2, 0, 1, 0]])
+    shared = op.apply_shared(full[:, :, box.y0:box.y1, box.x0:box.x1], box, comm)
+    assert np.array_equal(shared, op.apply(full, Box(0, ny, 0, nx)))
+
+
 def test_ownership_ties_go_to_the_lower_rank():
     grid = Grid.uniform(4, 6)
     boxes = block_boxes(4, 6, 2, 2)                   # x edges at 2.5, y edge at 1.5

@@ -16,9 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pdafpy.analysis import analysis_step
-from pdafpy.decomposition import Box
 from pdafpy.inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread
-from pdafpy.model import Grid
 from pdafpy.output import gather_blocks
 
 __all__ = ["Skill", "ANALYSED", "AnalysisGroup", "CycleObservations", "analysis_groups",
@@ -93,12 +91,12 @@ def analyse_cycle(cfg, layout, grid, boxes, runner, ens, network, offsets, filt,
     observed = CycleObservations(due, [], [])
     for k in due:
         operator = network.types[k].operator
-        truth_hx = _global_hx(operator, truth, fl, grid, comm, boxes)
+        truth_hx = _global_hx(operator, truth, fl, comm, boxes)
         values = network.synthetic(k, truth_hx, cycle, int(offsets[k]))
         obs_types.append(network.observation_type(k, values))
         observed.values.append(values)
         observed.forecast_mean.append(_global_hx(operator, da.mean(axis=0, keepdims=True), fl,
-                                                 grid, comm, boxes))
+                                                 comm, boxes))
     t1 = time.perf_counter()
     seconds["observe"] += t1 - t0
     for name, part in (("assimilation", da), ("open_loop", ol), ("truth", truth)):
@@ -148,7 +146,7 @@ def record_analysis(cfg, layout, grid, boxes, fl, ens, forecast, observed, netwo
     for name, part in (("assimilation", da), ("open_loop", ol), ("truth", truth)):
         writers[name].write(hour * 3600.0, True, part, fl)
     analysis_hx = [_global_hx(network.types[k].operator, da.mean(axis=0, keepdims=True), fl,
-                              grid, comm, boxes) for k in observed.types]
+                              comm, boxes) for k in observed.types]
     for label, (layers, weights) in (("surface", surface), ("root_zone", root)):
         for run, part in (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth)):
             mean = _column_means(fl, part, weights, layers)
@@ -205,26 +203,30 @@ class AnalysisGroup:
 
 def analysis_groups(network, due: Sequence[int], field_names: Sequence[str],
                     parameters: Sequence[str] = ()) -> list[AnalysisGroup]:
-    """The analyses of one cycle: the due types grouped by their ``update_depth_m`` range.
+    """The analyses of one cycle: the due types grouped by what they update.
 
-    Types without a range update whole columns; types with a range ``[top, bottom]`` update the
-    layers whose centre lies in it (pressure head, water content and the estimated parameters),
-    and the water-table depth only if the range reaches the bottom of the domain. Groups are
+    Types without an ``update_depth_m`` range update whole columns; types with a range
+    ``[top, bottom]`` update the layers whose centre lies in it (pressure head, water content and
+    the estimated parameters), and the water-table depth only if the range reaches the bottom of
+    the domain. Types with ``update_parameters = false`` leave the parameters alone. Groups are
     analysed one after the other in the order their first type is configured, each observing the
-    ensemble the previous one left (a weakly coupled analysis, as LI's WC_DA experiments).
+    ensemble the previous one left (a weakly coupled analysis, as LI's WC_DA experiments; LI's
+    _PAR runs update Ks with the wells only).
     """
     interfaces = network.interfaces
     centres = 0.5 * (interfaces[:-1] + interfaces[1:])
-    ranges: dict[tuple[float, float], list[int]] = {}
+    keys: dict[tuple[float, float, bool], list[int]] = {}
     for k in due:
-        r = network.types[k].section.update_depth_m or (0.0, float(interfaces[-1]))
-        ranges.setdefault((float(r[0]), float(r[1])), []).append(k)
+        section = network.types[k].section
+        r = section.update_depth_m or (0.0, float(interfaces[-1]))
+        keys.setdefault((float(r[0]), float(r[1]), section.update_parameters), []).append(k)
     groups = []
-    for (top, bottom), types in ranges.items():
+    for (top, bottom, with_parameters), types in keys.items():
         levels = np.flatnonzero((centres >= top) & (centres <= bottom))
         whole = levels.size == centres.size
         reaches_bottom = bottom >= interfaces[-1]
-        fields = tuple(f for f in ANALYSED + tuple(parameters) if f in field_names
+        estimated = tuple(parameters) if with_parameters else ()
+        fields = tuple(f for f in ANALYSED + estimated if f in field_names
                        and (f != "water_table_depth" or reaches_bottom))
         groups.append(AnalysisGroup(tuple(types), fields,
                                     {} if whole else {f: levels for f in fields
@@ -262,10 +264,9 @@ def _theta_violations(fl, ens: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]
     return int(np.count_nonzero(bad))
 
 
-def _global_hx(operator, truth: np.ndarray, fl, grid: Grid, comm, boxes) -> np.ndarray:
-    """The operator applied to the truth over the whole grid, on every filter rank."""
-    full = comm.bcast(gather_blocks(comm, boxes, fl.view(truth, operator.field), grid.ny,
-                                    grid.nx), root=0)
-    return operator.apply(full, Box(0, grid.ny, 0, grid.nx))[0]
+def _global_hx(operator, part: np.ndarray, fl, comm, boxes) -> np.ndarray:
+    """The operator applied to a one-member ensemble ``part`` over the whole grid, on every
+    filter rank (each rank reads the stencil points of its own block)."""
+    return operator.apply_shared(fl.view(part, operator.field), boxes[comm.Get_rank()], comm)[0]
 
 

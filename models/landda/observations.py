@@ -13,7 +13,7 @@ generator keyed by (seed, cycle, global observation index): the same on every ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,6 +57,7 @@ class _Type:
     operator: StencilOperator
     coords: np.ndarray
     assimilated: np.ndarray          # bool per observation (False: withheld for validation)
+    localization: Localization
 
 
 class ObservationNetwork:
@@ -70,6 +71,8 @@ class ObservationNetwork:
     interfaces : (nz + 1,) ndarray
         Layer interface depths [m].
     localization : Localization
+        The default of every type; a type with its own ``radius_m`` is cut off there, with the
+        same weight function reaching zero at that radius.
     seed : int
     """
 
@@ -101,12 +104,20 @@ class ObservationNetwork:
             n_in = inside.sum(axis=1)
             coords = np.column_stack([(g.x[cols_c] * inside).sum(1) / n_in,
                                       (g.y[rows_c] * inside).sum(1) / n_in])
-            return _Type(s, op, coords, np.ones(rows.shape[0], dtype=bool))
+            return _Type(s, op, coords, np.ones(rows.shape[0], dtype=bool),
+                         self._localization(s))
         rows, cols = wells(g, s.count, self.seed)
         n_assim = s.count - int(round(s.withheld_fraction * s.count))
         assimilated = np.arange(s.count) < n_assim
         return _Type(s, grid_point("water_table_depth", rows, cols),
-                     np.column_stack([g.x[cols], g.y[rows]]), assimilated)
+                     np.column_stack([g.x[cols], g.y[rows]]), assimilated,
+                     self._localization(s))
+
+    def _localization(self, s: ObservationSection) -> Localization:
+        """The network's localisation, or one cut off at the type's own ``radius_m``."""
+        if s.radius_m is None:
+            return self.localization
+        return replace(self.localization, cradius=s.radius_m, sradius=s.radius_m)
 
     def due(self, hour: float) -> list[int]:
         """Indices of the types observed at ``hour`` hours after the start."""
@@ -126,5 +137,5 @@ class ObservationNetwork:
         t = self.types[k]
         sel = np.flatnonzero(t.assimilated)
         return ObservationType(t.section.type, values[sel], np.full(sel.size, t.section.error),
-                               t.coords[sel], t.operator.subset(sel), self.localization,
+                               t.coords[sel], t.operator.subset(sel), t.localization,
                                t.section.inno_omit)

@@ -94,8 +94,41 @@ class StencilOperator:
         if np.any(live & ((r < 0) | (r >= box.ny) | (c < 0) | (c >= box.nx))):
             raise ConfigError(f"operator on {self.field!r} reaches past the state halo; "
                               "widen the halo")
-        values = field[:, self.level, r, c]          # (n_members, m, r)
-        return np.einsum("kmr,mr->km", values, self.coeff)
+        return self._weighted(field[:, self.level, r, c])
+
+    def apply_shared(self, field: np.ndarray, box: Box, comm) -> np.ndarray:
+        """Evaluate the operator for every member on every rank of ``comm``, from owned blocks.
+
+        Each rank reads the stencil points inside its own block (no halo needed); one allreduce
+        of the ``(n_members, m, r)`` point values then gives every rank all of them (each point
+        is owned by exactly one rank, the others add exact zeros), and the weights are applied
+        as in :meth:`apply`, so the result does not depend on the decomposition.
+
+        Parameters
+        ----------
+        field : (n_members, levels, box.ny, box.nx) ndarray
+            The field over this rank's block ``box``; the blocks of ``comm`` tile the grid.
+        box : Box
+        comm : mpi4py.MPI.Comm
+
+        Returns
+        -------
+        (n_members, m) ndarray, the same on every rank.
+        """
+        from mpi4py import MPI
+
+        inside = (self.coeff != 0) & (self.row >= box.y0) & (self.row < box.y1) \
+            & (self.col >= box.x0) & (self.col < box.x1)
+        values = np.zeros((field.shape[0],) + self.coeff.shape)
+        values[:, inside] = field[:, self.level[inside], self.row[inside] - box.y0,
+                                  self.col[inside] - box.x0]
+        comm.Allreduce(MPI.IN_PLACE, values, op=MPI.SUM)
+        return self._weighted(values)
+
+    def _weighted(self, values: np.ndarray) -> np.ndarray:
+        """``sum_r coeff[m, r] values[k, m, r]``, summed in one order whatever the memory layout
+        of ``values`` (a fancy-indexed array may come out transposed in memory)."""
+        return np.einsum("kmr,mr->km", np.ascontiguousarray(values), self.coeff)
 
 
 def grid_point(field: str, row: np.ndarray, col: np.ndarray,
