@@ -52,12 +52,15 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid) -> dict:
 
 def print_summary(summary: dict) -> None:
     """The skill and timing tables, as a person reads them."""
-    print(f"{'variable':20s} {'ubRMSE open loop':>17s} {'ubRMSE analysis':>16s} {'reduction':>10s}"
-          f" {'spread/RMSE':>12s}")
+    print("open loop (OL) and assimilation (DA) against the truth")
+    print(f"{'variable':20s} {'ubRMSE OL':>10s} {'ubRMSE DA':>10s} {'reduction':>10s} "
+          f"{'RMSE OL':>10s} {'RMSE DA':>10s} {'spread/RMSE':>12s}")
     for name, v in summary["variables"].items():
         ratio = v.get("spread_over_rmse")
-        print(f"{name:20s} {v['open_loop']['ubrmse']:17.4f} {v['assimilation']['ubrmse']:16.4f} "
-              f"{100 * v['ubrmse_reduction']:9.1f}% " + (f"{ratio:12.2f}" if ratio else ""))
+        ol, da = v["open_loop"], v["assimilation"]
+        print(f"{name:20s} {ol['ubrmse']:10.4f} {da['ubrmse']:10.4f} "
+              f"{100 * v['ubrmse_reduction']:9.1f}% {ol['rmse']:10.4f} {da['rmse']:10.4f} "
+              + (f"{ratio:12.2f}" if ratio else ""))
     print(f"\n{'phase':12s} {'seconds':>9s}")
     for k, v in summary["seconds"].items():
         print(f"{k:12s} {v:9.2f}")
