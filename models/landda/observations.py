@@ -57,7 +57,6 @@ class _Type:
     operator: StencilOperator
     coords: np.ndarray
     assimilated: np.ndarray          # bool per observation (False: withheld for validation)
-    localization: Localization
 
 
 class ObservationNetwork:
@@ -104,14 +103,12 @@ class ObservationNetwork:
             n_in = inside.sum(axis=1)
             coords = np.column_stack([(g.x[cols_c] * inside).sum(1) / n_in,
                                       (g.y[rows_c] * inside).sum(1) / n_in])
-            return _Type(s, op, coords, np.ones(rows.shape[0], dtype=bool),
-                         self._localization(s))
+            return _Type(s, op, coords, np.ones(rows.shape[0], dtype=bool))
         rows, cols = wells(g, s.count, self.seed)
         n_assim = s.count - int(round(s.withheld_fraction * s.count))
         assimilated = np.arange(s.count) < n_assim
         return _Type(s, grid_point("water_table_depth", rows, cols),
-                     np.column_stack([g.x[cols], g.y[rows]]), assimilated,
-                     self._localization(s))
+                     np.column_stack([g.x[cols], g.y[rows]]), assimilated)
 
     def _localization(self, s: ObservationSection) -> Localization:
         """The network's localisation, or one cut off at the type's own ``radius_m``."""
@@ -137,5 +134,5 @@ class ObservationNetwork:
         t = self.types[k]
         sel = np.flatnonzero(t.assimilated)
         return ObservationType(t.section.type, values[sel], np.full(sel.size, t.section.error),
-                               t.coords[sel], t.operator.subset(sel), t.localization,
+                               t.coords[sel], t.operator.subset(sel), self._localization(t.section),
                                t.section.inno_omit)
