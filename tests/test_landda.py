@@ -27,6 +27,42 @@ def small_model(update):
     return LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
 
 
+#: A twin whose open-loop member 6 starts with a cell 0.15 m below its water table: Newton's
+#: full step there raises the residual norm 40-fold, so the ``bt`` line search shortens every
+#: step to a tenth and runs out of iterations at the smallest time step.
+EDGE_OF_SATURATION = {
+    "ensemble": {"size": 16},
+    "soil": {"ks_m_per_s": [2.89e-6] * 11 + [3e-8] * 4},
+    "boundary": {"bottom": {"type": "head", "water_table_depth_m": 6.0}},
+    "perturbations": {"initial_head_sd_m": 0.1, "log10_ks_sd": 0.4,
+                      "ks_correlation_length_m": 2000.0},
+    "solver": {"dt_min_s": 1.0}}
+
+
+@pytest.mark.parametrize("retry", ["basic", "none"])
+def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_newton_step(retry):
+    from models.landda.setup import load_experiment_tables
+    from models.landda.twin import _initial_member
+    from pdafpy.errors import ModelError
+
+    table = merge(default_table(), merge(EDGE_OF_SATURATION, {"solver": {
+        "petsc_options": {"retry_linesearch": retry}}}))
+    cfg, tables = load_experiment_tables(table)
+    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
+    n = cfg.ensemble.size
+    member = n + 6
+    model.set_state(member, _initial_member(model, model.get_state(), member, n,
+                                            cfg.ensemble.seed, tables["perturbations"]))
+    stats = model.coupled.richards.solver.stats
+    if retry == "none":
+        with pytest.raises(ModelError, match=r"SNES reason -5"):
+            model.advance(0.0, 600.0)
+        return
+    model.advance(0.0, 600.0)
+    assert stats.retry_converged >= 1 and stats.retried == stats.retry_converged
+    assert np.all(np.isfinite(model.get_state()["water_table_depth"]))
+
+
 def test_derived_fields_follow_the_head():
     model = small_model("pressure_head")
     state = model.get_state()

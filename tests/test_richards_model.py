@@ -104,12 +104,14 @@ def test_a_step_that_cannot_converge_raises_model_error_naming_time_dt_and_cell(
         m.advance(0.0, 86400.0)
 
 
-def _unreachable_tolerance(accept_fnorm=None):
+def _unreachable_tolerance(accept_fnorm=None, retry=None):
     """CONFIG with Newton tolerances below the residual's rounding floor."""
     cfg = copy.deepcopy(CONFIG)
     opts = {"snes_atol": 1e-30, "snes_rtol": 1e-30, "snes_stol": 0.0, "snes_max_it": 60}
     if accept_fnorm is not None:
         opts["accept_fnorm"] = accept_fnorm
+    if retry is not None:
+        opts["retry_linesearch"] = retry
     cfg["solver"] = dict(cfg["solver"], petsc_options=opts, dt_min_s=100.0)
     return cfg
 
@@ -123,11 +125,30 @@ def test_a_line_search_stalled_at_the_rounding_floor_is_accepted_below_accept_fn
     assert stats.stalled_accepted >= 1 and stats.rejected == 0
     assert abs(m.water_balance.relative_error) <= 1e-8
 
-    strict = _model(_unreachable_tolerance(accept_fnorm=0.0))
+    strict = _model(_unreachable_tolerance(accept_fnorm=0.0, retry="none"))
     strict.set_state(0, strict.get_state())
     strict.set_top_flux(np.full((m.box.ny, m.box.nx), 5e-3 / 3600))
     with pytest.raises(ModelError, match="SNES reason -6"):
         strict.advance(0.0, 3600.0)
+    assert strict.solver.stats.retried == 0
+
+
+def test_a_failed_solve_is_retried_once_with_the_other_line_search_before_the_step_is_cut():
+    m = _model(_unreachable_tolerance(accept_fnorm=0.0))
+    m.set_state(0, m.get_state())
+    m.set_top_flux(np.full((m.box.ny, m.box.nx), 5e-3 / 3600))
+    with pytest.raises(ModelError, match="SNES reason -5"):    # basic: no stall, out of its
+        m.advance(0.0, 3600.0)
+    stats = m.solver.stats
+    assert stats.retried == stats.rejected >= 1 and stats.retry_converged == 0
+    # the first line search is back in force for the next step
+    assert m.solver._linesearch == "bt"
+    assert PETSc.Options().hasName("richards_snes_linesearch_type") is False
+
+
+def test_an_unknown_retry_line_search_is_refused_naming_the_option():
+    with pytest.raises(ConfigError, match="richards_retry_linesearch = 'newton'.*basic"):
+        _model(_unreachable_tolerance(retry="newton"))
 
 
 def test_a_negative_accept_fnorm_is_refused_naming_the_option():

@@ -13,6 +13,13 @@ lie above ``snes_atol``, and cutting the step there only makes the model crawl. 
 an option like the others (``-richards_accept_fnorm``, default ``1e-9``: the residual is in water
 content per cell, so this is a negligible mass error); ``0`` turns the acceptance off.
 
+A Newton solve that fails is tried once more, from the same start and with the same step, with
+the line search ``retry_linesearch`` (``-richards_retry_linesearch``, default ``basic``: the full
+Newton step) before the step is cut. Near a cell at the edge of saturation the full step can
+raise the residual norm by orders of magnitude and still converge quadratically, while ``bt``
+then shortens every step to a tenth and runs out of iterations. ``none`` cuts the step at once.
+Steps that converge at the first attempt are not affected.
+
 A step that fails after the controller's cuts raises :class:`~pdafpy.errors.ModelError` on every
 rank of the task (the convergence reason of SNES is collective), naming the time, the step and the
 cell with the largest residual.
@@ -22,8 +29,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -56,9 +64,12 @@ DEFAULT_OPTIONS: dict[str, str] = {
     "pc_type": "bjacobi",
     "sub_pc_type": "ilu",
     # read by the model, not by SNES: residual norm [m3 m-3] below which a stalled line search
-    # is accepted
+    # is accepted, and the line search of the second attempt at a failed step ("none": no retry)
     "accept_fnorm": "1e-9",
+    "retry_linesearch": "basic",
 }
+#: Line searches ``retry_linesearch`` may name (PETSc's SNESLineSearch types), and ``none``.
+RETRY_LINESEARCHES = ("basic", "bt", "l2", "cp", "nleqerr", "none")
 
 
 @dataclass
@@ -68,6 +79,8 @@ class SolverStats:
     steps: int = 0
     rejected: int = 0
     stalled_accepted: int = 0
+    retried: int = 0
+    retry_converged: int = 0
     newton_its: int = 0
     ksp_its: int = 0
     residual_evals: int = 0
@@ -153,25 +166,67 @@ class RichardsSolver:
         merged = dict(DEFAULT_OPTIONS)
         for k, v in (options or {}).items():
             merged[k.lstrip("-")] = "true" if v is True else str(v)
-        inserted = []
-        for k, v in merged.items():
-            full = self.prefix + k
-            if not db.hasName(full):
-                db.setValue(full, v)
-                inserted.append(full)
-        try:
-            self.snes.setFromOptions()
+        absent = {k: v for k, v in merged.items() if not db.hasName(self.prefix + k)}
+        with self._options(absent):
+            self._set_from_options()
             self.accept_fnorm = db.getReal(self.prefix + "accept_fnorm")
-            if not self.accept_fnorm >= 0.0:
-                raise ConfigError(f"solver option {self.prefix}accept_fnorm = "
-                                  f"{self.accept_fnorm!r}: expected a number >= 0")
+            self.retry_linesearch = db.getString(self.prefix + "retry_linesearch").lower()
+            self._linesearch = db.getString(self.prefix + "snes_linesearch_type").lower()
+        if not self.accept_fnorm >= 0.0:
+            raise ConfigError(f"solver option {self.prefix}accept_fnorm = "
+                              f"{self.accept_fnorm!r}: expected a number >= 0")
+        if self.retry_linesearch not in RETRY_LINESEARCHES:
+            raise ConfigError(f"solver option {self.prefix}retry_linesearch = "
+                              f"{self.retry_linesearch!r}: expected one of "
+                              f"{', '.join(RETRY_LINESEARCHES)}")
+
+    @contextmanager
+    def _options(self, values: Mapping[str, str]) -> Iterator[None]:
+        """``values`` (names without the prefix) in PETSc's options database for the duration;
+        whatever the database held for those names before is restored afterwards."""
+        from petsc4py import PETSc
+
+        db = PETSc.Options()
+        before = {}
+        for k, v in values.items():
+            full = self.prefix + k
+            before[full] = db.getString(full) if db.hasName(full) else None
+            db.setValue(full, v)
+        try:
+            yield
         finally:
-            for full in inserted:
-                db.delValue(full)
+            for full, old in before.items():
+                if old is None:
+                    db.delValue(full)
+                else:
+                    db.setValue(full, old)
+
+    def _set_from_options(self) -> None:
+        self.snes.setFromOptions()
         # the DM's own Jacobian would replace ours; we keep ours
         self.snes.setJacobian(self._form_jacobian, self.J, self.J)
         if self.desaturation_limit > 0:
             self.snes.setLineSearchPreCheck(self._precheck)
+
+    def _solve_with_retry(self, dt: float, h0: np.ndarray) -> tuple[bool, int]:
+        """One Newton solve of a step of ``dt`` [s] from ``h0``; if it fails, a second from
+        ``h0`` with ``retry_linesearch``. Returns (converged, Newton iterations of both)."""
+        ok, its, _ = self._solve(dt)
+        if ok or self.retry_linesearch in ("none", self._linesearch):
+            return ok, its
+        self.stats.retried += 1
+        self.set_head(h0)
+        with self._options({"snes_linesearch_type": self.retry_linesearch}):
+            self._set_from_options()
+        try:
+            ok, more, _ = self._solve(dt)
+        finally:
+            with self._options({"snes_linesearch_type": self._linesearch}):
+                self._set_from_options()
+        log.debug("richards: step of %.4g s retried with the %s line search: %s", dt,
+                  self.retry_linesearch, "converged" if ok else "failed")
+        self.stats.retry_converged += int(ok)
+        return ok, its + more
 
     # ------------------------------------------------------------------ state
     def set_head(self, h: np.ndarray) -> None:
@@ -296,7 +351,7 @@ class RichardsSolver:
         h0 = self.get_head()
         self._h0 = h0
         self._theta0 = self.disc.theta_owned(h0)
-        ok, its, _ = self._solve(dt)
+        ok, its = self._solve_with_retry(dt, h0)
         if not ok:
             self.worst = self._worst_cell()
             self.set_head(h0)
