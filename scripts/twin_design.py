@@ -37,13 +37,14 @@ SECONDS_PER_DAY = 86400.0
 NOTHING_M = 1e-9
 
 
-def free_runs(config: str | None, members: int, comm) -> tuple[dict, np.ndarray, np.ndarray]:
+def free_runs(config: str | None, members: int, comm
+              ) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
     """Daily water-table depth [m] of the truth ``(days + 1, ny, nx)`` and of the open-loop
     members ``(members, days + 1, ny, nx)`` on rank 0 (None elsewhere), and the well network."""
     from mpi4py import MPI
 
     from models.landda.model import LandDAModel
-    from models.landda.observations import wells
+    from models.landda.observations import assimilated_count, wells
     from models.landda.setup import load, model_config
     from models.landda.twin import _initial_member
 
@@ -51,6 +52,12 @@ def free_runs(config: str | None, members: int, comm) -> tuple[dict, np.ndarray,
     n = cfg.ensemble.size
     if not 1 <= members <= n:
         raise SystemExit(f"twin_design: --members {members}: expected 1 .. [ensemble] size = {n}")
+    section = next((o for o in cfg.observations if o.type == "groundwater_level"), None)
+    if section is None:
+        raise SystemExit("twin_design: the configuration has no groundwater_level observations")
+    if section.interval_h % 24.0:
+        raise SystemExit(f"twin_design: well interval_h = {section.interval_h:g}: expected whole "
+                         "days (the runs are recorded daily)")
     days = int(np.ceil(cfg.schedule.length_days))
     runs = [2 * n] + [n + k for k in range(members)]            # the truth, open-loop members
     model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
@@ -65,14 +72,11 @@ def free_runs(config: str | None, members: int, comm) -> tuple[dict, np.ndarray,
             series.append(model.get_state()["water_table_depth"][0])
         mine[run] = np.array(series)
     gathered = comm.gather(mine, root=0)
-    section = next((o for o in cfg.observations if o.type == "groundwater_level"), None)
-    if section is None:
-        raise SystemExit("twin_design: the configuration has no groundwater_level observations")
     if comm.Get_rank() != 0:
         return {}, None, None
     every = {k: v for part in gathered for k, v in part.items()}
     rows, cols = wells(model.grid, section.count, cfg.ensemble.seed)
-    assimilated = section.count - int(round(section.withheld_fraction * section.count))
+    assimilated = assimilated_count(section)
     network = {"rows": rows[:assimilated], "cols": cols[:assimilated],
                "interval_days": section.interval_h / 24.0, "error_m": section.error,
                "config": config or "packaged example", "days": days}
@@ -84,9 +88,6 @@ def reset_ceiling(truth: np.ndarray, members: np.ndarray, network: dict) -> dict
     error = members.mean(axis=0) - truth                       # (days + 1, ny, nx)
     at_wells = error[:, network["rows"], network["cols"]]       # (days + 1, wells)
     step = int(round(network["interval_days"]))
-    if step < 1 or abs(step - network["interval_days"]) > 1e-9:
-        raise SystemExit(f"twin_design: well interval {network['interval_days'] * 24:g} h: "
-                         "expected whole days")
     reset = at_wells.copy()
     for first in range(step, reset.shape[0], step):
         reset[first:first + step] -= at_wells[first]

@@ -25,7 +25,7 @@ from pdafpy.model import Grid
 from pdafpy.obs.operators import StencilOperator, grid_average, grid_point
 from pdafpy.obs.types import ObservationType
 
-__all__ = ["ObservationNetwork", "OBS_UNITS", "surface_layers", "wells"]
+__all__ = ["ObservationNetwork", "OBS_UNITS", "surface_layers", "wells", "assimilated_count"]
 
 #: Units of each observation type's values.
 OBS_UNITS = {"surface_soil_moisture": "m3 m-3", "groundwater_level": "m"}
@@ -49,6 +49,12 @@ def wells(grid: Grid, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     keys = prng.uniform(seed, "well_locations", 0, 0, np.arange(grid.ny * grid.nx))
     chosen = np.sort(np.argsort(keys, kind="stable")[:count])
     return np.divmod(chosen, grid.nx)
+
+
+def assimilated_count(section: ObservationSection) -> int:
+    """How many of a point type's ``count`` observations are assimilated: the first ones of
+    :func:`wells`; the last ``withheld_fraction`` are kept back for validation."""
+    return section.count - int(round(section.withheld_fraction * section.count))
 
 
 @dataclass
@@ -105,8 +111,7 @@ class ObservationNetwork:
                                       (g.y[rows_c] * inside).sum(1) / n_in])
             return _Type(s, op, coords, np.ones(rows.shape[0], dtype=bool))
         rows, cols = wells(g, s.count, self.seed)
-        n_assim = s.count - int(round(s.withheld_fraction * s.count))
-        assimilated = np.arange(s.count) < n_assim
+        assimilated = np.arange(s.count) < assimilated_count(s)
         return _Type(s, grid_point("water_table_depth", rows, cols),
                      np.column_stack([g.x[cols], g.y[rows]]), assimilated)
 

@@ -208,14 +208,15 @@ class RichardsSolver:
         if self.desaturation_limit > 0:
             self.snes.setLineSearchPreCheck(self._precheck)
 
-    def _solve_with_retry(self, dt: float, h0: np.ndarray) -> tuple[bool, int]:
-        """One Newton solve of a step of ``dt`` [s] from ``h0``; if it fails, a second from
-        ``h0`` with ``retry_linesearch``. Returns (converged, Newton iterations of both)."""
+    def _solve_with_retry(self, dt: float) -> tuple[bool, int]:
+        """One Newton solve of a step of ``dt`` [s] from the step's start; if it fails, a second
+        from the same start with ``retry_linesearch``. Returns (converged, Newton iterations of
+        both)."""
         ok, its, _ = self._solve(dt)
         if ok or self.retry_linesearch in ("none", self._linesearch):
             return ok, its
         self.stats.retried += 1
-        self.set_head(h0)
+        self.set_head(self._h0)
         with self._options({"snes_linesearch_type": self.retry_linesearch}):
             self._set_from_options()
         try:
@@ -351,7 +352,7 @@ class RichardsSolver:
         h0 = self.get_head()
         self._h0 = h0
         self._theta0 = self.disc.theta_owned(h0)
-        ok, its = self._solve_with_retry(dt, h0)
+        ok, its = self._solve_with_retry(dt)
         if not ok:
             self.worst = self._worst_cell()
             self.set_head(h0)
