@@ -30,7 +30,7 @@ import numpy as np
 
 from models.lorenz96 import rk4_step
 from pdafpy.atomic import write_json
-from pdafpy.filters import make_filter
+from pdafpy.filters import AnalysisInputs, make_filter
 from pdafpy.halo import local_observations
 from pdafpy.inflation import inflate, rotate
 from pdafpy.localize import Localization
@@ -130,13 +130,10 @@ def run_experiment(exp: Experiment, cycles: int, seed: int = 1) -> dict[str, Any
         y = truth + rng.standard_normal(N_VARS)
         obs = ObservationSet(y, variance, coords, ens.copy(), gidx, types)
         t0 = time.perf_counter()
-        if filt.scheme == "local":
+        if local_template is not None:
             local_template.obs = obs
-            filt.analyse(ens, state_index, local_template, k)
-        elif filt.scheme == "gathered":
-            filt.analyse(ens, state_index, coords, obs, [loc], None, k)
-        else:
-            filt.analyse(ens, obs, None, k)
+        filt.analyse(ens, AnalysisInputs(owned=obs, state_index=state_index, domain_coords=coords,
+                                         local=local_template, localizations=[loc]), k)
         inflate(ens, exp.infl)
         if exp.rot:
             rotate(ens, seed, k)

@@ -2,9 +2,10 @@
 
 This is the part of an assimilation cycle between *collect* and *distribute*
 (see ../docs/architecture.md): the filter ranks hold the forecast ensemble of their blocks; each
-evaluates the operators of the observations it owns; local filters then receive their neighbours'
-observations by the halo exchange and analyse every column; global filters reduce over the
-filter ranks.
+evaluates the operators of the observations it owns; for local filters (``scheme == "local"``)
+it receives the neighbours' observations by the halo exchange and finds each column's local
+observations; then every filter is called the same way, ``filt.analyse(ens, inputs, cycle,
+forget)`` with :class:`~pdafpy.filters.AnalysisInputs`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .decomposition import Box
+from .filters.inputs import AnalysisInputs
 from .halo import HaloStats, exchange_observations, local_observations
 from .model import Grid
 from .obs.observe import observe_owned
@@ -64,7 +66,8 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
     Parameters
     ----------
     filt : filter object
-        From :func:`pdafpy.filters.make_filter`.
+        From :func:`pdafpy.filters.make_filter` (or a :class:`pdafpy.filters.sekf.SEKF`); its
+        ``scheme`` says which observations to prepare.
     ens : (N, n_state) ndarray
         This rank's forecast ensemble, laid out by ``layout``; overwritten by the analysis.
     layout : StateLayout
@@ -96,25 +99,20 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
     t1 = time.perf_counter()
     report.seconds["observe"] = t1 - t0
     locs = [t.localization for t in obs_types]
+    domain_coords = grid.column_coords(layout.box)
+    local = None
     if filt.scheme == "local":
-        domain_coords = grid.column_coords(layout.box)
-        candidates, stats = exchange_observations(comm, owned, domain_coords, locs)
-        t2 = time.perf_counter()
-        local = local_observations(candidates, domain_coords, locs, stats)
-        report.halo = stats
+        candidates, report.halo = exchange_observations(comm, owned, domain_coords, locs)
+        t_halo = time.perf_counter()
+        local = local_observations(candidates, domain_coords, locs, report.halo)
         report.local_obs = local.obs.size
-        filt.analyse(ens, layout.column_indices(analysed_fields, analysed_levels), local, cycle,
-                     forget)
-        t3 = time.perf_counter()
-        report.seconds["halo"] = t2 - t1
-        report.seconds["analyse"] = t3 - t2
-    elif filt.scheme == "gathered":
-        filt.analyse(ens, layout.column_indices(analysed_fields, analysed_levels),
-                     grid.column_coords(layout.box), owned, locs, comm, cycle, forget)
-        report.seconds["analyse"] = time.perf_counter() - t1
-    else:
-        filt.analyse(ens, owned, comm, cycle, forget)
-        report.seconds["analyse"] = time.perf_counter() - t1
+        report.seconds["halo"] = t_halo - t1
+        t1 = t_halo
+    inputs = AnalysisInputs(owned=owned, comm=comm,
+                            state_index=layout.column_indices(analysed_fields, analysed_levels),
+                            domain_coords=domain_coords, local=local, localizations=locs)
+    filt.analyse(ens, inputs, cycle, forget)
+    report.seconds["analyse"] = time.perf_counter() - t1
     log.debug("analysis %d: %d owned observations, %d local, halo %d B sent", cycle,
               report.owned_obs, report.local_obs, report.halo.bytes_sent)
     return report

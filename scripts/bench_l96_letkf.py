@@ -38,7 +38,7 @@ import numpy as np
 
 from models.lorenz96 import rk4_step
 from pdafpy.atomic import write_json
-from pdafpy.filters import make_filter
+from pdafpy.filters import AnalysisInputs, make_filter
 from pdafpy.halo import local_observations
 from pdafpy.inflation import inflate
 from pdafpy.localize import Localization
@@ -65,7 +65,8 @@ def pdafpy_analysis(ens: np.ndarray, y: np.ndarray, filt, loc: Localization) -> 
     obs = ObservationSet(y, np.ones(N_VARS), coords, ens.copy(), np.arange(N_VARS),
                          np.zeros(N_VARS, dtype=np.int64))
     local = local_observations(obs, coords, [loc])
-    filt.analyse(ens, np.arange(N_VARS).reshape(-1, 1), local)
+    filt.analyse(ens, AnalysisInputs(owned=obs, state_index=np.arange(N_VARS).reshape(-1, 1),
+                                     domain_coords=coords, local=local, localizations=[loc]))
     inflate(ens, INFL)
 
 

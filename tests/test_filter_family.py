@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 from models.pdaf_tutorial import TutorialSettings
-from pdafpy.filters import make_filter
+from pdafpy.errors import ConfigError
+from pdafpy.filters import FILTERS, AnalysisInputs, make_filter
+from pdafpy.filters.inputs import SCHEMES
 from pdafpy.filters.sekf import SEKF
 from pdafpy.halo import local_observations
 from pdafpy.inflation import (adaptive_forget, inflate, relax_to_prior_perturbations,
@@ -44,8 +48,8 @@ def kalman(mean, cov, h, y, var):
 def test_etkf_equals_estkf_on_a_random_problem():
     ens, h, y, var = linear_problem()
     a, b = ens.copy(), ens.copy()
-    make_filter("etkf").analyse(a, obs_set(ens, h, y, var), None)
-    make_filter("estkf").analyse(b, obs_set(ens, h, y, var), None)
+    make_filter("etkf").analyse(a, AnalysisInputs(obs_set(ens, h, y, var)))
+    make_filter("estkf").analyse(b, AnalysisInputs(obs_set(ens, h, y, var)))
     assert np.max(np.abs(a - ens)) > 0.1
     assert np.max(np.abs(a - b)) <= 1e-10
 
@@ -58,8 +62,9 @@ def test_local_filter_with_infinite_radius_equals_global(name):
     obs = obs_set(ens, h, y, var, coords)
     local = local_observations(obs, coords, [loc])
     a, b = ens.copy(), ens.copy()
-    make_filter(name).analyse(a, np.arange(5).reshape(5, 1), local)
-    make_filter("etkf").analyse(b, obs, None)
+    make_filter(name).analyse(a, AnalysisInputs(obs, state_index=np.arange(5).reshape(5, 1),
+                                                local=local))
+    make_filter("etkf").analyse(b, AnalysisInputs(obs))
     assert np.max(np.abs(a - b)) <= 1e-10
 
 
@@ -70,8 +75,9 @@ def test_serial_filter_with_one_observation_equals_etkf(variant):
     loc = Localization.from_pdaf(1.0, 1.0, 0)
     obs = obs_set(ens, h, y, var, coords[:1])
     a, b = ens.copy(), ens.copy()
-    make_filter(variant).analyse(a, np.arange(6).reshape(6, 1), coords, obs, [loc], None)
-    make_filter("etkf").analyse(b, obs, None)
+    make_filter(variant).analyse(a, AnalysisInputs(obs, state_index=np.arange(6).reshape(6, 1),
+                                                   domain_coords=coords, localizations=[loc]))
+    make_filter("etkf").analyse(b, AnalysisInputs(obs))
     assert np.max(np.abs(a - ens)) > 1e-3
     assert np.max(np.abs(a - b)) <= 1e-10
 
@@ -94,7 +100,7 @@ def test_sekf_on_a_linear_model_with_b_equal_pf_is_the_kalman_filter():
     obs = ObservationSet(y.ravel(), var.ravel(), np.repeat(coords, m_per, axis=0), hx,
                          np.arange(n_col * m_per), np.zeros(n_col * m_per, dtype=np.int64))
     local = local_observations(obs, coords, [Localization.from_pdaf(0.0, 0.0, 0)])
-    sekf.analyse(runs, index, local)
+    sekf.analyse(runs, AnalysisInputs(obs, state_index=index, local=local))
     for c in range(n_col):
         expected, _ = kalman(xb[index[c]], pf, h_col[c], y[c], var[c])
         assert np.max(np.abs(runs[0, index[c]] - expected)) <= 1e-10
@@ -113,7 +119,7 @@ def test_large_ensemble_approaches_the_kalman_filter(name):
     var = np.array([0.5, 0.8])
     obs = obs_set(ens, h, y, var)
     options = {"solver": "observation"} if name == "enkf" else {}
-    make_filter(name, seed=5, **options).analyse(ens, obs, None)
+    make_filter(name, seed=5, **options).analyse(ens, AnalysisInputs(obs))
     mean_kf, cov_kf = kalman(mean, cov, h, y, var)
     # sampling error: mean ~ sqrt(diag(P)/N); covariance ~ sqrt(2/N) relative; allow 5 sigma
     tol_mean = 5 * np.sqrt(np.diag(cov) / n_members)
@@ -125,8 +131,10 @@ def test_large_ensemble_approaches_the_kalman_filter(name):
 def test_enkf_representer_and_ensemble_space_forms_agree():
     ens, h, y, var = linear_problem(n=5, m=9, n_members=6)
     a, b = ens.copy(), ens.copy()
-    make_filter("enkf", solver="ensemble", seed=2).analyse(a, obs_set(ens, h, y, var), None, 4)
-    make_filter("enkf", solver="observation", seed=2).analyse(b, obs_set(ens, h, y, var), None, 4)
+    make_filter("enkf", solver="ensemble", seed=2).analyse(
+        a, AnalysisInputs(obs_set(ens, h, y, var)), 4)
+    make_filter("enkf", solver="observation", seed=2).analyse(
+        b, AnalysisInputs(obs_set(ens, h, y, var)), 4)
     assert np.max(np.abs(a - ens)) > 0.1
     assert np.max(np.abs(a - b)) <= 1e-10
 
@@ -137,9 +145,62 @@ def test_column_enkf_solver_forms_agree():
     obs = obs_set(ens, h, y, var, coords)
     local = local_observations(obs, coords, [Localization.from_pdaf(2.0, 2.0, 2)])
     a, b = ens.copy(), ens.copy()
-    make_filter("column_enkf", solver="ensemble").analyse(a, np.arange(5)[:, None], local, 1)
-    make_filter("column_enkf", solver="observation").analyse(b, np.arange(5)[:, None], local, 1)
+    inputs = AnalysisInputs(obs, state_index=np.arange(5)[:, None], local=local)
+    make_filter("column_enkf", solver="ensemble").analyse(a, inputs, 1)
+    make_filter("column_enkf", solver="observation").analyse(b, inputs, 1)
     assert np.max(np.abs(a - b)) <= 1e-10
+
+
+def _every_filter():
+    """One object of every registered filter, and an SEKF for two-level columns."""
+    return [(name, make()) for name, make in sorted(FILTERS.items())] + \
+        [("sekf", SEKF(np.array([1e-3, 2e-3]), np.array([0.3, 0.2])))]
+
+
+def test_every_filter_is_called_the_same_way():
+    filters = _every_filter()
+    expected = inspect.signature(filters[0][1].analyse)
+    assert list(expected.parameters) == ["ens", "inputs", "cycle", "forget"]
+    for name, filt in filters:
+        assert filt.scheme in SCHEMES, name
+        assert inspect.signature(filt.analyse) == expected, name
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS) + ["sekf"])
+def test_every_filter_runs_through_the_analysis_step(name):
+    from pdafpy.analysis import analysis_step
+    from pdafpy.decomposition import block_boxes
+    from pdafpy.model import FieldSpec, Grid
+    from pdafpy.obs.operators import grid_point
+    from pdafpy.obs.types import ObservationType
+    from pdafpy.state import StateLayout
+
+    filt = dict(_every_filter())[name]
+    rng = np.random.default_rng(6)
+    grid = Grid.uniform(4, 5)
+    boxes = block_boxes(4, 5, 1, 1)
+    layout = StateLayout((FieldSpec("theta", 2),), boxes[0])
+    n_members = filt.n_runs if name == "sekf" else 8
+    ens = rng.normal(size=(n_members, layout.size))
+    rows, cols = np.array([0, 1, 3, 2, 3]), np.array([0, 2, 4, 1, 3])
+    obs_type = ObservationType("theta_top", rng.normal(size=5), np.full(5, 0.5),
+                               np.column_stack([grid.x[cols], grid.y[rows]]),
+                               grid_point("theta", rows, cols),
+                               Localization.from_pdaf(1.5, 1.5, 2))
+    forecast = ens.copy()
+    report = analysis_step(filt, ens, layout, grid, [obs_type], MPI.COMM_SELF, boxes, cycle=2)
+    assert report.owned_obs == 5
+    assert report.local_obs == (5 if filt.scheme == "local" else 0)
+    assert np.all(np.isfinite(ens))
+    assert np.max(np.abs(ens[0] - forecast[0])) > 1e-3
+    if name == "sekf":
+        assert np.array_equal(ens[1:], forecast[1:])            # the perturbed runs stay
+
+
+def test_a_filter_names_the_inputs_it_lacks():
+    ens, h, y, var = linear_problem()
+    with pytest.raises(ConfigError, match="lack state_index, local"):
+        make_filter("letkf").analyse(ens, AnalysisInputs(obs_set(ens, h, y, var)))
 
 
 def test_inflation_relaxation_and_rotation():
@@ -270,7 +331,7 @@ def test_sekf_runs_dealt_out_to_model_tasks_give_the_kalman_analysis():
         comm = layout.comm_filter
         owned = observe_owned([obs_type], runs, runner.filter_layout, grid, comm, [filter_box])
         local = local_observations(owned, grid.column_coords(filter_box), [loc])
-        sekf.analyse(runs, index, local)
+        sekf.analyse(runs, AnalysisInputs(owned, comm, state_index=index, local=local))
         xb = np.einsum("kl,lij->kij", mixing, x0)
         heff = h @ mixing                                     # Jacobian of H(M(x)) w.r.t. x
         got = runner.filter_layout.unpack(runs[0])["theta"]

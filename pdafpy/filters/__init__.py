@@ -1,15 +1,24 @@
-"""Ensemble filters, by name or by PDAF's filter type number.
+"""Ensemble filters, by name or by PDAF's filter type number, all called the same way.
 
-| name | PDAF type | scheme |
-|---|---|---|
-| ``enkf`` | 2 | global, perturbed observations |
-| ``etkf`` | 4 | global square root |
-| ``letkf`` | 5 | local (one domain per grid column) |
-| ``estkf`` | 6 | global square root |
-| ``lestkf`` | 7 | local |
-| ``lenkf`` | 8 | covariance localisation, observations gathered |
-| ``ensrf`` / ``eakf`` | 13 | serial, covariance localisation, observations gathered |
-| ``column_enkf`` | -- | local, perturbed observations |
+Every filter is called as ``filt.analyse(ens, inputs, cycle, forget)`` with an
+:class:`AnalysisInputs`; its ``scheme`` says which observations the caller must prepare in
+``inputs``: ``"global"`` owned only, ``"local"`` after the halo exchange and the local search,
+``"gathered"`` owned, gathered by the filter itself (:func:`pdafpy.analysis.analysis_step` does
+this for any filter).
+
+| name | PDAF type | ``scheme`` | method |
+|---|---|---|---|
+| ``enkf`` | 2 | global | perturbed observations |
+| ``etkf`` | 4 | global | square root |
+| ``letkf`` | 5 | local | square root, one domain per grid column |
+| ``estkf`` | 6 | global | square root |
+| ``lestkf`` | 7 | local | square root |
+| ``lenkf`` | 8 | gathered | covariance localisation, perturbed observations |
+| ``ensrf`` / ``eakf`` | 13 | gathered | serial, covariance localisation |
+| ``column_enkf`` | -- | local | perturbed observations |
+
+``SEKF`` (:mod:`pdafpy.filters.sekf`, scheme local) needs its perturbation sizes and ``B`` and
+is not made by name.
 
 >>> from pdafpy.filters import make_filter
 >>> make_filter("lestkf", forget=0.95).pdaf_type
@@ -26,10 +35,11 @@ from typing import Any
 from ..errors import ConfigError
 from .enkf import ColumnEnKF, EnKF
 from .gathered import LEnKF, SerialEnSRF
+from .inputs import AnalysisInputs
 from .square_root import ESTKF, ETKF, LESTKF, LETKF, FilterOptions
 
-__all__ = ["FILTERS", "make_filter", "filter_class", "FilterOptions", "ESTKF", "ETKF", "LESTKF",
-           "LETKF", "EnKF", "ColumnEnKF", "LEnKF", "SerialEnSRF"]
+__all__ = ["FILTERS", "make_filter", "filter_class", "AnalysisInputs", "FilterOptions", "ESTKF",
+           "ETKF", "LESTKF", "LETKF", "EnKF", "ColumnEnKF", "LEnKF", "SerialEnSRF"]
 
 FILTERS = {cls.name: cls for cls in (EnKF, ETKF, LETKF, ESTKF, LESTKF, LEnKF, SerialEnSRF,
                                      ColumnEnKF)}

@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as prng
-from ..halo import LocalObservations
-from ..obs.types import ObservationSet
+from .inputs import AnalysisInputs
 from .local import LocalBatch, batched_local_analysis
 from .square_root import FilterOptions
 
@@ -108,11 +107,26 @@ class EnKF(_PerturbedObservations):
     name = "enkf"
     pdaf_type = 2
     local = False
+    #: which observations the caller must prepare: "global" owned only, "local" after the halo
+    #: exchange and local search, "gathered" owned, gathered by the filter itself
     scheme = "global"
 
-    def analyse(self, ens: np.ndarray, obs: ObservationSet, comm: Any, cycle: int = 0,
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
                 forget: float | None = None) -> None:
-        """Update ``ens`` ``(N, n)`` in place with the observations each filter rank owns."""
+        """Update ``ens`` in place with the observations each filter rank owns.
+
+        Parameters
+        ----------
+        ens : (N, n_state) ndarray
+            This rank's part of the ensemble.
+        inputs : AnalysisInputs
+            Uses ``owned`` and ``comm`` (sums reduced, or observations gathered, over it).
+        cycle : int
+            Analysis counter (keys the observation perturbations).
+        forget : float, optional
+            Forgetting factor of this analysis (default: the option's).
+        """
+        obs, comm = inputs.owned, inputs.comm
         n_members = ens.shape[0]
         inflate_forecast(ens, self._forget(forget))
         hx = obs.hx
@@ -154,17 +168,31 @@ class ColumnEnKF(_PerturbedObservations):
     name = "column_enkf"
     pdaf_type = None
     local = True
+    #: which observations the caller must prepare: "global" owned only, "local" after the halo
+    #: exchange and local search, "gathered" owned, gathered by the filter itself
     scheme = "local"
 
-    def analyse(self, ens: np.ndarray, domain_state_index: np.ndarray,
-                local_obs: LocalObservations, cycle: int = 0,
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
                 forget: float | None = None) -> None:
-        """Update ``ens`` in place, each local domain with its local observations."""
+        """Update ``ens`` in place, each local domain with its local observations.
+
+        Parameters
+        ----------
+        ens : (N, n_state) ndarray
+            This rank's part of the ensemble.
+        inputs : AnalysisInputs
+            Uses ``state_index`` and ``local``.
+        cycle : int
+            Analysis counter (keys the observation perturbations).
+        forget : float, optional
+            Forgetting factor of this analysis (default: the option's).
+        """
+        state_index, local_obs = inputs.require(self.name, "state_index", "local")
         inflate_forecast(ens, self._forget(forget))
         obs = local_obs.obs
         eps = observation_perturbations(self.options.seed, cycle, obs.global_index,
                                         obs.variance, ens.shape[0])
-        batched_local_analysis(self, ens, domain_state_index, local_obs, cycle,
+        batched_local_analysis(self, ens, state_index, local_obs, cycle,
                                self.options.chunk_size, 1.0, eps)
 
     def update_local_domains(self, batch: LocalBatch) -> tuple[np.ndarray, np.ndarray]:

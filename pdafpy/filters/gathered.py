@@ -32,6 +32,7 @@ import numpy as np
 from ..localize import Localization, find_local_observations
 from ..obs.types import ObservationSet
 from .enkf import inflate_forecast, observation_perturbations
+from .inputs import AnalysisInputs
 from .square_root import FilterOptions
 
 __all__ = ["LEnKF", "SerialEnSRF", "gather_observations", "localization_matrix"]
@@ -69,6 +70,8 @@ def localization_matrix(points: np.ndarray, obs: ObservationSet,
 
 
 class _Gathered:
+    #: which observations the caller must prepare: "global" owned only, "local" after the halo
+    #: exchange and local search, "gathered" owned, gathered by the filter itself
     scheme = "gathered"
     local = False
 
@@ -96,24 +99,25 @@ class LEnKF(_Gathered):
     name = "lenkf"
     pdaf_type = 8
 
-    def analyse(self, ens: np.ndarray, domain_state_index: np.ndarray,
-                domain_coords: np.ndarray, owned: ObservationSet,
-                localizations: Sequence[Localization], comm: Any, cycle: int = 0,
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
                 forget: float | None = None) -> None:
-        """Update this rank's columns of ``ens`` ``(N, n)`` in place.
+        """Update this rank's columns of ``ens`` in place.
 
         Parameters
         ----------
-        domain_state_index : (n_columns, n_local) int ndarray
-            State indices of each column.
-        domain_coords : (n_columns, 2) float ndarray
-            Column coordinates.
-        owned : ObservationSet
-            The observations this rank owns.
-        localizations : sequence of Localization
-            One per observation type.
+        ens : (N, n_state) ndarray
+            This rank's part of the ensemble.
+        inputs : AnalysisInputs
+            Uses ``owned`` (gathered over ``comm``), ``state_index`` and ``domain_coords`` (the
+            columns) and ``localizations`` (one per observation type).
+        cycle : int
+            Analysis counter (keys the observation perturbations).
+        forget : float, optional
+            Forgetting factor of this analysis (default: the option's).
         """
-        obs = gather_observations(comm, owned)
+        domain_state_index, domain_coords, localizations = inputs.require(
+            self.name, "state_index", "domain_coords", "localizations")
+        obs = gather_observations(inputs.comm, inputs.owned)
         n_members, n = ens.shape
         self._log_memory(obs.size, n, n_members)
         inflate_forecast(ens, self.options.forget if forget is None else forget)
@@ -158,12 +162,12 @@ class SerialEnSRF(_Gathered):
             raise ConfigError(f"serial filter variant must be 'ensrf' or 'eakf', got {variant!r}")
         self.variant = variant
 
-    def analyse(self, ens: np.ndarray, domain_state_index: np.ndarray,
-                domain_coords: np.ndarray, owned: ObservationSet,
-                localizations: Sequence[Localization], comm: Any, cycle: int = 0,
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
                 forget: float | None = None) -> None:
-        """Update this rank's columns of ``ens`` ``(N, n)`` in place (see :class:`LEnKF`)."""
-        obs = gather_observations(comm, owned)
+        """Update this rank's columns of ``ens`` in place (parameters as :meth:`LEnKF.analyse`)."""
+        domain_state_index, domain_coords, localizations = inputs.require(
+            self.name, "state_index", "domain_coords", "localizations")
+        obs = gather_observations(inputs.comm, inputs.owned)
         n_members, n = ens.shape
         self._log_memory(obs.size, n, n_members)
         inflate_forecast(ens, self.options.forget if forget is None else forget)

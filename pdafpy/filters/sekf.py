@@ -21,12 +21,10 @@ exact for models whose columns do not interact.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..errors import ConfigError
-from ..halo import LocalObservations
+from .inputs import AnalysisInputs
 from .local import domain_batches
 
 __all__ = ["SEKF"]
@@ -48,6 +46,8 @@ class SEKF:
 
     name = "sekf"
     pdaf_type = None
+    #: which observations the caller must prepare: "global" owned only, "local" after the halo
+    #: exchange and local search, "gathered" owned, gathered by the filter itself
     scheme = "local"
     local = True
 
@@ -88,19 +88,25 @@ class SEKF:
             runs[k + 1, domain_state_index[:, k]] += self.delta[k]
         return runs
 
-    def analyse(self, runs: np.ndarray, domain_state_index: np.ndarray,
-                local_obs: LocalObservations, cycle: int = 0, forget: Any = None) -> None:
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
+                forget: float | None = None) -> None:
         """Analyse run 0 in place from the forecasts of all runs.
 
         Parameters
         ----------
-        runs : (n_runs, n_state) ndarray
+        ens : (n_runs, n_state) ndarray
             Forecasts of the unperturbed run (row 0) and the perturbed runs; row 0 becomes the
             analysis, the other rows are left as they are.
-        domain_state_index : (n_columns, n_l) int ndarray
-        local_obs : LocalObservations
-            Observations (with ``hx`` of every run) and each column's local list.
+        inputs : AnalysisInputs
+            Uses ``state_index`` (``(n_columns, n_l)``, entry ``k`` perturbed by ``delta[k]``)
+            and ``local`` (the observations, with ``hx`` of every run, and each column's local
+            list).
+        cycle : int
+            Analysis counter (unused: the SEKF is deterministic).
+        forget : float, optional
+            Unused: ``B`` is static.
         """
+        domain_state_index, local_obs = inputs.require(self.name, "state_index", "local")
         obs = local_obs.obs
         if obs.hx.shape[0] != self.n_runs:
             raise ConfigError(f"SEKF expects {self.n_runs} runs, got {obs.hx.shape[0]}")
@@ -120,4 +126,4 @@ class SEKF:
             s = np.where(finite[:, :, None] & finite[:, None, :], s,
                          np.where(np.eye(s.shape[1], dtype=bool), 1.0, 0.0))
             increment = np.einsum("bnm,bm->bn", bht, np.linalg.solve(s, d[..., None])[..., 0])
-            runs[0, domain_state_index[domains]] += increment
+            ens[0, domain_state_index[domains]] += increment

@@ -23,10 +23,9 @@ import numpy as np
 
 from .. import random as prng
 from ..errors import ConfigError
-from ..halo import LocalObservations
-from ..obs.types import ObservationSet
 from .algebra import (ensemble_space_inputs, estkf_transform, etkf_transform,
                       observation_space_update, omega)
+from .inputs import AnalysisInputs
 from .local import LocalBatch, batched_local_analysis
 
 __all__ = ["FilterOptions", "ESTKF", "ETKF", "LESTKF", "LETKF"]
@@ -190,9 +189,11 @@ class _ETKFFamily(_SquareRootFilter):
 
 class _GlobalMixin:
     local = False
+    #: which observations the caller must prepare: "global" owned only, "local" after the halo
+    #: exchange and local search, "gathered" owned, gathered by the filter itself
     scheme = "global"
 
-    def analyse(self, ens: np.ndarray, obs: ObservationSet, comm: Any, cycle: int = 0,
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
                 forget: float | None = None) -> None:
         """Update ``ens`` in place with the observations each filter rank owns.
 
@@ -200,31 +201,32 @@ class _GlobalMixin:
         ----------
         ens : (N, n_state) ndarray
             This rank's part of the ensemble.
-        obs : ObservationSet
-            The observations this rank owns (with the observed ensemble).
-        comm : mpi4py.MPI.Comm or None
-            Filter communicator over which ``A^-1`` is summed (None: serial).
+        inputs : AnalysisInputs
+            Uses ``owned`` (the observations this rank owns) and ``comm`` (the filter
+            communicator over which ``A^-1`` is summed; None: serial).
         cycle : int
             Analysis counter (keys the random transforms).
         forget : float, optional
             Forgetting factor of this analysis (default: the option's), e.g. an adaptive one.
         """
+        obs = inputs.owned
         n_members = ens.shape[0]
         hxbar = obs.hx.mean(axis=0)
         y_anom = (obs.hx - hxbar).T[None]
         w = self._weights_ensemble_space(
             y_anom, (obs.value - hxbar)[None], (1.0 / obs.variance)[None], n_members, cycle,
-            self.options.forget if forget is None else forget, comm)[0]
+            self.options.forget if forget is None else forget, inputs.comm)[0]
         mean = ens.mean(axis=0)
         ens[:] = mean + (ens - mean).T.dot(w).T
 
 
 class _LocalMixin:
     local = True
+    #: which observations the caller must prepare: "global" owned only, "local" after the halo
+    #: exchange and local search, "gathered" owned, gathered by the filter itself
     scheme = "local"
 
-    def analyse(self, ens: np.ndarray, domain_state_index: np.ndarray,
-                local_obs: LocalObservations, cycle: int = 0,
+    def analyse(self, ens: np.ndarray, inputs: AnalysisInputs, cycle: int = 0,
                 forget: float | None = None) -> None:
         """Update ``ens`` in place, each local domain with its own local observations.
 
@@ -232,18 +234,16 @@ class _LocalMixin:
         ----------
         ens : (N, n_state) ndarray
             This rank's part of the ensemble.
-        domain_state_index : (n_domains, n_local) int ndarray
-            State indices of each local domain (disjoint; e.g.
-            :meth:`pdafpy.state.StateLayout.column_indices`).
-        local_obs : LocalObservations
-            Local observations of every domain (from :mod:`pdafpy.halo`).
+        inputs : AnalysisInputs
+            Uses ``state_index`` (disjoint local domains) and ``local`` (the local observations
+            of every domain, from :mod:`pdafpy.halo`).
         cycle : int
             Analysis counter (keys the random transforms).
         forget : float, optional
             Forgetting factor of this analysis (default: the option's).
         """
-        batched_local_analysis(self, ens, domain_state_index, local_obs, cycle,
-                               self.options.chunk_size,
+        state_index, local = inputs.require(self.name, "state_index", "local")
+        batched_local_analysis(self, ens, state_index, local, cycle, self.options.chunk_size,
                                self.options.forget if forget is None else forget)
 
 
