@@ -1,4 +1,5 @@
-"""Ensemble generation: forcing, state and parameter perturbations (pdafpy.perturb).
+"""Ensemble generation: forcing and state perturbations (pdafpy.perturb) and the land model's soil
+parameter perturbations and pedotransfer rules (models.land.soil_perturbations, .pedotransfer).
 
 Statistical tolerances are stated from the sampling error of the estimator with n independent
 members: sd(sample variance) = sqrt(2/n) sigma^2, sd(sample correlation) = (1 - rho^2)/sqrt(n),
@@ -14,11 +15,12 @@ import numpy as np
 import pytest
 from scipy.special import ndtri
 
+from models.land.pedotransfer import (USDA_CLASSES, cosby1984, rosetta_class_average,
+                                     usda_texture_class)
+from models.land.soil_perturbations import perturb_log10_ks, perturb_texture
 from pdafpy.errors import ConfigError
-from pdafpy.perturb import (ForcingPerturbation, ForcingVariable, SpatialStructure, cosby1984,
-                            perturb_log10_ks, perturb_state, perturb_texture,
-                            rosetta_class_average, standard_field, truncate_normal,
-                            USDA_CLASSES, usda_texture_class)
+from pdafpy.perturb import (ForcingPerturbation, ForcingVariable, SpatialStructure, perturb_state,
+                            standard_field, truncate_normal)
 
 HOUR = 3600.0
 # Z25 / LI Table 3, order [P, SW, LW, T]
@@ -29,10 +31,10 @@ C4 = np.array([[1.0, -0.8, 0.5, 0.0],
 
 
 def four_variables(tau=24 * HOUR):
-    return [ForcingVariable("precipitation", 0.5, time_scale_s=tau),
-            ForcingVariable("shortwave", 0.3, time_scale_s=tau),
-            ForcingVariable("longwave", 50.0, time_scale_s=tau),
-            ForcingVariable("air_temperature", 1.0, time_scale_s=tau)]
+    return [ForcingVariable("precipitation", 0.5, "multiplicative", time_scale_s=tau),
+            ForcingVariable("shortwave", 0.3, "multiplicative", time_scale_s=tau),
+            ForcingVariable("longwave", 50.0, "additive", time_scale_s=tau),
+            ForcingVariable("air_temperature", 1.0, "additive", time_scale_s=tau)]
 
 
 def standardised(out, variables):
@@ -99,7 +101,7 @@ def test_quantile_truncation_keeps_unit_variance_and_bound_clip_does_not():
 
 def test_innovations_truncated_at_2p5_sd_and_unit_variance():
     n = 8000
-    var = ForcingVariable("air_temperature", 1.0, time_scale_s=None)   # white: e = z
+    var = ForcingVariable("air_temperature", 1.0, "additive", time_scale_s=None)   # white: e = z
     fp = ForcingPerturbation([var], seed=3, n_members=n, members=range(n), box=(0, 1, 0, 1),
                              grid_shape=(1, 1), dt_s=HOUR, truncate_sd=2.5)
     x = np.concatenate([fp.step(c)["air_temperature"].ravel() for c in range(3)])
@@ -113,7 +115,7 @@ def test_innovations_truncated_at_2p5_sd_and_unit_variance():
 def test_ar1_lag1_autocorrelation_is_exp_minus_dt_over_tau_and_variance_stationary():
     n, dt, tau = 20000, 6 * HOUR, 24 * HOUR
     phi = math.exp(-dt / tau)                                  # 0.7788
-    var = ForcingVariable("air_temperature", 2.0, time_scale_s=tau)
+    var = ForcingVariable("air_temperature", 2.0, "additive", time_scale_s=tau)
     fp = ForcingPerturbation([var], seed=21, n_members=n, members=range(n), box=(0, 1, 0, 1),
                              grid_shape=(1, 1), dt_s=dt, truncate_sd=2.5)
     e = np.array([fp.step(c)["air_temperature"].ravel() / 2.0 for c in range(6)])
@@ -137,11 +139,39 @@ def test_cross_correlation_of_perturbations_matches_requested_matrix():
         assert np.all(np.abs(r - C4) < tol), r
 
 
+def test_correlation_applies_to_the_variables_in_the_order_given():
+    # not the order of any list of known names: rows follow the variables as given
+    n = 20000
+    variables = [ForcingVariable("air_temperature", 1.0, "additive"),
+                 ForcingVariable("precipitation", 0.5, "multiplicative"),
+                 ForcingVariable("shortwave", 0.3, "multiplicative")]
+    c = np.array([[1.0, 0.0, -0.8], [0.0, 1.0, 0.0], [-0.8, 0.0, 1.0]])
+    fp = ForcingPerturbation(variables, seed=8, n_members=n, members=range(n), box=(0, 1, 0, 1),
+                             grid_shape=(1, 1), dt_s=HOUR, correlation=c,
+                             known_variables=("precipitation", "shortwave", "air_temperature"))
+    assert [v.name for v in fp.variables] == ["air_temperature", "precipitation", "shortwave"]
+    out = fp.step(0)
+    assert list(out) == ["air_temperature", "precipitation", "shortwave"]
+    r = np.corrcoef(standardised(out, fp.variables).reshape(3, n))
+    assert np.all(np.abs(r - c) < 4 * (1 - c ** 2) / math.sqrt(n) + 1e-12), r
+
+
+def test_default_kinds_come_from_the_caller():
+    kw = dict(seed=5, n_members=3, members=range(3), box=(0, 1, 0, 1), grid_shape=(1, 1),
+              dt_s=HOUR)
+    implicit = ForcingPerturbation([ForcingVariable("runoff", 0.4)],
+                                   default_kinds={"runoff": "multiplicative"}, **kw)
+    explicit = ForcingPerturbation([ForcingVariable("runoff", 0.4, "multiplicative")], **kw)
+    assert implicit.variables == explicit.variables
+    assert implicit.variables[0].mean == 1.0
+    assert np.array_equal(implicit.step(0)["runoff"], explicit.step(0)["runoff"])
+
+
 def test_lognormal_factors_have_mean_one_and_log_variance_ln_1_plus_sd2():
     n = 20000
     sd = 0.5
     s2 = math.log1p(sd ** 2)                                   # 0.2231
-    var = ForcingVariable("precipitation", sd)
+    var = ForcingVariable("precipitation", sd, "multiplicative")
     kw = dict(seed=4, n_members=n, members=range(n), box=(0, 1, 0, 1), grid_shape=(1, 1),
               dt_s=HOUR)
     f = ForcingPerturbation([var], **kw).step(0)["precipitation"].ravel()
@@ -186,7 +216,8 @@ def test_repeated_cycle_returns_same_and_earlier_cycle_is_refused():
 
 
 def test_constant_in_time_perturbation_never_changes():
-    var = ForcingVariable("precipitation", 0.15, sd_space="log", time_scale_s=math.inf)
+    var = ForcingVariable("precipitation", 0.15, "multiplicative", sd_space="log",
+                          time_scale_s=math.inf)
     fp = ForcingPerturbation([var], seed=1, n_members=4, members=range(4), box=(0, 1, 0, 1),
                              grid_shape=(1, 1), dt_s=HOUR)
     a = fp.step(0)["precipitation"]
@@ -354,7 +385,11 @@ def _fp(**over):
 
 BAD = [
     ("sd", lambda: ForcingVariable("precipitation", -0.1)),
-    ("name", lambda: ForcingVariable("snowfall", 0.1)),
+    ("name", lambda: _fp(variables=[ForcingVariable("snowfall", 0.1, "additive")],
+                         known_variables=("longwave",))),
+    ("kind", lambda: _fp(variables=[ForcingVariable("longwave", 0.1)],
+                         default_kinds={"shortwave": "multiplicative"})),
+    ("mean", lambda: ForcingVariable("shortwave", 0.1, "multiplicative", mean=0.0)),
     ("time_scale_s", lambda: ForcingVariable("longwave", 20.0, time_scale_s=0.0)),
     ("time_scale_s", lambda: ForcingVariable("longwave", 20.0, time_scale_s=-3600.0)),
     ("kind", lambda: ForcingVariable("longwave", 20.0, kind="power")),
@@ -367,7 +402,7 @@ BAD = [
     ("members", lambda: _fp(members=[0, 4])),
     ("members", lambda: _fp(members=[1, 1])),
     ("box", lambda: _fp(box=(0, 3, 0, 2))),
-    ("variables", lambda: _fp(variables=[ForcingVariable("longwave", 1.0)] * 2)),
+    ("variables", lambda: _fp(variables=[ForcingVariable("longwave", 1.0, "additive")] * 2)),
     ("correlation_length_m", lambda: SpatialStructure("correlated", correlation_length_m=0.0)),
     ("correlation_length_m", lambda: SpatialStructure("correlated")),
     ("sd", lambda: perturb_state(np.zeros((2, 2, 2)), [0.1, -0.1], 1, 0, (0, 2, 0, 2), (2, 2))),

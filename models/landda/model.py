@@ -19,7 +19,8 @@ It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilati
   cells unsaturated in the forecast, the analysed head in saturated ones). Either way, water
   content after the update lies in ``[theta_r, theta_s]`` and no value is NaN;
 - **per-member forcing perturbations** (:class:`pdafpy.perturb.ForcingPerturbation`, AR(1) in
-  time) keyed by the member's perturbation key ``member % N`` for the ``2N`` ensemble runs, so
+  time; the land's variables and their default kinds from :mod:`.forcing_perturbations`) keyed
+  by the member's perturbation key ``member % N`` for the ``2N`` ensemble runs, so
   that an open-loop member and the assimilation member with the same key see the same weather;
   the truth (run ``2N``) has its own draw, key ``N``.
 """
@@ -34,7 +35,9 @@ import numpy as np
 from pdafpy.decomposition import Box
 from pdafpy.errors import ConfigError, ModelError
 from pdafpy.model import FieldSpec, Grid
-from pdafpy.perturb import ForcingPerturbation, ForcingVariable, SpatialStructure
+from pdafpy.perturb import ForcingPerturbation, SpatialStructure
+
+from .forcing_perturbations import DEFAULT_KIND, FORCING_VARIABLES, forcing_variables
 
 __all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS"]
 
@@ -73,7 +76,9 @@ class LandDAModel:
     update : str
         One of :data:`UPDATE_MODES`.
     forcing_variables : sequence of ForcingVariable
-        Perturbed forcing variables (empty: no forcing perturbation).
+        Perturbed forcing variables (empty: no forcing perturbation), in the order of
+        ``forcing_correlation``; names among :data:`~.forcing_perturbations.FORCING_VARIABLES`, a
+        ``kind`` of None is the variable's :data:`~.forcing_perturbations.DEFAULT_KIND`.
     forcing_correlation : (k, k) array or None
         Cross-correlation of the forcing perturbations.
     seed : int
@@ -202,7 +207,8 @@ class LandDAModel:
                     self.forcing_variables, seed=self.seed, n_members=self.n_members + 1,
                     members=[key], box=(self.box.y0, self.box.y1, self.box.x0, self.box.x1),
                     grid_shape=(g.ny, g.nx), dt_s=self.coupled.dt_coupling,
-                    correlation=self.forcing_correlation, spatial=self.forcing_spatial)
+                    correlation=self.forcing_correlation, spatial=self.forcing_spatial,
+                    known_variables=FORCING_VARIABLES, default_kinds=DEFAULT_KIND)
             self._forcing[member] = _PerturbedForcing(self._base_forcing, pert,
                                                       self.coupled.dt_coupling)
         return self._forcing[member]
@@ -243,9 +249,8 @@ class LandDAModel:
         pert = config.pop("perturbations", {})
         seed = int(config.pop("seed", 0))
         n_members = int(config.pop("n_members", 1))
+        variables = forcing_variables(pert.get("forcing", {}))
         coupled = CoupledModel.create(comm, config)
-        variables = tuple(ForcingVariable(name, **spec)
-                          for name, spec in pert.get("forcing", {}).items())
         length = pert.get("forcing_correlation_length_m")
         g = coupled.grid
         spatial = SpatialStructure("uniform") if not length else SpatialStructure(

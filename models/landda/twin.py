@@ -58,9 +58,10 @@ from pdafpy.model import Grid
 from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
 from pdafpy.output import EnsembleWriter
 from pdafpy.parallel import make_layout
-from pdafpy.perturb import SpatialStructure, perturb_log10_ks, perturb_state
+from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.progress import ProgressBar
 
+from ..land.soil_perturbations import perturb_log10_ks
 from .cycle import Skill, analyse_cycle, mpi_max, record_analysis
 from .model import LandDAModel
 from .observations import OBS_UNITS, ObservationNetwork, surface_layers
