@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from models.landda.report import FIGURES, default_cells, layer_weights, read_run
 from pdafpy.cli import main
 from pdafpy.decomposition import Box
 from pdafpy.model import FieldSpec, Grid
 from pdafpy.output import EnsembleWriter
-from pdafpy.report import FIGURES, default_cells, layer_weights, read_run
 from pdafpy.state import StateLayout
 
 netCDF4 = pytest.importorskip("netCDF4")

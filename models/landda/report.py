@@ -1,4 +1,4 @@
-"""Figures of a twin experiment's outputs: ``pdafpy report OUTDIR``.
+"""Figures of a land twin experiment's outputs: ``pdafpy report OUTDIR``.
 
 Reads what ``pdafpy run`` wrote to ``OUTDIR`` (``assimilation.nc``, ``open_loop.nc``, ``truth.nc``
 from :class:`pdafpy.output.EnsembleWriter`, and ``summary.json``) and writes PNG figures:
@@ -39,8 +39,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import ConfigError, InputFileError
+from pdafpy.atomic import atomic_path
+from pdafpy.errors import ConfigError, InputFileError
 
 __all__ = ["RunRecords", "SummaryTables", "read_run", "read_summary", "default_cells", "parse_cells",
            "layer_weights", "write_report", "FIGURES"]
