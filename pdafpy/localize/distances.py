@@ -118,7 +118,7 @@ class Metric:
         PDAF's factorised 2+1D localisation (``disttype`` 10-13): only the first two
         coordinates form the distance; a third (vertical) coordinate is used only for the
         separate cut-off ``|dz| <= vertical_cutoff``. With 2-column coordinates it changes
-        nothing. Use it for soil columns, whose analysis domain spans all depths.
+        nothing. Use it for vertical columns, whose analysis domain spans all depths.
     vertical_cutoff : float or None
         Cut-off on ``|dz|`` (vertical coordinate units) when ``horizontal_only`` is set.
         ``None`` means "the Localization's ``cradius``", which is what PDAF's isotropic 2+1D

@@ -157,7 +157,7 @@ def find_local_observations(
     Parameters
     ----------
     domain_coords : (n_domains, k) float
-        Coordinates of the local analysis domains (e.g. soil-column centres). Coordinate units
+        Coordinates of the local analysis domains (e.g. column centres). Coordinate units
         for Cartesian/periodic metrics; ``(lon, lat[, z])`` in radians for geographic ones.
     obs_coords : (n_obs, k) float
         Observation coordinates, same layout. Callers pass them sorted by global observation

@@ -10,7 +10,7 @@ Keys
 ----
 * ``cycle``: the time-step counter (forcing) or the cycle at which a state/parameter is
   perturbed (0 for the initial ensemble).
-* ``index``: one *stream* ``s`` per variable, layer or texture fraction is folded in:
+* ``index``: one *stream* ``s`` per variable, layer or component is folded in:
 
   - spatially uniform: ``index = s``;
   - independent per column: ``index = s * (Ny * Nx) + (row * Nx + col)`` (for a layer ``s`` this
@@ -29,9 +29,7 @@ Modules, by job (see ``docs/perturbations.md`` for the choices and their reasons
 * :mod:`.state`: additive perturbations of layered state fields (:func:`perturb_state`);
 * :mod:`.checks`: the argument checks they share.
 
-Perturbations of a particular model's parameters live with the model (the land model's soil
-parameters and pedotransfer rules: :mod:`models.land.soil_perturbations`,
-:mod:`models.land.pedotransfer`).
+Perturbations of a particular model's parameters, built on these, live with that model.
 """
 
 from .fields import SpatialStructure, standard_field

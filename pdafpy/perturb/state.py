@@ -29,8 +29,8 @@ def perturb_state(field, sd, seed: int, member: int, box: BoxLike,
     Parameters
     ----------
     field : (levels, ny, nx) float
-        The member's state on ``box`` (e.g. pressure head [m] or water content [m3/m3] per soil
-        layer); a (ny, nx) field is one level.
+        The member's state on ``box`` (e.g. one value per vertical level of a column
+        model); a (ny, nx) field is one level.
     sd : float or (levels,) float >= 0
         Standard deviation per level, in the field's unit.
     seed : int
@@ -45,7 +45,7 @@ def perturb_state(field, sd, seed: int, member: int, box: BoxLike,
     truncate_sd, truncation
         See :func:`truncate_normal` (applied to ``z``); default no truncation.
     bounds : (lower, upper) or None
-        Clip the perturbed field (e.g. ``(theta_r, theta_s)``); either may be None.
+        Clip the perturbed field to physical bounds; either may be None.
     cycle : int
         0 for the initial ensemble; the cycle counter for repeated (white) perturbations.
     purpose : str
