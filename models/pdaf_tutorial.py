@@ -12,6 +12,8 @@ observation vector holds types A, B, C in that order, each in PDAF's column-majo
 
 Outputs carry PDAF's names and layout: offline ``state_ana.txt`` and ``ens_01_ana.txt`` ...;
 online ``ens_01_step02_for.txt`` / ``_ana.txt`` and ``state_step02_for.txt`` / ``_ana.txt``.
+The online experiment runs through pdafpy's assimilation cycle
+(:class:`pdafpy.cycle.AssimilationCycle` with :class:`TutorialHooks`).
 """
 
 from __future__ import annotations
@@ -26,17 +28,20 @@ import numpy as np
 
 from pdafpy.analysis import analysis_step
 from pdafpy.atomic import atomic_path
+from pdafpy.cycle import AssimilationCycle, CycleHooks, CycleOptions, CycleStep, Observed
 from pdafpy.decomposition import Box, block_boxes
 from pdafpy.ensemble import EnsembleRunner
 from pdafpy.errors import ConfigError, InputFileError
+from pdafpy.groups import RunGroup, RunGroups
 from pdafpy.localize import Localization
 from pdafpy.model import FieldSpec, Grid
 from pdafpy.obs.operators import bilinear, grid_point
 from pdafpy.obs.types import ObservationType
 from pdafpy.parallel import make_layout
+from pdafpy.schedule import AnalysisSchedule
 from pdafpy.state import StateLayout
 
-__all__ = ["TutorialModel", "TutorialSettings", "read_field", "read_point_obs",
+__all__ = ["TutorialModel", "TutorialSettings", "TutorialHooks", "read_field", "read_point_obs",
            "field_observations", "point_observations", "run_offline", "run_online"]
 
 log = logging.getLogger(__name__)
@@ -229,45 +234,82 @@ def _observation_types(settings: TutorialSettings, grid: Grid, files: Mapping[st
     return types
 
 
-class _FilterSide:
-    """The filter ranks' view of a tutorial run: layout, boxes, gather for output."""
+def _filter_boxes(comm: Any, grid: Grid) -> list[Box]:
+    """The filter's blocks: the columns split over the filter ranks, as the model splits them
+    over a task's ranks (with separate filter ranks too)."""
+    return block_boxes(grid.ny, grid.nx, 1, comm.Get_size())
 
-    def __init__(self, comm: Any, grid: Grid, settings: TutorialSettings, n_members: int):
-        from pdafpy.filters import make_filter
 
-        self.comm = comm
-        self.grid = grid
-        self.boxes = block_boxes(grid.ny, grid.nx, 1, comm.Get_size())
-        self.box = self.boxes[comm.Get_rank()]
-        self.layout = StateLayout((FieldSpec(FIELD),), self.box)
-        self.filter = make_filter(settings.filter, forget=settings.forget,
-                                  type_trans=settings.type_trans)
-        self.n_members = n_members
-        self.cycle = 0
+def _make_filter(settings: TutorialSettings) -> Any:
+    from pdafpy.filters import make_filter
 
-    def analyse(self, ens: np.ndarray, obs_types: Sequence[ObservationType]) -> None:
-        analysis_step(self.filter, ens, self.layout, self.grid, obs_types, self.comm, self.boxes,
-                      cycle=self.cycle)
-        self.cycle += 1
+    return make_filter(settings.filter, forget=settings.forget, type_trans=settings.type_trans)
 
-    def gather_fields(self, ens: np.ndarray) -> np.ndarray | None:
-        """All members' global fields on filter rank 0 ``(N, ny, nx)``; None elsewhere."""
-        local = self.layout.view(ens, FIELD)[:, 0]
-        parts = self.comm.gather(local, root=0)
-        if self.comm.Get_rank():
-            return None
-        full = np.empty((self.n_members, self.grid.ny, self.grid.nx))
-        for b, part in zip(self.boxes, parts):
-            full[:, b.y0:b.y1, b.x0:b.x1] = part
-        return full
 
-    def write(self, ens: np.ndarray, out: Path, suffix: str) -> None:
-        full = self.gather_fields(ens)
-        if full is None:
-            return
-        for k in range(self.n_members):
-            write_field(out / f"ens_{k + 1:02d}_{suffix}.txt", full[k])
-        write_field(out / f"state_{suffix}.txt", full.mean(axis=0))
+def _write_ensemble(comm: Any, layout: StateLayout, boxes: Sequence[Box], grid: Grid,
+                    ens: np.ndarray, out: Path, suffix: str) -> None:
+    """Gather every member's field on filter rank 0 and write ``ens_01_{suffix}.txt`` ... and
+    their mean ``state_{suffix}.txt`` (collective over the filter ranks ``comm``)."""
+    parts = comm.gather(layout.view(ens, FIELD)[:, 0], root=0)
+    if comm.Get_rank():
+        return
+    full = np.empty((ens.shape[0], grid.ny, grid.nx))
+    for b, part in zip(boxes, parts):
+        full[:, b.y0:b.y1, b.x0:b.x1] = part
+    for k in range(full.shape[0]):
+        write_field(out / f"ens_{k + 1:02d}_{suffix}.txt", full[k])
+    write_field(out / f"state_{suffix}.txt", full.mean(axis=0))
+
+
+class TutorialHooks(CycleHooks):
+    """PDAF's online tutorial in the assimilation cycle: each analysis reads the step's
+    observation files (``obs_step{t}.txt``, ``obsB_step{t}.txt``, ``iobs_step{t}.txt``) and
+    writes the forecast and the analysis under PDAF's names (``ens_01_step02_for.txt``,
+    ``state_step02_ana.txt`` ...). Times are model steps.
+
+    Parameters
+    ----------
+    settings : TutorialSettings
+    grid : Grid
+    inputs, out : Path
+        The folder of observation files and the output folder.
+    comm : mpi4py.MPI.Comm or None
+        The filter ranks' communicator (None off the filter).
+    layout : StateLayout or None
+        The state on this filter rank's block.
+    boxes : sequence of Box or None
+        Every filter rank's block.
+    """
+
+    def __init__(self, settings: TutorialSettings, grid: Grid, inputs: Path, out: Path,
+                 comm: Any, layout: StateLayout | None, boxes: Sequence[Box] | None):
+        self.settings, self.grid = settings, grid
+        self.inputs, self.out = Path(inputs), Path(out)
+        self.comm, self.layout, self.boxes = comm, layout, boxes
+
+    @staticmethod
+    def _step(t: float) -> int:
+        return int(round(t))
+
+    def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
+        n = self._step(step.t1)
+        return Observed(_observation_types(self.settings, self.grid, {
+            "A": self.inputs / f"obs_step{n}.txt", "B": self.inputs / f"obsB_step{n}.txt",
+            "C": self.inputs / f"iobs_step{n}.txt"}))
+
+    def _write(self, ens: np.ndarray, t: float, kind: str) -> None:
+        _write_ensemble(self.comm, self.layout, self.boxes, self.grid, ens, self.out,
+                        f"step{self._step(t):02d}_{kind}")
+
+    def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
+        self._write(ens, step.t1, "for")
+
+    def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
+                        observed: Observed) -> None:
+        self._write(ens, step.t1, "ana")
+
+    def describe_time(self, t: float) -> str:
+        return f"step {self._step(t)}"
 
 
 def run_offline(world: Any, inputs: Path, out: Path, settings: TutorialSettings) -> None:
@@ -279,27 +321,32 @@ def run_offline(world: Any, inputs: Path, out: Path, settings: TutorialSettings)
     files = _ensemble_files(inputs)
     first = read_field(files[0])
     grid = Grid.uniform(*first.shape, x0=1.0, y0=1.0)
-    side = _FilterSide(world, grid, settings, len(files))
-    ens = np.empty((len(files), side.layout.size))
-    view = side.layout.view(ens, FIELD)
+    boxes = _filter_boxes(world, grid)
+    box = boxes[world.Get_rank()]
+    layout = StateLayout((FieldSpec(FIELD),), box)
+    ens = np.empty((len(files), layout.size))
+    view = layout.view(ens, FIELD)
     for k, path in enumerate(files):
         field = read_field(path, first.shape)
-        view[k, 0] = field[side.box.y0:side.box.y1, side.box.x0:side.box.x1]
+        view[k, 0] = field[box.y0:box.y1, box.x0:box.x1]
     obs_types = _observation_types(settings, grid, {
         "A": inputs / "obs.txt", "B": inputs / "obsB.txt", "C": inputs / "obsC.txt"})
-    side.analyse(ens, obs_types)
+    analysis_step(_make_filter(settings), ens, layout, grid, obs_types, world, boxes)
     if world.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
     world.Barrier()
-    side.write(ens, out, "ana")
+    _write_ensemble(world, layout, boxes, grid, ens, out, "ana")
 
 
 def run_online(world: Any, inputs: Path, out: Path, settings: TutorialSettings,
                steps: int = 18, interval: int = 2) -> None:
-    """PDAF's online tutorial: ``steps`` model steps, an analysis every ``interval`` steps.
+    """PDAF's online tutorial: ``steps`` model steps, an analysis every ``interval`` steps, run
+    by :class:`pdafpy.cycle.AssimilationCycle` with :class:`TutorialHooks`.
 
     The world is cut into ``settings.tasks`` model tasks (plus ``settings.filter_ranks``
-    separate filter ranks); each task advances its members one after another.
+    separate filter ranks); each task advances its members one after another. The filter splits
+    the columns over its ranks, as the model does (also with separate filter ranks, where
+    :func:`pdafpy.job.set_up_job` would choose a 2D process grid for some rank counts).
     """
     inputs, out = Path(inputs), Path(out)
     files = _ensemble_files(inputs)
@@ -308,9 +355,10 @@ def run_online(world: Any, inputs: Path, out: Path, settings: TutorialSettings,
     layout = make_layout(world, settings.tasks, len(files), settings.filter_ranks)
     model = TutorialModel(layout.comm_model, ny, nx) if layout.is_model else None
     grid = Grid.uniform(ny, nx, x0=1.0, y0=1.0)
-    side = _FilterSide(layout.comm_filter, grid, settings, len(files)) \
-        if layout.is_filter else None
-    runner = EnsembleRunner(layout, model, side.box if side else None, (FieldSpec(FIELD),))
+    boxes = _filter_boxes(layout.comm_filter, grid) if layout.is_filter else None
+    runner = EnsembleRunner(layout, model,
+                            boxes[layout.comm_filter.Get_rank()] if boxes else None,
+                            (FieldSpec(FIELD),))
 
     def initial(member: int, box: Box) -> dict[str, np.ndarray]:
         field = read_field(files[member], first.shape)
@@ -320,16 +368,10 @@ def run_online(world: Any, inputs: Path, out: Path, settings: TutorialSettings,
     if world.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
     world.Barrier()
-
-    for step in range(interval, steps + 1, interval):
-        runner.forecast(step - interval, step)
-        ens = runner.collect()
-        if side is not None:
-            side.write(ens, out, f"step{step:02d}_for")
-            obs_types = _observation_types(settings, grid, {
-                "A": inputs / f"obs_step{step}.txt", "B": inputs / f"obsB_step{step}.txt",
-                "C": inputs / f"iobs_step{step}.txt"})
-            side.analyse(ens, obs_types)
-            side.write(ens, out, f"step{step:02d}_ana")
-        runner.distribute(ens)
+    hooks = TutorialHooks(settings, grid, inputs, out,
+                          layout.comm_filter if layout.is_filter else None,
+                          runner.filter_layout if layout.is_filter else None, boxes)
+    AssimilationCycle(runner, RunGroups([RunGroup("ensemble", "analysed", len(files))]),
+                      AnalysisSchedule([interval], steps), _make_filter(settings), hooks,
+                      CycleOptions(), grid, boxes).run()
     layout.free()
