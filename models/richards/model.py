@@ -13,7 +13,7 @@ Configuration (a mapping, e.g. a TOML table; units in the keys)::
                 mualem_l and kr_se_high (van Genuchten kr regularised above this Se)
     [boundary]  top, bottom, west, east, south, north: tables {type = ..., ...}
                 (see models.richards.boundary.boundary_from_config); default no-flow
-    [initial]   water_table_depth_m or pressure_head_m
+    [initial]   water_table_depth_m (default 1.0) or pressure_head_m
     [solver]    kr_averaging, dt_initial_s, dt_min_s, dt_max_s, fixed_dt (bool),
                 options_prefix (default "richards_"), petsc_options (table)
     parameter_fields = ["log10_ks"]   (optional)
@@ -141,14 +141,15 @@ class RichardsModel:
                                 mualem_l=float(scfg.get("mualem_l", 0.5)),
                                 kr_se_high=scfg.get("kr_se_high"))
         self = cls(solver, ctl, params)
-        icfg = dict(config.get("initial", {"water_table_depth_m": 1.0}))
-        if "water_table_depth_m" in icfg:
-            h = np.broadcast_to((grid.depth - float(icfg["water_table_depth_m"]))[:, None, None],
-                                grid.owned_shape).copy()
-        elif "pressure_head_m" in icfg:
+        icfg = dict(config.get("initial", {}))
+        unknown = set(icfg) - {"water_table_depth_m", "pressure_head_m"}
+        if unknown:
+            raise ConfigError(f"richards: [initial] has unknown keys {sorted(unknown)}")
+        if "pressure_head_m" in icfg and "water_table_depth_m" not in icfg:
             h = grid.owned(icfg["pressure_head_m"], "initial.pressure_head_m")
         else:
-            raise ConfigError("richards: [initial] needs water_table_depth_m or pressure_head_m")
+            wtd = float(icfg.get("water_table_depth_m", 1.0))
+            h = np.broadcast_to((grid.depth - wtd)[:, None, None], grid.owned_shape).copy()
         solver.set_head(h)
         self._initial = h
         return self
