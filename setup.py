@@ -28,8 +28,16 @@ setup(
             "richards = models.richards.model:RichardsModel",
             "coupled = models.coupled:CoupledModel",
         ],
-        "pdafpy.run": [
-            "twin = models.landda.twin:main",
+        "pdafpy.experiments": [
+            "coupled = models.landda.twin:LandTwinExperiment",
+        ],
+        "pdafpy.observations": [
+            "grid_point = pdafpy.obs.synthetic:GridPointSection",
+            "surface_soil_moisture = models.landda.observations:LandObservationSection",
+            "groundwater_level = models.landda.observations:LandObservationSection",
+        ],
+        "pdafpy.report": [
+            "coupled = models.landda.report:write_report",
         ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",

@@ -11,7 +11,7 @@ Predictability, 1-18.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -76,10 +76,34 @@ class Lorenz96Model:
     def get_state(self) -> dict[str, np.ndarray]:
         return {FIELD: self._x.reshape(1, 1, self.n).copy()}
 
-    def advance(self, t0: float, t1: float) -> None:
-        """Integrate from ``t0`` to ``t1`` in whole steps of ``dt`` (the span must be a multiple)."""
+    def _steps(self, t0: float, t1: float) -> int:
         steps = (t1 - t0) / self.dt
         if abs(steps - round(steps)) > 1e-9:
             raise ConfigError(f"Lorenz-96: t1 - t0 = {t1 - t0} is not a multiple of dt={self.dt}")
-        for _ in range(int(round(steps))):
+        return int(round(steps))
+
+    def advance(self, t0: float, t1: float) -> None:
+        """Integrate from ``t0`` to ``t1`` in whole steps of ``dt`` (the span must be a multiple)."""
+        for _ in range(self._steps(t0, t1)):
             self._x = rk4_step(self._x, self.dt, self.forcing)
+
+    def advance_members(self, members: Sequence[int], states: Mapping[str, np.ndarray],
+                        t0: float, t1: float) -> dict[str, np.ndarray]:
+        """Integrate every member of the task at once (vectorised over members).
+
+        Parameters
+        ----------
+        members : sequence of int
+            The runs (unused: members differ only by their state).
+        states : {"x": (k, 1, 1, n) ndarray}
+        t0, t1 : float
+            The window [model time units].
+
+        Returns
+        -------
+        {"x": (k, 1, 1, n) ndarray}
+        """
+        x = np.asarray(states[FIELD], dtype=float).reshape(len(members), self.n)
+        for _ in range(self._steps(t0, t1)):
+            x = rk4_step(x, self.dt, self.forcing)
+        return {FIELD: x.reshape(len(members), 1, 1, self.n)}

@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from models.lorenz96 import rk4_step
+from models.lorenz96 import FIELD, Lorenz96Model
 from pdafpy.atomic import write_json
-from pdafpy.filters import AnalysisInputs, make_filter
-from pdafpy.halo import local_observations
-from pdafpy.inflation import inflate, rotate
+from pdafpy.cycle import AssimilationCycle, CycleHooks, CycleOptions, CycleStep, Observed
+from pdafpy.filters import make_filter
+from pdafpy.groups import RunGroup, RunGroups
+from pdafpy.job import set_up_job
 from pdafpy.localize import Localization
-from pdafpy.obs.types import ObservationSet
+from pdafpy.obs.operators import grid_point
+from pdafpy.obs.types import ObservationType
+from pdafpy.schedule import AnalysisSchedule
 
 __all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "main"]
 
@@ -104,53 +106,72 @@ def _localization(exp: Experiment) -> Localization:
     return Localization.from_pdaf(radius, radius, 2, 1, (N_VARS, 0.0))
 
 
+class _SakovOkeTwin(CycleHooks):
+    """Every variable observed every cycle with R = I, the noise drawn from a numpy generator
+    in DAPPER's order (after the initial truth and ensemble); scores after the burn-in."""
+
+    def __init__(self, rng: np.random.Generator, groups: RunGroups, loc: Localization):
+        self.rng, self.groups, self.loc = rng, groups, loc
+        self.coords = np.column_stack([np.arange(N_VARS, dtype=float), np.zeros(N_VARS)])
+        self.operator = grid_point(FIELD, np.zeros(N_VARS, dtype=np.int64), np.arange(N_VARS))
+        self.rmse: list[float] = []
+        self.spread: list[float] = []
+        self.diverged = False
+
+    def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
+        truth = self.groups.part(ens, "truth")[0]
+        y = truth + self.rng.standard_normal(N_VARS)
+        return Observed([ObservationType("x", y, np.ones(N_VARS), self.coords, self.operator,
+                                         self.loc)])
+
+    def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
+                        observed: Observed) -> None:
+        da, truth = self.groups.part(ens, "ensemble"), self.groups.part(ens, "truth")[0]
+        if not np.all(np.isfinite(da)):
+            self.diverged = True
+        elif step.index >= BURN_IN_CYCLES:
+            self.rmse.append(np.sqrt(np.mean((da.mean(axis=0) - truth) ** 2)))
+            self.spread.append(np.sqrt(np.mean(da.var(axis=0, ddof=1))))
+
+    def stop_requested(self) -> bool:
+        return self.diverged
+
+
 def run_experiment(exp: Experiment, cycles: int, seed: int = 1) -> dict[str, Any]:
-    """Run one configuration; returns its record (name, rmse, spread, expected, ...)."""
+    """Run one configuration through pdafpy's assimilation cycle on one rank; returns its
+    record (name, rmse, spread, expected, ...)."""
+    from mpi4py import MPI
+
     rng = np.random.default_rng(seed)
     x0 = np.eye(N_VARS)[0]
-    truth = x0 + np.sqrt(0.001) * rng.standard_normal(N_VARS)
-    ens = x0 + np.sqrt(0.001) * rng.standard_normal((exp.members, N_VARS))
-    filt = make_filter(exp.filter, seed=seed, **exp.options)
-    loc = _localization(exp)
-    coords = np.column_stack([np.arange(N_VARS, dtype=float), np.zeros(N_VARS)])
-    state_index = np.arange(N_VARS).reshape(N_VARS, 1)
-    gidx = np.arange(N_VARS)
-    types = np.zeros(N_VARS, dtype=np.int64)
-    variance = np.ones(N_VARS)
-    local_template = None
-    if filt.scheme == "local":
-        dummy = ObservationSet(np.zeros(N_VARS), variance, coords,
-                               np.zeros((exp.members, N_VARS)), gidx, types)
-        local_template = local_observations(dummy, coords, [loc])   # positions fixed: once
-    rmse, spread = [], []
-    t_analysis = 0.0
-    for k in range(BURN_IN_CYCLES + cycles):
-        truth = rk4_step(truth, DT, FORCING)
-        ens = rk4_step(ens, DT, FORCING)
-        y = truth + rng.standard_normal(N_VARS)
-        obs = ObservationSet(y, variance, coords, ens.copy(), gidx, types)
-        t0 = time.perf_counter()
-        if local_template is not None:
-            local_template.obs = obs
-        filt.analyse(ens, AnalysisInputs(owned=obs, state_index=state_index, domain_coords=coords,
-                                         local=local_template, localizations=[loc]), k)
-        inflate(ens, exp.infl)
-        if exp.rot:
-            rotate(ens, seed, k)
-        t_analysis += time.perf_counter() - t0
-        if not np.all(np.isfinite(ens)):
-            break
-        if k >= BURN_IN_CYCLES:
-            rmse.append(np.sqrt(np.mean((ens.mean(axis=0) - truth) ** 2)))
-            spread.append(np.sqrt(np.mean(ens.var(axis=0, ddof=1))))
+    initial = np.empty((exp.members + 1, N_VARS))
+    initial[exp.members] = x0 + np.sqrt(0.001) * rng.standard_normal(N_VARS)      # the truth
+    initial[:exp.members] = x0 + np.sqrt(0.001) * rng.standard_normal((exp.members, N_VARS))
+    groups = RunGroups([RunGroup("ensemble", "analysed", exp.members),
+                        RunGroup("truth", "truth", 1, first_key=exp.members)])
+    job = set_up_job(MPI.COMM_SELF, lambda comm: Lorenz96Model(N_VARS, FORCING, DT),
+                     groups.total)
+    job.runner.load(lambda run, box: {FIELD: initial[run].reshape(1, 1, N_VARS)})
+    hooks = _SakovOkeTwin(rng, groups, _localization(exp))
+    steps = BURN_IN_CYCLES + cycles
+    schedule = AnalysisSchedule([DT], steps * DT)
+    cycle = AssimilationCycle(job.runner, groups, schedule,
+                              make_filter(exp.filter, seed=seed, **exp.options), hooks,
+                              CycleOptions(seed=seed, multiplicative=exp.infl, rotate=exp.rot),
+                              job.grid, job.boxes)
+    result = cycle.run(progress=False)
+    job.layout.free()
+    rmse, spread = hooks.rmse, hooks.spread
     diverged = len(rmse) < cycles
     score = float(np.mean(rmse)) if rmse and not diverged else float("inf")
+    analysis_s = result.seconds["observe"] + result.seconds["halo"] + result.seconds["analyse"]
     record = {"name": exp.name, "filter": exp.filter, "members": exp.members, "infl": exp.infl,
               "rot": exp.rot, "dapper_radius": exp.dapper_radius, "cycles": cycles,
               "seed": seed, "rmse": score,
               "spread": float(np.mean(spread)) if spread else float("nan"),
               "expected": exp.expected, "diverged": diverged,
-              "analysis_ms_per_cycle": 1e3 * t_analysis / max(1, BURN_IN_CYCLES + cycles)}
+              "analysis_ms_per_cycle": 1e3 * analysis_s / max(1, steps),
+              "wall_s": result.wall_s}
     record["passed"] = (exp.expected is None
                         or (not diverged and abs(score - exp.expected) <= TOLERANCE))
     return record

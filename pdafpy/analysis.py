@@ -20,6 +20,7 @@ import numpy as np
 from .decomposition import Box
 from .filters.inputs import AnalysisInputs
 from .halo import HaloStats, exchange_observations, local_observations
+from .inflation import adaptive_forget as adaptive_forget_factor
 from .model import Grid
 from .obs.observe import observe_owned
 from .obs.qc import omit_by_innovation
@@ -47,6 +48,8 @@ class AnalysisReport:
         The observation halo exchange (empty for global filters).
     seconds : dict
         Wall time per phase: ``observe``, ``halo``, ``analyse`` [s].
+    forget : float or None
+        The forgetting factor given to the filter (None: the filter's own option).
     """
 
     owned_obs: int = 0
@@ -54,13 +57,15 @@ class AnalysisReport:
     local_obs: int = 0
     halo: HaloStats = field(default_factory=HaloStats)
     seconds: dict[str, float] = field(default_factory=dict)
+    forget: float | None = None
 
 
 def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
                   obs_types: Sequence[ObservationType], comm: Any, boxes: Sequence[Box],
                   cycle: int = 0, analysed_fields: Sequence[str] | None = None,
                   forget: float | None = None,
-                  analysed_levels: Mapping[str, Sequence[int]] | None = None) -> AnalysisReport:
+                  analysed_levels: Mapping[str, Sequence[int]] | None = None,
+                  adaptive_forget: bool = False) -> AnalysisReport:
     """Update this filter rank's ensemble in place.
 
     Parameters
@@ -90,12 +95,20 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
         their own observation types make a weakly coupled analysis (e.g. surface soil moisture
         updating the unsaturated top metre, wells the layers below), a vertical localisation by
         blocks. Global filters update every element.
+    adaptive_forget : bool
+        Replace the forgetting factor by PDAF's adaptive one (``type_forget = 1``), computed
+        from all filter ranks' observations after the innovation check
+        (:func:`pdafpy.inflation.adaptive_forget`); the factor used is in the report.
     """
     report = AnalysisReport()
     t0 = time.perf_counter()
     owned = observe_owned(obs_types, ens, layout, grid, comm, boxes)
     owned, report.omitted_obs = omit_by_innovation(owned, [t.inno_omit for t in obs_types])
     report.owned_obs = owned.size
+    if adaptive_forget:
+        default = forget if forget is not None else filt.options.forget
+        forget = adaptive_forget_factor(owned.hx, owned.value, owned.variance, default, comm)
+    report.forget = forget
     t1 = time.perf_counter()
     report.seconds["observe"] = t1 - t0
     locs = [t.localization for t in obs_types]

@@ -15,7 +15,8 @@ Subcommands
 ``pdafpy slurm CONFIG --nodes N --ranks-per-task P``
     Print a filled-in sbatch script for a configuration (see docs/cluster.md).
 ``pdafpy report OUTDIR [--cells ROW,COL ...] [--out FOLDER]``
-    PNG figures of a finished ``pdafpy run`` (see :mod:`pdafpy.report`); prints the files written.
+    PNG figures of a finished ``pdafpy run``, by the report its model registered (group
+    ``pdafpy.report``; the land twin's: :mod:`models.landda.report`); prints the files written.
 
 MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can start its cases as
 ``mpirun`` subprocesses.
@@ -24,13 +25,15 @@ MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can st
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
-from .errors import PdafpyError
+from .errors import InputFileError, PdafpyError
 from .parallel import limit_threads
+from .registry import registered
 
 __all__ = ["main"]
 
@@ -80,8 +83,21 @@ def _run_tutorial(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registered(group: str) -> dict:
-    return {ep.name: ep for ep in entry_points(group=group)}
+def _report_writer(outdir: Path) -> Any:
+    """The ``write_report`` registered (group ``pdafpy.report``) for the model of the run in
+    ``outdir``: its ``summary.json`` names it (a run that names none is the coupled model's)."""
+    summary = Path(outdir) / "summary.json"
+    model = "coupled"
+    if summary.is_file():
+        try:
+            model = json.loads(summary.read_text()).get("model", model)
+        except (ValueError, OSError) as exc:
+            raise InputFileError(f"{summary}: not readable as JSON ({exc})") from None
+    writers = registered("pdafpy.report")
+    if model not in writers:
+        raise InputFileError(f"{outdir}: a run of model {model!r}, for which no report is "
+                             f"installed (reports: {', '.join(sorted(writers)) or 'none'})")
+    return writers[model].load()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,12 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["slurm"]:                       # its own parser, --help included
         from .slurm import main as slurm_main
         return slurm_main(argv[1:])
-    if argv[:1] == ["run"]:                         # the experiment's own parser (-v, -q too)
-        runners = _registered("pdafpy.run")
-        if "twin" not in runners:
-            print("pdafpy run: no experiment runner installed", file=sys.stderr)
-            return 2
-        return int(runners["twin"].load()(argv[1:]) or 0)
+    if argv[:1] == ["run"]:                         # its own parser (-v, -q, --check too)
+        from .run import main as run_main
+        return run_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pdafpy", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -106,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for command, help_text in (("verify", "run a verification suite against reference results"),
                                ("bench", "run a benchmark against published results")):
         p = sub.add_parser(command, help=help_text)
-        names = ", ".join(sorted(_registered(groups[command]))) or "none"
+        names = ", ".join(sorted(registered(groups[command]))) or "none"
         p.add_argument("suite", help=f"one of: {names}")
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
     ps = sub.add_parser("slurm", help="print a filled-in sbatch script (docs/cluster.md)",
@@ -125,11 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tutorial":
             return _run_tutorial(args)
         if args.command == "report":
-            from .report import write_report
-            for path in write_report(args.outdir, args.out, args.cells):
+            for path in _report_writer(args.outdir)(args.outdir, args.out, args.cells):
                 print(path)
             return 0
-        suites = _registered(groups[args.command])
+        suites = registered(groups[args.command])
         if args.suite not in suites:
             parser.error(f"unknown {args.command} suite {args.suite!r}; "
                          f"installed: {sorted(suites)}")

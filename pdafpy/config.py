@@ -12,21 +12,26 @@ what is allowed:
 - a key given twice, once under its own name and once under an alias.
 
 Nested dataclasses are sub-tables, lists of dataclasses are arrays of tables (``[[observations]]``).
-Cross-field checks live in each section's ``check()`` method, called after parsing.
-:func:`reference_markdown` writes the reference of a section tree for ``docs/``.
+An element class of such an array may choose, from each table, the subclass that parses it
+(a classmethod ``resolve(table, path)``, e.g. by the table's ``type``). Cross-field checks live
+in each section's ``check()`` method, called after parsing. :func:`merge_tables` lays a user's
+file over packaged defaults by the schema (aliases resolved first), :func:`reference_markdown`
+writes the reference of a section tree for ``docs/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError, InputFileError
 
-__all__ = ["option", "parse_section", "load_toml", "reference_markdown", "to_dict"]
+__all__ = ["option", "parse_section", "load_toml", "reference_markdown", "merge_tables",
+           "canonical_keys"]
 
 _NUMBER = (int, float)
 
@@ -75,8 +80,13 @@ def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (list, tuple):
         args = typing.get_args(tp)
-        return f"a list of {_describe(args[0])}s" if args else "a list"
-    if origin is typing.Union or str(origin) == "types.UnionType":
+        if not args:
+            return "a list"
+        inner = _describe(args[0])
+        plural = {"a number": "numbers", "an integer": "integers", "a string": "strings",
+                  "true or false": "booleans", "a table": "tables"}
+        return f"a list of {plural[inner]}" if inner in plural else f"a list, each {inner}"
+    if origin is typing.Union or origin is types.UnionType:
         return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
     if dataclasses.is_dataclass(tp):
         return "a table"
@@ -87,7 +97,7 @@ def _describe(tp: Any) -> str:
 def _convert(value: Any, tp: Any, path: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted (int -> float etc.)."""
     origin = typing.get_origin(tp)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
@@ -164,11 +174,7 @@ def parse_section(cls: type, table: Mapping[str, Any], path: str = "") -> Any:
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    names = {}
-    for f in fields.values():
-        names[f.name] = f.name
-        for alias in f.metadata.get("aliases", ()):
-            names[alias] = f.name
+    names = _names(cls)
     given: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for key, value in table.items():
@@ -185,7 +191,8 @@ def parse_section(cls: type, table: Mapping[str, Any], path: str = "") -> Any:
         if elem is not None and dataclasses.is_dataclass(elem):
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: expected an array of tables ([[{key}]])")
-            converted = tuple(parse_section(elem, v, f"{where}[{i}]") if isinstance(v, dict)
+            converted = tuple(parse_section(_element_class(elem, v, f"{where}[{i}]"), v,
+                                            f"{where}[{i}]") if isinstance(v, dict)
                               else _raise_table(f"{where}[{i}]", v) for i, v in enumerate(value))
         else:
             converted = _convert(value, tp, where)
@@ -203,15 +210,82 @@ def _raise_table(path: str, value: Any) -> None:
     raise ConfigError(f"{path} = {value!r}: expected a table")
 
 
-def to_dict(instance: Any) -> dict[str, Any]:
-    """A section tree as plain dicts and lists (for JSON and for handing tables to models)."""
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v
-    return plain(instance)
+def _element_class(cls: type, table: Mapping[str, Any], path: str) -> type:
+    """The class that parses one table of an array: ``cls.resolve(table, path)`` if defined."""
+    resolve = getattr(cls, "resolve", None)
+    return resolve(table, path) if resolve is not None else cls
+
+
+def _names(cls: type) -> dict[str, str]:
+    """Every accepted key of a section (names and aliases) -> its field name."""
+    names = {}
+    for f in dataclasses.fields(cls):
+        names[f.name] = f.name
+        for alias in f.metadata.get("aliases", ()):
+            names[alias] = f.name
+    return names
+
+
+def canonical_keys(cls: type, table: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+    """``table`` with PDAF aliases renamed to the section's own names, in its sub-sections too
+    (unknown keys are kept for :func:`parse_section` to report).
+
+    Raises
+    ------
+    ConfigError
+        If a key is given twice, under its name and an alias.
+    """
+    names, hints = _names(cls), typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in table.items():
+        name = names.get(key, key)
+        if name in out:
+            raise ConfigError(f"{path + '.' if path else ''}{key}: {name!r} is given twice (as "
+                              f"{spelled[name]!r} and {key!r})")
+        tp = hints.get(name)
+        if tp is not None and dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+            value = canonical_keys(tp, value, f"{path}.{name}" if path else name)
+        out[name] = value
+        spelled[name] = key
+    return out
+
+
+def merge_tables(schema: type | Mapping[str, type], base: Mapping[str, Any],
+                 override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` laid over ``base`` (e.g. a user's file over the packaged example).
+
+    Keys are first brought to their own names (:func:`canonical_keys`), so that an alias in one
+    and the name in the other are the same key. Sub-sections of the schema are merged key by
+    key; everything else is replaced whole: values, arrays of tables, free-form tables (such as a
+    list of perturbed variables, whose order matters), and any table whose ``type`` differs from
+    the base's (a NetCDF forcing shares no key with a synthetic one).
+
+    Parameters
+    ----------
+    schema : dataclass type or mapping of str to dataclass type
+        The section tree, or the top-level tables and their sections.
+    base, override : mapping
+        TOML tables.
+    """
+    if isinstance(schema, Mapping):
+        sections = dict(schema)
+    else:
+        base, override = canonical_keys(schema, base), canonical_keys(schema, override)
+        sections = {k: tp for k, tp in typing.get_type_hints(schema).items()
+                    if dataclasses.is_dataclass(tp)}
+    out = dict(base)
+    for key, value in override.items():
+        section = sections.get(key)
+        old = out.get(key)
+        if section is not None and isinstance(value, Mapping) and isinstance(old, Mapping):
+            if "type" in value and value.get("type") != old.get("type"):
+                out[key] = canonical_keys(section, value, key)
+            else:
+                out[key] = merge_tables(section, old, value)
+        else:
+            out[key] = value
+    return out
 
 
 def reference_markdown(cls: type, title: str, path: str = "") -> str:

@@ -123,6 +123,8 @@ class EnsembleRunner:
         failures: list[MemberFailure] = []
         if self.model is None:
             return failures
+        if hasattr(self.model, "advance_members"):
+            return self._forecast_together(t0, t1)
         for i, member in enumerate(self.layout.members):
             try:
                 self.model.set_state(member, self.model_layout.unpack(self.task_ens[i]))
@@ -133,6 +135,22 @@ class EnsembleRunner:
                 continue
             self.model_layout.pack(self.model.get_state(), out=self.task_ens[i])
         return failures
+
+    def _forecast_together(self, t0: float, t1: float) -> list[MemberFailure]:
+        """One call of the model's ``advance_members`` for all of this task's members (a model
+        that integrates a whole ensemble at once, e.g. vectorised over members). A
+        :class:`~pdafpy.errors.ModelError` fails every member of the call."""
+        members = list(self.layout.members)
+        states = {f.name: self.model_layout.view(self.task_ens, f.name)
+                  for f in self.model_layout.fields}
+        try:
+            advanced = self.model.advance_members(members, states, t0, t1)
+        except ModelError as exc:
+            self.task_ens[:] = np.nan
+            return [MemberFailure(m, float(t0), float(t1), str(exc)) for m in members]
+        for name, view in states.items():
+            view[...] = advanced[name]
+        return []
 
     def collect(self) -> np.ndarray | None:
         """The full ensemble ``(N, n_filter_state)`` on filter ranks (None elsewhere)."""

@@ -1,12 +1,15 @@
 """The configuration of an assimilation experiment: the framework's sections.
 
-A TOML file lists only what differs from the defaults (the packaged example). The framework owns
-``mode``, ``model``, ``[ensemble]``, ``[filter]``, ``[localization]``, ``[inflation]``,
-``[[observations]]``, ``[schedule]``, ``[output]`` and ``[parallel]``; the model named by ``model``
-owns the sections it lists in its ``config_sections`` (for the coupled land/subsurface model:
-``[grid]``, ``[soil]``, ``[land]``, ``[forcing]``, ...), which it validates itself. Any other
-top-level key is an error. PDAF's names are accepted as aliases: ``filtertype``, ``forget``,
-``cradius``, ``sradius``, ``locweight``, ``dim_ens``, ``n_modeltasks``.
+A TOML file lists only what differs from the defaults (for the coupled land model, its packaged
+example). The framework owns ``mode``, ``model``, ``[ensemble]``, ``[filter]``,
+``[localization]``, ``[inflation]``, ``[[observations]]``, ``[schedule]``, ``[output]`` and
+``[parallel]``; the experiment registered for the model (:mod:`pdafpy.experiment`) owns its own
+tables (for the coupled land/subsurface model: ``[grid]``, ``[soil]``, ``[land]``,
+``[forcing]``, ...), declared and validated with the same machinery. Each ``[[observations]]``
+table is parsed by the section its ``type`` is registered with (entry-point group
+``pdafpy.observations``): the keys every type has are declared here, a type adds its own. Any
+other top-level key is an error. PDAF's names are accepted as aliases: ``filtertype``,
+``forget``, ``cradius``, ``sradius``, ``locweight``, ``dim_ens``, ``n_modeltasks``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ from typing import Any, Mapping, Sequence
 
 from .config import load_toml, option, parse_section
 from .errors import ConfigError
+from .registry import registered
 
 __all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "InflationSection",
            "ObservationSection", "ScheduleSection", "OutputSection", "ParallelSection",
-           "ExperimentConfig", "load_experiment", "check_layout"]
+           "ExperimentConfig", "load_experiment", "check_layout", "OBSERVATION_GROUP",
+           "MODES"]
 
 LOCAL_FILTERS = ("lestkf", "letkf", "column_enkf", "lenkf", "ensrf", "eakf", 5, 7, 8, 13)
 FILTER_NAMES = ("estkf", "etkf", "lestkf", "letkf", "enkf", "lenkf", "ensrf", "eakf",
                 "column_enkf", 2, 4, 5, 6, 7, 8, 13)
 WEIGHTS = ("uniform", "exponential", "gaspari_cohn", "gaussian", 0, 1, 2, 5)
+#: Entry-point group of the observation types' configuration sections.
+OBSERVATION_GROUP = "pdafpy.observations"
+#: ``twin``: synthetic observations from a truth run, open loop and assimilation; ``free``: the
+#: ensemble forecast only (no observation is assimilated).
+MODES = ("twin", "free")
 
 
 @dataclass(frozen=True)
@@ -46,15 +56,12 @@ class FilterSection:
 
     type: str | int = option("letkf", "filter name or PDAF filter type number",
                              choices=FILTER_NAMES, aliases=("filtertype",))
-    update: str = option("pressure_head", "what the analysis updates (TSMP-PDAF's updateflag)",
-                         choices=("pressure_head", "water_content", "both"))
     forget: float = option(1.0, "forgetting factor rho (inflates the forecast by 1/rho)",
                            minimum=0.0, exclusive_minimum=True)
     type_trans: int = option(0, "PDAF's transform type: 0 deterministic, 1/2 random",
                              choices=(0, 1, 2))
-    parameters: tuple[str, ...] = option((), "parameter fields the analysis also updates "
-                                         "(joint state-parameter estimation)",
-                                         choices=("log10_ks",))
+    parameters: tuple[str, ...] = option((), "parameter fields of the model the analysis also "
+                                         "updates (joint state-parameter estimation)")
     parameter_damping: float = option(1.0, "fraction of the analysis increment applied to the "
                                       "parameters (e.g. 0.1)", minimum=0.0,
                                       exclusive_minimum=True, maximum=1.0)
@@ -88,44 +95,34 @@ class InflationSection:
 
 @dataclass(frozen=True)
 class ObservationSection:
-    """One observation type."""
+    """One observation type; its ``type`` names the registered type, which may add keys."""
 
-    type: str = option("surface_soil_moisture", "observation type",
-                       choices=("surface_soil_moisture", "groundwater_level"))
-    error: float = option(0.04, "error standard deviation (m3/m3 for soil moisture, m for "
-                          "groundwater level)", minimum=0.0, exclusive_minimum=True)
-    interval_h: float = option(24.0, "time between observations", unit="h", minimum=0.0,
-                               exclusive_minimum=True)
-    depth_m: float = option(0.05, "soil depth the observation averages over", unit="m",
-                            minimum=0.0, exclusive_minimum=True)
-    footprint_cells: int = option(3, "footprint width in grid cells (averaged)", minimum=1)
-    count: int = option(0, "number of point observations (wells); 0 for gridded", minimum=0)
+    type: str = option("grid_point", "observation type, by its registered name "
+                       "(entry-point group pdafpy.observations)")
+    error: float = option(1.0, "error standard deviation, in the observed quantity's unit",
+                          minimum=0.0, exclusive_minimum=True)
+    interval_h: float = option(24.0, "time between observations (each type on its own clock)",
+                               unit="h", minimum=0.0, exclusive_minimum=True)
     withheld_fraction: float = option(0.0, "fraction kept back for validation", minimum=0.0,
                                       maximum=0.9)
     inno_omit: float = option(0.0, "omit observations whose innovation exceeds this many "
                               "error standard deviations (0: off)", minimum=0.0)
-    update_depth_m: tuple[float, ...] = option((), "[top, bottom]: this type updates only the "
-                                               "layers whose centre lies in this depth range "
-                                               "(empty: the whole column)", unit="m",
-                                               minimum=0.0)
     radius_m: float | None = option(None, "this type's localisation cut-off, where its weight "
                                     "reaches zero (default: [localization] radius_m)", unit="m",
                                     minimum=0.0, exclusive_minimum=True)
-    update_parameters: bool = option(True, "this type's analysis also updates the [filter] "
-                                     "parameters (false: the state only)")
 
-    def check(self, path: str) -> None:
-        r = self.update_depth_m
-        if r and (len(r) != 2 or r[0] >= r[1]):
-            raise ConfigError(f"{path}.update_depth_m = {list(r)}: expected [top, bottom] with "
-                              "top < bottom, or [] for the whole column")
-
-
-def _default_observations() -> tuple[ObservationSection, ...]:
-    return (ObservationSection(),
-            ObservationSection(type="groundwater_level", error=0.1, interval_h=168.0,
-                               depth_m=0.0, footprint_cells=1, count=9,
-                               withheld_fraction=1.0 / 3.0))
+    @classmethod
+    def resolve(cls, table: Mapping[str, Any], path: str) -> type:
+        """The section registered for ``table["type"]`` (the default type's without one)."""
+        name = table.get("type", "grid_point")
+        types = registered(OBSERVATION_GROUP)
+        if not isinstance(name, str) or name not in types:
+            raise ConfigError(f"{path}.type = {name!r}: expected one of {sorted(types)}")
+        section = types[name].load()
+        if not (isinstance(section, type) and issubclass(section, ObservationSection)):
+            raise ConfigError(f"{path}.type = {name!r}: its registered section is not an "
+                              "ObservationSection")
+        return section
 
 
 @dataclass(frozen=True)
@@ -135,8 +132,6 @@ class ScheduleSection:
     start: str = option("2020-04-01T00:00:00", "start time (ISO 8601)")
     length_days: float = option(10.0, "simulated length", unit="d", minimum=0.0,
                                 exclusive_minimum=True)
-    coupling_step_s: float = option(3600.0, "land-subsurface coupling step", unit="s",
-                                    minimum=0.0, exclusive_minimum=True)
     checkpoint_every: int = option(0, "write a checkpoint every k analyses (0: never)",
                                    minimum=0)
 
@@ -171,13 +166,17 @@ class ParallelSection:
 class ExperimentConfig:
     """An assimilation experiment."""
 
-    mode: str = option("twin", "experiment kind", choices=("twin",))
-    model: str = option("coupled", "model, by its entry-point name")
+    mode: str = option("twin", "experiment kind: 'twin' (synthetic observations from a truth "
+                       "run, open loop and assimilation) or 'free' (the ensemble forecast only)",
+                       choices=MODES)
+    model: str = option("coupled", "model: its name in the entry-point group pdafpy.models, or "
+                        "package.module:Class")
     ensemble: EnsembleSection = option(default_factory=EnsembleSection)
     filter: FilterSection = option(default_factory=FilterSection)
     localization: LocalizationSection = option(default_factory=LocalizationSection)
     inflation: InflationSection = option(default_factory=InflationSection)
-    observations: tuple[ObservationSection, ...] = option(default_factory=_default_observations)
+    observations: tuple[ObservationSection, ...] = option(
+        (), "observation types ([[observations]] tables)")
     schedule: ScheduleSection = option(default_factory=ScheduleSection)
     output: OutputSection = option(default_factory=OutputSection)
     parallel: ParallelSection = option(default_factory=ParallelSection)

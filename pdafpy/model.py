@@ -25,6 +25,18 @@ A model implements the methods of :class:`Model`::
         def set_state(self, member, state): ...
         def get_state(self): ...
         def advance(self, t0, t1): ...
+
+Optional members, used where a model has them:
+
+- ``advance_members(members, states, t0, t1)``: advance every member of the task at once, each
+  field with a leading member axis ``(k, levels, ny, nx)`` (a model vectorised over members,
+  such as Lorenz-96, saves a Python call per member);
+- ``checkpoint_state()`` / ``restore_checkpoint(saved)``: model-internal state a restart needs;
+- for ``pdafpy run`` with pdafpy's generic experiment (:mod:`pdafpy.experiment`): a class
+  attribute ``config_section`` (the dataclass of the model's own table, named after the model),
+  ``time_unit_s`` (seconds per model time unit; 1 for models that count in seconds) and a
+  classmethod ``initial_member(state, key, seed, box, config)`` giving a member's initial state
+  from the model's own one.
 """
 
 from __future__ import annotations
@@ -90,6 +102,11 @@ class Grid:
         Depth of the level centres below the surface [m], positive down (empty for 2D models).
     periodic : tuple of bool
         Whether the grid wraps around in (y, x).
+    crs : str
+        Coordinate reference system of ``x`` and ``y``: ``""`` for a local Cartesian grid
+        (metres, or grid units for the PDAF tutorial), else an identifier such as
+        ``"EPSG:32632"`` (UTM zone 32N), whose metres ``x`` and ``y`` are; observations given in
+        longitude and latitude are placed on the grid through it.
     """
 
     ny: int
@@ -98,6 +115,7 @@ class Grid:
     y: np.ndarray
     z: np.ndarray = field(default_factory=lambda: np.zeros(0))
     periodic: tuple[bool, bool] = (False, False)
+    crs: str = ""
 
     @classmethod
     def uniform(cls, ny: int, nx: int, dy: float = 1.0, dx: float = 1.0, y0: float = 0.0,
@@ -152,17 +170,14 @@ class Model(Protocol):
 
 
 def load_model_class(name: str) -> type:
-    """The model class registered under ``name`` in the ``pdafpy.models`` entry-point group.
+    """The model class registered under ``name`` in the ``pdafpy.models`` entry-point group, or
+    named ``package.module:Class``.
 
     Raises
     ------
     ConfigError
         If no model of that name is installed; the message lists the installed ones.
     """
-    from importlib.metadata import entry_points
+    from .registry import load_registered
 
-    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    if name not in found:
-        raise ConfigError(
-            f"model {name!r} is not installed; installed models: {sorted(found) or 'none'}")
-    return found[name].load()
+    return load_registered(ENTRY_POINT_GROUP, name, "model")

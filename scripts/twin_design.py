@@ -46,7 +46,7 @@ def free_runs(config: str | None, members: int, comm
     from models.landda.model import LandDAModel
     from models.landda.observations import assimilated_count, wells
     from models.landda.setup import load, model_config
-    from models.landda.twin import _initial_member
+    from models.landda.twin import initial_member, twin_groups
 
     cfg, tables = load(config)
     n = cfg.ensemble.size
@@ -59,13 +59,15 @@ def free_runs(config: str | None, members: int, comm
         raise SystemExit(f"twin_design: well interval_h = {section.interval_h:g}: expected whole "
                          "days (the runs are recorded daily)")
     days = int(np.ceil(cfg.schedule.length_days))
-    runs = [2 * n] + [n + k for k in range(members)]            # the truth, open-loop members
-    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
+    groups = twin_groups(cfg)
+    runs = list(groups.runs("truth")) + list(groups.runs("open_loop"))[:members]
+    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, groups.keys()))
     base = model.get_state()
     pert = dict(tables.get("perturbations", {}))
     mine = {}
     for run in runs[comm.Get_rank()::comm.Get_size()]:
-        model.set_state(run, _initial_member(model, base, run, n, cfg.ensemble.seed, pert))
+        model.set_state(run, initial_member(model, base, groups.key(run), cfg.ensemble.seed,
+                                           pert))
         series = [model.get_state()["water_table_depth"][0]]
         for day in range(days):
             model.advance(day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY)
@@ -80,7 +82,7 @@ def free_runs(config: str | None, members: int, comm
     network = {"rows": rows[:assimilated], "cols": cols[:assimilated],
                "interval_days": section.interval_h / 24.0, "error_m": section.error,
                "config": config or "packaged example", "days": days}
-    return network, every[2 * n], np.array([every[r] for r in runs[1:]])
+    return network, every[runs[0]], np.array([every[r] for r in runs[1:]])
 
 
 def reset_ceiling(truth: np.ndarray, members: np.ndarray, network: dict) -> dict:

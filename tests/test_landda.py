@@ -24,7 +24,7 @@ def small_model(update):
     table = merge(default_table(), merge(SMALL, {"filter": {"update": update}}))
     from pdafpy.experiment_config import load_experiment
     cfg, tables = load_experiment(table, MODEL_SECTIONS)
-    return LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
+    return LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(4)))
 
 
 #: A twin whose open-loop member 6 starts with a cell 0.15 m below its water table: Newton's
@@ -42,17 +42,17 @@ EDGE_OF_SATURATION = {
 @pytest.mark.parametrize("retry", ["basic", "none"])
 def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_newton_step(retry):
     from models.landda.setup import load_experiment_tables
-    from models.landda.twin import _initial_member
+    from models.landda.twin import initial_member, twin_groups
     from pdafpy.errors import ModelError
 
     table = merge(default_table(), merge(EDGE_OF_SATURATION, {"solver": {
         "petsc_options": {"retry_linesearch": retry}}}))
     cfg, tables = load_experiment_tables(table)
-    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables))
-    n = cfg.ensemble.size
-    member = n + 6
-    model.set_state(member, _initial_member(model, model.get_state(), member, n,
-                                            cfg.ensemble.seed, tables["perturbations"]))
+    groups = twin_groups(cfg)
+    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, groups.keys()))
+    member = groups.runs("open_loop")[6]
+    model.set_state(member, initial_member(model, model.get_state(), groups.key(member),
+                                           cfg.ensemble.seed, tables["perturbations"]))
     stats = model.coupled.richards.solver.stats
     if retry == "none":
         with pytest.raises(ModelError, match=r"SNES reason -5"):

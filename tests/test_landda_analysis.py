@@ -1,4 +1,5 @@
-"""The twin's analysis plan: weakly coupled groups, analysed levels, parameters, inflation."""
+"""The twin's analysis plan (weakly coupled parts, analysed levels, parameters) and the cycle's
+inflation and damping of the analysed elements."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from models.landda.cycle import _damp, _inflate_analysed, analysis_groups
+from models.landda.analysis_plan import analysis_plan
+from pdafpy.cycle import CycleOptions, damp_increment, inflate_analysed
 from pdafpy.decomposition import Box
 from pdafpy.experiment_config import ObservationSection
 from pdafpy.model import FieldSpec
@@ -17,21 +19,21 @@ INTERFACES = np.array([0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0])    # centres .025 .1
 FIELDS = ("pressure_head", "water_content", "water_table_depth", "log10_ks")
 
 
-def network(*ranges):
-    types = [SimpleNamespace(section=ObservationSection(update_depth_m=r)) for r in ranges]
-    return SimpleNamespace(interfaces=INTERFACES, types=types)
+def sections(*ranges):
+    return [ObservationSection(update_depth_m=r) for r in ranges]
 
 
 def test_types_without_a_range_update_whole_columns_in_one_analysis():
-    groups = analysis_groups(network((), ()), [0, 1], FIELDS)
+    groups = analysis_plan(sections((), ()), INTERFACES, [0, 1], FIELDS)
     assert len(groups) == 1
     g = groups[0]
-    assert g.types == (0, 1) and g.levels == {} and g.parameters == ()
+    assert g.types == (0, 1) and g.levels == {} and g.damped == ()
     assert g.fields == ("pressure_head", "water_content", "water_table_depth")
 
 
 def test_depth_ranges_split_the_column_between_observation_types():
-    groups = analysis_groups(network((0.0, 1.0), (1.0, 4.0)), [0, 1], FIELDS, ["log10_ks"])
+    groups = analysis_plan(sections((0.0, 1.0), (1.0, 4.0)), INTERFACES, [0, 1], FIELDS,
+                           ["log10_ks"])
     top, deep = groups
     assert top.types == (0,) and deep.types == (1,)
     assert np.array_equal(top.levels["pressure_head"], [0, 1, 2, 3])
@@ -39,23 +41,23 @@ def test_depth_ranges_split_the_column_between_observation_types():
     assert np.array_equal(top.levels["log10_ks"], [0, 1, 2, 3])
     assert "water_table_depth" not in top.fields          # the top metre does not reach the table
     assert "water_table_depth" in deep.fields
-    assert top.parameters == deep.parameters == ("log10_ks",)
+    assert top.damped == deep.damped == ("log10_ks",)
 
 
 def test_types_that_keep_the_parameters_are_analysed_apart():
-    types = [SimpleNamespace(section=ObservationSection(update_parameters=False)),
-             SimpleNamespace(section=ObservationSection(type="groundwater_level"))]
-    groups = analysis_groups(SimpleNamespace(interfaces=INTERFACES, types=types), [0, 1], FIELDS,
-                             ["log10_ks"])
+    types = [ObservationSection(update_parameters=False),
+             ObservationSection(type="groundwater_level")]
+    groups = analysis_plan(types, INTERFACES, [0, 1], FIELDS, ["log10_ks"])
     state_only, with_ks = groups
     assert state_only.types == (0,) and with_ks.types == (1,)
-    assert state_only.parameters == () and "log10_ks" not in state_only.fields
-    assert with_ks.parameters == ("log10_ks",) and "log10_ks" in with_ks.fields
+    assert state_only.damped == () and "log10_ks" not in state_only.fields
+    assert with_ks.damped == ("log10_ks",) and "log10_ks" in with_ks.fields
 
 
-def test_only_due_types_are_analysed():
-    groups = analysis_groups(network((0.0, 1.0), (1.0, 4.0)), [1], FIELDS)
-    assert [g.types for g in groups] == [(1,)]
+def test_only_due_types_are_analysed_and_parts_name_positions_among_them():
+    groups = analysis_plan(sections((0.0, 1.0), (1.0, 4.0)), INTERFACES, [1], FIELDS)
+    assert [g.types for g in groups] == [(0,)]          # position 0 of the due list: type 1
+    assert np.array_equal(groups[0].levels["pressure_head"], [4, 5])
 
 
 def test_bad_depth_range_names_the_key():
@@ -88,9 +90,8 @@ def test_inflation_touches_only_the_analysed_elements():
     forecast = rng.normal(size=(5, lay.size))
     analysis = forecast + 0.1 * rng.normal(size=forecast.shape)
     analysed = lay.column_indices(["pressure_head"]).ravel()
-    cfg = SimpleNamespace(inflation=SimpleNamespace(multiplicative=1.5, rtpp=0.0, rtps=0.0))
     out = analysis.copy()
-    _inflate_analysed(cfg, out, forecast, analysed)
+    inflate_analysed(out, forecast, analysed, CycleOptions(multiplicative=1.5))
     others = np.setdiff1d(np.arange(lay.size), analysed)
     assert np.array_equal(out[:, others], analysis[:, others])
     anom = analysis[:, analysed] - analysis[:, analysed].mean(0)
@@ -102,7 +103,6 @@ def test_parameter_damping_applies_a_fraction_of_the_increment():
     lay = _layout()
     before = np.zeros((3, lay.size))
     after = np.ones((3, lay.size))
-    group = SimpleNamespace(parameters=("log10_ks",))
-    _damp(lay, after, before, group, 0.1)
+    damp_increment(lay, after, before, ("log10_ks",), 0.1)
     assert np.allclose(lay.view(after, "log10_ks"), 0.1)
     assert np.allclose(lay.view(after, "pressure_head"), 1.0)

@@ -19,10 +19,9 @@ It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilati
   cells unsaturated in the forecast, the analysed head in saturated ones). Either way, water
   content after the update lies in ``[theta_r, theta_s]`` and no value is NaN;
 - **per-member forcing perturbations** (:class:`pdafpy.perturb.ForcingPerturbation`, AR(1) in
-  time; the land's variables and their default kinds from :mod:`.forcing_perturbations`) keyed
-  by the member's perturbation key ``member % N`` for the ``2N`` ensemble runs, so
-  that an open-loop member and the assimilation member with the same key see the same weather;
-  the truth (run ``2N``) has its own draw, key ``N``.
+  time; the land's variables and their default kinds from :mod:`.forcing_perturbations`) keyed by each run's perturbation key (:meth:`pdafpy.groups.RunGroups.key`), so
+  that an open-loop member and the assimilation member with the same key see the same weather
+  and the truth has its own draw.
 """
 
 from __future__ import annotations
@@ -83,8 +82,9 @@ class LandDAModel:
         Cross-correlation of the forcing perturbations.
     seed : int
         Seed of the forcing perturbations.
-    n_members : int
-        Ensemble size ``N`` (runs are keyed ``member % N``; run ``2N``, the truth, key ``N``).
+    perturbation_keys : sequence of int
+        Each run's perturbation key (:meth:`pdafpy.groups.RunGroups.keys`); run ``r`` draws its
+        forcing perturbations with key ``perturbation_keys[r]``.
     forcing_spatial : SpatialStructure
         Horizontal structure of the forcing perturbations (default: one value per member for the
         whole grid, as in the studies; ``perturbations.forcing_correlation_length_m`` makes them
@@ -93,7 +93,7 @@ class LandDAModel:
 
     def __init__(self, coupled: Any, update: str = "pressure_head",
                  forcing_variables: tuple = (), forcing_correlation: Any = None, seed: int = 0,
-                 n_members: int = 1, forcing_spatial: SpatialStructure = SpatialStructure()):
+                 perturbation_keys: Any = (0,), forcing_spatial: SpatialStructure = SpatialStructure()):
         if update not in UPDATE_MODES:
             raise ConfigError(f"filter.update = {update!r}: expected one of {UPDATE_MODES}")
         self.coupled = coupled
@@ -101,7 +101,7 @@ class LandDAModel:
         self.forcing_variables = tuple(forcing_variables)
         self.forcing_correlation = forcing_correlation
         self.seed = seed
-        self.n_members = n_members
+        self.perturbation_keys = np.asarray(perturbation_keys, dtype=np.int64)
         self.forcing_spatial = forcing_spatial
         self._base_forcing = coupled.forcing
         self._forcing: dict[int, _PerturbedForcing] = {}
@@ -199,12 +199,12 @@ class LandDAModel:
     # -- perturbations --------------------------------------------------------------------------
     def _member_forcing(self, member: int) -> _PerturbedForcing:
         if member not in self._forcing:
-            key = member % self.n_members if member < 2 * self.n_members else self.n_members
+            key = int(self.perturbation_keys[member])
             pert = None
             if self.forcing_variables and key is not None:
                 g = self.grid
                 pert = ForcingPerturbation(
-                    self.forcing_variables, seed=self.seed, n_members=self.n_members + 1,
+                    self.forcing_variables, seed=self.seed, n_members=int(self.perturbation_keys.max()) + 1,
                     members=[key], box=(self.box.y0, self.box.y1, self.box.x0, self.box.x1),
                     grid_shape=(g.ny, g.nx), dt_s=self.coupled.dt_coupling,
                     correlation=self.forcing_correlation, spatial=self.forcing_spatial,
@@ -241,14 +241,14 @@ class LandDAModel:
     @classmethod
     def create(cls, comm: Any, config: Mapping[str, Any]) -> "LandDAModel":
         """Build from the coupled model's configuration plus ``update``, ``perturbations``,
-        ``seed`` and ``n_members`` (see :func:`models.landda.setup.model_config`)."""
+        ``seed`` and ``perturbation_keys`` (see :func:`models.landda.setup.model_config`)."""
         from models.coupled import CoupledModel
 
         config = copy.deepcopy(dict(config))
         update = config.pop("update", "pressure_head")
         pert = config.pop("perturbations", {})
         seed = int(config.pop("seed", 0))
-        n_members = int(config.pop("n_members", 1))
+        keys = config.pop("perturbation_keys", (0,))
         variables = forcing_variables(pert.get("forcing", {}))
         coupled = CoupledModel.create(comm, config)
         length = pert.get("forcing_correlation_length_m")
@@ -256,5 +256,5 @@ class LandDAModel:
         spatial = SpatialStructure("uniform") if not length else SpatialStructure(
             "correlated", float(length), dx_m=float(g.x[1] - g.x[0]) if g.x.size > 1 else 1.0,
             dy_m=float(g.y[1] - g.y[0]) if g.y.size > 1 else 1.0)
-        return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, n_members,
+        return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, keys,
                    spatial)

@@ -13,22 +13,51 @@ generator keyed by (seed, cycle, global observation index): the same on every ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from pdafpy import random as prng
+from pdafpy.config import option
 from pdafpy.errors import ConfigError
 from pdafpy.experiment_config import ObservationSection
 from pdafpy.localize import Localization
 from pdafpy.model import Grid
 from pdafpy.obs.operators import StencilOperator, grid_average, grid_point
+from pdafpy.obs.synthetic import observation_type, synthetic_values
 from pdafpy.obs.types import ObservationType
 
-__all__ = ["ObservationNetwork", "OBS_UNITS", "surface_layers", "wells", "assimilated_count"]
+__all__ = ["LandObservationSection", "ObservationNetwork", "OBS_UNITS", "surface_layers",
+           "wells", "assimilated_count"]
 
 #: Units of each observation type's values.
 OBS_UNITS = {"surface_soil_moisture": "m3 m-3", "groundwater_level": "m"}
+
+
+@dataclass(frozen=True)
+class LandObservationSection(ObservationSection):
+    """A land observation type of the twin (``surface_soil_moisture``, ``groundwater_level``)."""
+
+    type: str = option("surface_soil_moisture", "observation type",
+                       choices=tuple(OBS_UNITS))
+    error: float = option(0.04, "error standard deviation (m3/m3 for soil moisture, m for "
+                          "groundwater level)", minimum=0.0, exclusive_minimum=True)
+    depth_m: float = option(0.05, "soil depth the observation averages over", unit="m",
+                            minimum=0.0, exclusive_minimum=True)
+    footprint_cells: int = option(3, "footprint width in grid cells (averaged)", minimum=1)
+    count: int = option(0, "number of point observations (wells); 0 for gridded", minimum=0)
+    update_depth_m: tuple[float, ...] = option((), "[top, bottom]: this type updates only the "
+                                               "layers whose centre lies in this depth range "
+                                               "(empty: the whole column)", unit="m",
+                                               minimum=0.0)
+    update_parameters: bool = option(True, "this type's analysis also updates the [filter] "
+                                     "parameters (false: the state only)")
+
+    def check(self, path: str) -> None:
+        r = self.update_depth_m
+        if r and (len(r) != 2 or r[0] >= r[1]):
+            raise ConfigError(f"{path}.update_depth_m = {list(r)}: expected [top, bottom] with "
+                              "top < bottom, or [] for the whole column")
 
 
 def surface_layers(interfaces: np.ndarray, depth_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +80,7 @@ def wells(grid: Grid, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(chosen, grid.nx)
 
 
-def assimilated_count(section: ObservationSection) -> int:
+def assimilated_count(section: LandObservationSection) -> int:
     """How many of a point type's ``count`` observations are assimilated: the first ones of
     :func:`wells`; the last ``withheld_fraction`` are kept back for validation."""
     return section.count - int(round(section.withheld_fraction * section.count))
@@ -59,7 +88,7 @@ def assimilated_count(section: ObservationSection) -> int:
 
 @dataclass
 class _Type:
-    section: ObservationSection
+    section: LandObservationSection
     operator: StencilOperator
     coords: np.ndarray
     assimilated: np.ndarray          # bool per observation (False: withheld for validation)
@@ -70,7 +99,7 @@ class ObservationNetwork:
 
     Parameters
     ----------
-    sections : sequence of ObservationSection
+    sections : sequence of LandObservationSection
     grid : Grid
         Coordinates in metres.
     interfaces : (nz + 1,) ndarray
@@ -89,7 +118,7 @@ class ObservationNetwork:
         self.seed = seed
         self.types = [self._build(s) for s in sections]
 
-    def _build(self, s: ObservationSection) -> _Type:
+    def _build(self, s: LandObservationSection) -> _Type:
         g = self.grid
         if s.type == "surface_soil_moisture":
             layers, weight = surface_layers(self.interfaces, s.depth_m)
@@ -115,29 +144,12 @@ class ObservationNetwork:
         return _Type(s, grid_point("water_table_depth", rows, cols),
                      np.column_stack([g.x[cols], g.y[rows]]), assimilated)
 
-    def _localization(self, s: ObservationSection) -> Localization:
-        """The network's localisation, or one cut off at the type's own ``radius_m``."""
-        if s.radius_m is None:
-            return self.localization
-        return replace(self.localization, cradius=s.radius_m, sradius=s.radius_m)
-
-    def due(self, hour: float) -> list[int]:
-        """Indices of the types observed at ``hour`` hours after the start."""
-        return [k for k, t in enumerate(self.types)
-                if abs(hour / t.section.interval_h - round(hour / t.section.interval_h)) < 1e-9]
-
     def synthetic(self, k: int, truth_values: np.ndarray, cycle: int,
                   offset: int) -> np.ndarray:
         """Truth plus noise for type ``k``; ``offset`` is the type's first global index."""
-        s = self.types[k].section
-        noise = prng.standard_normal(self.seed, "synthetic_observation", cycle, 0,
-                                     offset + np.arange(truth_values.size))
-        return truth_values + s.error * noise
+        return synthetic_values(truth_values, self.types[k].section.error, self.seed, cycle,
+                                offset)
 
     def observation_type(self, k: int, values: np.ndarray) -> ObservationType:
         """The assimilated observations of type ``k`` with the given values (all of the type)."""
-        t = self.types[k]
-        sel = np.flatnonzero(t.assimilated)
-        return ObservationType(t.section.type, values[sel], np.full(sel.size, t.section.error),
-                               t.coords[sel], t.operator.subset(sel), self._localization(t.section),
-                               t.section.inno_omit)
+        return observation_type(self.types[k], values, self.localization)

@@ -1,24 +1,52 @@
-"""The twin experiment's configuration: the packaged example, overrides and the model's tables."""
+"""The land twin's configuration: the model's tables, the packaged example, loading.
+
+The coupled model's tables are typed in :mod:`models.landda.config_sections`; this module adds
+the land twin's own: ``[perturbations]`` (how the ensemble and the truth differ), ``[update]``
+(what the analysis writes back, TSMP-PDAF's ``updateflag``) and ``[coupling]`` (the
+land-subsurface coupling step). A configuration lists only what differs from the packaged
+example (``default.toml``); :func:`load` lays it over the example with
+:func:`pdafpy.experiment.load_configuration`.
+"""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import tomllib
 
-from pdafpy.config import load_toml, option, parse_section
+from pdafpy.config import merge_tables, option, parse_section
 from pdafpy.errors import ConfigError
-from pdafpy.experiment_config import ExperimentConfig, load_experiment
+from pdafpy.experiment_config import ExperimentConfig
 
-__all__ = ["MODEL_SECTIONS", "PerturbationSection", "packaged_table", "default_table", "merge",
-           "load", "load_experiment_tables", "model_config", "soil_bounds"]
+from .config_sections import MODEL_SECTIONS as MODEL_TABLES
+from .forcing_perturbations import forcing_variables
 
-MODEL_SECTIONS = ("grid", "soil", "boundary", "initial", "solver", "land", "forcing",
-                  "perturbations")
+__all__ = ["MODEL_SECTIONS", "PerturbationSection", "UpdateSection", "CouplingSection",
+           "packaged_table", "default_table", "load", "model_config", "soil_bounds"]
+
+UPDATE_VARIABLES = ("pressure_head", "water_content", "both")
+
+
+@dataclass(frozen=True)
+class UpdateSection:
+    """What the analysis writes back into the model (``[update]``; TSMP-PDAF's updateflag)."""
+
+    variable: str = option("pressure_head", "'pressure_head': the analysed head; "
+                           "'water_content': head from the analysed water content in cells "
+                           "unsaturated in the forecast; 'both': that, and the analysed head in "
+                           "saturated cells", choices=UPDATE_VARIABLES)
+
+
+@dataclass(frozen=True)
+class CouplingSection:
+    """The land-subsurface coupling (``[coupling]``)."""
+
+    step_s: float = option(3600.0, "coupling step: the land columns and the subsurface exchange "
+                           "fluxes this often", unit="s", minimum=0.0, exclusive_minimum=True)
 
 
 @dataclass(frozen=True)
@@ -33,30 +61,29 @@ class PerturbationSection:
     ks_correlation_length_m: float | None = option(
         None, "correlation length of the log10 Ks field (default: one value per member)",
         unit="m", minimum=0.0, exclusive_minimum=True)
-    forcing: dict = option(default_factory=dict, doc="perturbed forcing variables: name = "
-                           "{sd = ..., kind = ..., tau_h = ...} (see docs/perturbations.md)")
+    forcing: dict = option(default_factory=dict, doc="perturbed forcing variables, in this "
+                           "order: name = {sd = ..., kind = ..., time_scale_s = ...} (see "
+                           "docs/perturbations.md)")
     forcing_correlation: tuple[tuple[float, ...], ...] | None = option(
         None, "cross-correlation matrix of the forcing perturbations, in the order of `forcing`")
     forcing_correlation_length_m: float | None = option(
         None, "correlation length of the forcing perturbation fields (default: one value per "
         "member)", unit="m", minimum=0.0, exclusive_minimum=True)
 
-
-def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
-    """``base`` with ``override``'s keys replacing its own, tables merged recursively."""
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = merge(out[key], value) if isinstance(value, Mapping) and isinstance(
-            out.get(key), Mapping) else value
-    return out
+    def check(self, path: str) -> None:
+        variables = forcing_variables(self.forcing, f"{path}.forcing")
+        corr = self.forcing_correlation
+        if corr is not None and (len(corr) != len(variables)
+                                 or any(len(row) != len(variables) for row in corr)):
+            raise ConfigError(f"{path}.forcing_correlation: expected a {len(variables)} x "
+                              f"{len(variables)} matrix, one row and column per variable of "
+                              f"{path}.forcing in its order "
+                              f"({', '.join(v.name for v in variables) or 'none'})")
 
 
 def packaged_table(name: str = "default.toml") -> dict:
-    """A packaged experiment file: ``default.toml`` is the packaged example; any other name is
-    read as overrides of it (e.g. ``verify_twin.toml``) and returned merged with it."""
-    def read(file: str) -> dict:
-        return tomllib.loads(resources.files("models.landda").joinpath(file).read_text())
-    return read(name) if name == "default.toml" else merge(read("default.toml"), read(name))
+    """A packaged experiment file as written (``default.toml``, ``verify_twin.toml``)."""
+    return tomllib.loads(resources.files("models.landda").joinpath(name).read_text())
 
 
 def default_table() -> dict:
@@ -64,35 +91,54 @@ def default_table() -> dict:
     return packaged_table("default.toml")
 
 
-def load_experiment_tables(table: Mapping[str, Any]) -> tuple[ExperimentConfig, dict]:
-    """Validate a complete experiment table: the framework's sections and ``[perturbations]``."""
-    cfg, tables = load_experiment(table, MODEL_SECTIONS)
-    if "perturbations" in tables:
-        parse_section(PerturbationSection, tables["perturbations"], "perturbations")
-    return cfg, tables
+def load(source: str | Path | Mapping[str, Any] | None,
+         packaged: str = "default.toml") -> tuple[ExperimentConfig, dict]:
+    """The experiment configuration: the packaged example (and, for another ``packaged`` file,
+    its overrides of it) overridden by ``source`` (a file or a table), validated."""
+    from pdafpy.experiment import load_configuration
+
+    from .twin import LandTwinExperiment
+
+    loaded = load_configuration(source, LandTwinExperiment(packaged))
+    return loaded.cfg, loaded.tables
 
 
-def load(source: str | Path | None) -> tuple[ExperimentConfig, dict]:
-    """The experiment configuration: the packaged example overridden by ``source``."""
-    table = default_table()
-    if source is not None:
-        table = merge(table, load_toml(source))
-    return load_experiment_tables(table)
+#: The land twin's tables and their sections.
+MODEL_SECTIONS: dict[str, type] = dict(MODEL_TABLES, perturbations=PerturbationSection,
+                                       update=UpdateSection, coupling=CouplingSection)
 
 
-def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
-    """The :class:`LandDAModel` configuration from the experiment's model tables."""
+def packaged_defaults(name: str) -> dict:
+    """The table of a packaged file laid over the packaged example (by the schema)."""
+    base = default_table()
+    if name == "default.toml":
+        return base
+    override = packaged_table(name)
+    own = set(MODEL_SECTIONS)
+    split = [({k: v for k, v in t.items() if k not in own},
+              {k: v for k, v in t.items() if k in own}) for t in (base, override)]
+    return dict(merge_tables(ExperimentConfig, split[0][0], split[1][0]),
+                **merge_tables(MODEL_SECTIONS, split[0][1], split[1][1]))
+
+
+def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
+                 perturbation_keys: Any) -> dict:
+    """The :class:`LandDAModel` configuration from the experiment's model tables, for runs with
+    the given perturbation keys (:meth:`pdafpy.groups.RunGroups.keys`)."""
     sub = {k: tables[k] for k in ("grid", "soil", "boundary", "initial", "solver") if k in tables}
     pert = dict(tables.get("perturbations", {}))
+    coupling = parse_section(CouplingSection, tables.get("coupling", {}), "coupling")
+    update = parse_section(UpdateSection, tables.get("update", {}), "update")
     return {"subsurface": sub, "land": dict(tables.get("land", {})),
             "forcing": dict(tables.get("forcing", {})),
-            "coupling": {"dt_s": cfg.schedule.coupling_step_s},
-            "parameter_fields": ["log10_ks"], "update": cfg.filter.update,
+            "coupling": {"dt_s": coupling.step_s},
+            "parameter_fields": ["log10_ks"], "update": update.variable,
             "perturbations": {"forcing": pert.get("forcing", {}),
                               "forcing_correlation": pert.get("forcing_correlation"),
                               "forcing_correlation_length_m":
                                   pert.get("forcing_correlation_length_m")},
-            "seed": cfg.ensemble.seed, "n_members": cfg.ensemble.size}
+            "seed": cfg.ensemble.seed,
+            "perturbation_keys": [int(k) for k in perturbation_keys]}
 
 
 def soil_bounds(soil: Mapping[str, Any], nz: int, box: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 
 from pdafpy.diagnostics import bias, correlation, rmse, ubrmse
 
-from .cycle import Skill
+from .scoring import Skill
 
 __all__ = ["summarize", "print_summary"]
 
@@ -19,8 +19,9 @@ def _metrics(est: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "correlation": float(np.nanmean(correlation(est, truth, axis=0)))}
 
 
-def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid) -> dict:
-    """The summary written to ``summary.json`` (skill per variable, counts, timings)."""
+def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -> dict:
+    """The summary written to ``summary.json`` (skill per variable, counts, timings);
+    ``runs`` is the number of runs advanced (every run group's)."""
     variables = {}
     for label in ("surface", "root_zone", "wells_assimilated", "wells_withheld"):
         if not skill.series.get(f"{label}/truth"):
@@ -36,16 +37,15 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid) -> dict:
                 rmse(skill.array(f"{label}/da_f"), truth, axis=0)))
         variables[label] = entry
     sim_years = cfg.schedule.length_days / 365.25
-    members = 2 * cfg.ensemble.size + 1
-    return {"variables": variables, "observations_used": counts["used"],
-            "observations_rejected": counts["omitted"],
-            "theta_out_of_bounds_cycles": counts["theta_out_of_bounds"],
-            "members_redrawn": counts["members_redrawn"],
-            "halo_bytes_max": counts["halo_bytes_max"],
+    return {"variables": variables, "observations_used": counts.get("used", 0),
+            "observations_rejected": counts.get("omitted", 0),
+            "theta_out_of_bounds_cycles": counts.get("theta_out_of_bounds", 0),
+            "members_redrawn": counts.get("members_redrawn", 0),
+            "halo_bytes_max": counts.get("halo_bytes_max", 0),
             "seconds": {k: round(v, 3) for k, v in totals.items()}, "wall_s": round(wall, 2),
-            "ranks": ranks, "runs": members,
+            "ranks": ranks, "runs": runs,
             "core_hours_per_member_per_simulated_year":
-                wall * ranks / 3600.0 / members / sim_years,
+                wall * ranks / 3600.0 / runs / sim_years,
             "grid": [grid.ny, grid.nx, int(grid.z.size)], "members": cfg.ensemble.size,
             "filter": str(cfg.filter.type), "days": cfg.schedule.length_days}
 

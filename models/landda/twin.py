@@ -1,88 +1,88 @@
-"""The twin experiment: truth, synthetic observations, open loop and assimilation in one run.
+"""The land twin experiment: truth, synthetic observations, open loop and assimilation in one run.
 
-The world's ranks form ``tasks`` model tasks (and optional filter ranks). One "ensemble" of
-``2N + 1`` runs travels through the layout: runs ``0..N-1`` are assimilated, runs ``N..2N-1`` are
-the open loop (run ``N + k`` has member ``k``'s initial state, parameters and forcing
-perturbations), run ``2N`` is the truth: a draw from the same distributions as the members
-(perturbation key ``N``: its own initial head, Ks and forcing perturbations), so that the ensemble
-spread describes the open loop's error. Each cycle: forecast on the model tasks, collect on the filter ranks,
-synthetic observations from the truth, analysis of the first ``N`` runs only (observe, halo
-exchange, local analysis), inflation, output, distribute.
+Three run groups (:class:`pdafpy.groups.RunGroups`) travel through the layout: the ``N``
+assimilated members, the open loop (member ``k`` has assimilation member ``k``'s initial state,
+parameters and forcing perturbations) and the truth, a draw from the same distributions as the
+members (its own initial head, Ks and forcing perturbations), so that the ensemble spread
+describes the open loop's error. The assimilation cycle is pdafpy's
+(:class:`pdafpy.cycle.AssimilationCycle`); this module adds what is land-specific
+(:class:`LandTwin`): synthetic observations from the truth, the weakly coupled analysis plan
+(:mod:`models.landda.analysis_plan`), the output files and the skill scores.
 
 Outputs in ``[output] directory``: ``assimilation.nc``, ``open_loop.nc`` (forecast and analysis
-records of ensemble mean and spread), ``truth.nc``, ``summary.json`` (skill of open loop and
-assimilation against the truth per variable, observation counts, timings per phase) and a log line
-per cycle.
+records of ensemble mean and spread), ``truth.nc``, ``observations.nc`` (observation-space
+diagnostics), ``summary.json`` (skill of open loop and assimilation against the truth per
+variable, observation counts, timings per phase) and a log line per analysis.
 
-**Checkpoints** (``[schedule] checkpoint_every = k``): after the analysis and distribution of every
-``k``-th cycle, ``checkpoint.h5`` in the output folder is replaced atomically by one holding
-everything the run needs to continue: each model rank's members (packed states with parameters)
-and their model-internal state (:meth:`LandDAModel.checkpoint_state`), the filter ranks' counters,
-filter rank 0's skill series and every output record written so far, the per-rank phase timings,
-the cycle index and simulated time, the layout and the resolved configuration with its SHA-256.
-``pdafpy run CONFIG --restart CKPT`` continues from it on the same rank layout and ends
-bit-identical to an uninterrupted run: it starts new ``.part`` output files seeded with the
-checkpoint's records (an earlier run's files are never read) and renames them when done.
-
-**Failed members** (``[ensemble] on_failure``): a member whose solve fails after the allowed
-time-step cuts is logged with its run and the forecast window; with ``"redraw"`` the filter ranks
-replace its forecast by the mean of the other members of its group (assimilation or open loop)
-plus a perturbation (:func:`pdafpy.ensemble.redraw_members`) before the analysis; with
-``"abort"``, when the truth fails, or when a whole group fails, every rank stops with one message
-and a non-zero exit status. Anything unexpected on one rank ends the whole job (MPI Abort).
+**Checkpoints** (``[schedule] checkpoint_every = k``) and **failed members** (``[ensemble]
+on_failure``) are the cycle's (see :mod:`pdafpy.cycle`); ``pdafpy run CONFIG --restart CKPT``
+continues from a checkpoint on the same rank layout and ends bit-identical to an uninterrupted
+run: it starts new ``.part`` output files seeded with the checkpoint's records (an earlier run's
+files are never read) and renames them when done.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import logging
-import sys
-import time
-from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from pdafpy.atomic import write_json
-from pdafpy.checkpoint import flatten, read_checkpoint, write_checkpoint
-from pdafpy.decomposition import block_boxes, choose_process_grid
-from pdafpy.ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_members
-from pdafpy.errors import ConfigError, PdafpyError
+from pdafpy.checkpoint import read_checkpoint
+from pdafpy.cycle import (AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
+                          CycleOptions, CycleStep, Observed)
+from pdafpy.errors import ConfigError
 from pdafpy.experiment_config import ExperimentConfig, check_layout
 from pdafpy.filters import make_filter
+from pdafpy.groups import RunGroups
+from pdafpy.job import set_up_job, share_from_model
 from pdafpy.localize import Localization
-from pdafpy.model import Grid
 from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
 from pdafpy.output import EnsembleWriter
-from pdafpy.parallel import make_layout
 from pdafpy.perturb import SpatialStructure, perturb_state
-from pdafpy.progress import ProgressBar
+from pdafpy.schedule import AnalysisSchedule
 
-from ..land.soil_perturbations import perturb_log10_ks
-from .cycle import Skill, analyse_cycle, mpi_max, record_analysis
+from models.land.soil_perturbations import perturb_log10_ks
+
+from .analysis_plan import analysis_plan
 from .model import LandDAModel
-from .observations import OBS_UNITS, ObservationNetwork, surface_layers
-from .setup import load, model_config, soil_bounds
+from .observations import OBS_UNITS, LandObservationSection, ObservationNetwork, surface_layers
+from .scoring import Skill, column_means, theta_violations
+from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
 
-__all__ = ["run_twin", "main", "read_restart", "resolved_configuration", "RunFailed"]
+__all__ = ["LandTwin", "run_twin", "read_restart", "resolved_configuration", "initial_member",
+           "twin_groups", "analysis_schedule", "LandTwinExperiment"]
 
 log = logging.getLogger("pdafpy.twin")
 
-PHASES = ("forecast", "collect", "observe", "halo", "analyse", "distribute", "output",
-          "checkpoint")
 CHECKPOINT = "checkpoint.h5"
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
 #: Keys a restart may change: where outputs go, the length (to extend a run), the checkpoint
 #: interval and the failure policy (e.g. "redraw" after an aborted run).
 RESTART_FREE = (("output", "directory"), ("schedule", "length_days"),
                 ("schedule", "checkpoint_every"), ("ensemble", "on_failure"))
+#: The model's parameter fields the analysis may estimate (``[filter] parameters``).
+PARAMETER_FIELDS = ("log10_ks",)
+OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
+                 "evapotranspiration", "leaf_area_index")
 
 
-class RunFailed(PdafpyError):
-    """The run cannot continue; raised on every rank alike (reported once by :func:`main`)."""
+def twin_groups(cfg: ExperimentConfig) -> RunGroups:
+    """The twin's runs: the assimilation, its open loop and the truth."""
+    return RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True)
+
+
+def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
+    """Analysis times [s since the start]: every observation type on its own clock."""
+    return AnalysisSchedule([o.interval_h * SECONDS_PER_HOUR for o in cfg.observations],
+                            cfg.schedule.length_days * SECONDS_PER_DAY)
 
 
 def resolved_configuration(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
@@ -95,15 +95,9 @@ def resolved_configuration(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> 
     return conf
 
 
-def cycle_hours(cfg: ExperimentConfig) -> np.ndarray:
-    """Analysis times [h since start]: every shortest observation interval up to the end."""
-    step_h = min(o.interval_h for o in cfg.observations)
-    return np.arange(step_h, cfg.schedule.length_days * 24.0 + 1e-9, step_h)
-
-
 def _layout_signature(cfg: ExperimentConfig, world_size: int) -> dict[str, int]:
     return {"world": world_size, "tasks": cfg.parallel.tasks,
-            "filter_ranks": cfg.parallel.filter_ranks, "runs": 2 * cfg.ensemble.size + 1}
+            "filter_ranks": cfg.parallel.filter_ranks, "runs": twin_groups(cfg).total}
 
 
 def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
@@ -120,70 +114,15 @@ def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
     """
     payload, attrs = read_checkpoint(path, world, _layout_signature(cfg, world.Get_size()),
                                      resolved_configuration(cfg, tables))
-    times_h = cycle_hours(cfg)
-    if int(attrs["cycle"]) >= times_h.size:
+    if int(attrs["cycle"]) >= len(analysis_schedule(cfg)):
         raise ConfigError(f"schedule.length_days = {cfg.schedule.length_days:g}: ends before "
-                          f"the checkpoint {path} (day {attrs['time_s'] / 86400.0:g})")
+                          f"the checkpoint {path} (day {attrs['time'] / SECONDS_PER_DAY:g})")
     return payload, attrs
 
 
-def _skill_state(skill: Skill) -> dict:
-    """The skill series as one flat array and the shapes of its entries per key."""
-    keys = [k for k, v in skill.series.items() if v]
-    return {"values": {k: np.concatenate([np.ravel(a) for a in skill.series[k]])
-                       for k in keys},
-            "shapes": {k: np.array([np.shape(a) for a in skill.series[k]], dtype=np.int64)
-                       for k in keys}} if keys else {}
-
-
-def _restore_skill(skill: Skill, saved: Mapping[str, Any]) -> None:
-    values, shapes = flatten(saved.get("values", {})), flatten(saved.get("shapes", {}))
-    for key, flat in values.items():
-        shape = shapes[key].reshape(len(shapes[key]), -1)
-        ends = np.cumsum(np.prod(shape, axis=1))
-        skill.series[key] = [part.reshape(tuple(sh)) for part, sh in
-                             zip(np.split(flat, ends[:-1]), shape)]
-
-
-def _describe(member: int, n: int) -> str:
-    if member < n:
-        return f"assimilation member {member} (run {member})"
-    if member < 2 * n:
-        return f"open-loop member {member - n} (run {member})"
-    return f"the truth (run {member})"
-
-
-def _handle_failures(failures: Sequence[MemberFailure], n: int, policy: str, world: Any) -> None:
-    """Log failed members (world rank 0); raise :class:`RunFailed` on every rank when the run
-    cannot go on: policy ``"abort"``, the truth failed, or a whole group failed."""
-    def where(f: MemberFailure) -> str:
-        return (f"{_describe(f.member, n)} failed in the forecast from day {f.t0 / 86400.0:g} "
-                f"to day {f.t1 / 86400.0:g}: {f.message}")
-
-    failed = {f.member for f in failures}
-    fatal = [f for f in failures if f.member >= 2 * n]
-    if fatal:
-        raise RunFailed(where(fatal[0]) + "; the twin experiment cannot go on without its truth")
-    if policy == "abort":
-        raise RunFailed(where(failures[0]) + '; [ensemble] on_failure = "abort"'
-                        + (f" ({len(failures) - 1} more failed)" if len(failures) > 1 else ""))
-    for name, group in (("assimilation", range(n)), ("open-loop", range(n, 2 * n))):
-        if set(group) <= failed:
-            raise RunFailed(f"every {name} member failed in the forecast from day "
-                            f"{failures[0].t0 / 86400.0:g}: {failures[0].message}")
-    if world.Get_rank() == 0:
-        for f in failures:
-            others = n - len([m for m in failed if (m < n) == (f.member < n)])
-            log.warning("%s; redrawn from the mean and spread of the %d other %s members",
-                        where(f), others, "assimilation" if f.member < n else "open-loop")
-OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
-                 "evapotranspiration", "leaf_area_index")
-
-
-def _initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], member: int, n: int,
-                    seed: int, pert: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Initial fields of run ``member``: perturbed head and log10 Ks (truth: key ``n``)."""
-    key = member % n if member < 2 * n else n
+def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int, seed: int,
+                   pert: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Initial fields of the run with perturbation key ``key``: perturbed head and log10 Ks."""
     g, b = model.grid, model.box
     box = (b.y0, b.y1, b.x0, b.x1)
     state = {k: v.copy() for k, v in base.items()}
@@ -204,6 +143,163 @@ def _initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], member: 
     return state
 
 
+@dataclass
+class _Observed:
+    """What a step observed, for the observation-space diagnostics: every observation of each
+    due type (assimilated and withheld) and the operator on the forecast mean."""
+
+    values: list[np.ndarray] = field(default_factory=list)
+    forecast_mean: list[np.ndarray] = field(default_factory=list)
+
+
+class LandTwin(CycleHooks):
+    """The land twin's part of the cycle (see the module notes). Built on every rank; files
+    exist on the filter ranks (the observation file on filter rank 0 only).
+
+    Parameters
+    ----------
+    cfg, tables
+        The configuration (:func:`models.landda.setup.load`).
+    job : pdafpy.job.Job
+    groups : RunGroups
+    interfaces : (nz + 1,) ndarray
+        Layer interface depths [m].
+    out : Path
+        Output folder.
+    """
+
+    records_loaded_state = True
+
+    def __init__(self, cfg: ExperimentConfig, tables: Mapping[str, Any], job: Any,
+                 groups: RunGroups, interfaces: np.ndarray, out: Path):
+        self.cfg, self.job, self.groups = cfg, job, groups
+        self.grid, self.boxes = job.grid, job.boxes
+        self.interfaces = interfaces
+        loc = Localization.from_pdaf(cfg.localization.radius_m,
+                                     cfg.localization.support_radius_m
+                                     or cfg.localization.radius_m, cfg.localization.weight)
+        self.network = ObservationNetwork(cfg.observations, job.grid, interfaces, loc,
+                                          cfg.ensemble.seed)
+        self.offsets = np.concatenate([[0], np.cumsum([t.operator.size
+                                                       for t in self.network.types])])
+        self.surface = surface_layers(interfaces, 0.05)
+        self.root_zone = surface_layers(interfaces, 1.0)
+        self.skill = Skill()
+        self.counts = {"theta_out_of_bounds": 0}
+        self.writers: dict[str, Any] = {}
+        self.obs_writer = None
+        layout = job.layout
+        if not layout.is_filter:
+            return
+        self.comm = layout.comm_filter
+        self.fl = job.runner.filter_layout
+        out_fields = [f for f in job.fields if f.name in OUTPUT_FIELDS]
+        self.writers = {g.name: EnsembleWriter(
+            out / f"{g.name}.nc", self.comm, job.boxes, job.grid, out_fields, cfg.schedule.start,
+            g.size, cfg.output.members and g.kind != "truth",
+            {"title": f"pdafpy twin experiment: {g.name}", "filter": str(cfg.filter.type)},
+            z_bounds=interfaces) for g in groups}
+        self.theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
+                                        job.filter_box)
+        if self.comm.Get_rank() == 0:
+            self.obs_writer = ObservationDiagnosticsWriter(
+                out / "observations.nc", [t.section.type for t in self.network.types],
+                cfg.schedule.start, [OBS_UNITS[t.section.type] for t in self.network.types])
+
+    def _hx(self, operator: Any, part: np.ndarray) -> np.ndarray:
+        """The operator applied to a one-member ensemble ``part`` over the whole grid, on every
+        filter rank (each rank reads the stencil points of its own block)."""
+        return operator.apply_shared(self.fl.view(part, operator.field),
+                                     self.boxes[self.comm.Get_rank()], self.comm)[0]
+
+    def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
+        """Synthetic observations: the truth plus noise, for every due type."""
+        truth = self.groups.part(ens, "truth")
+        da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
+        observed = Observed([], _Observed())
+        for k in step.due:
+            operator = self.network.types[k].operator
+            values = self.network.synthetic(k, self._hx(operator, truth), step.index,
+                                            int(self.offsets[k]))
+            observed.types.append(self.network.observation_type(k, values))
+            observed.details.values.append(values)
+            observed.details.forecast_mean.append(self._hx(operator, da_mean))
+        return observed
+
+    def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
+        for g in self.groups:
+            self.writers[g.name].write(step.t1, False, self.groups.part(ens, g.name), self.fl)
+
+    def plan(self, step: CycleStep, observed: Observed) -> list[AnalysisPart]:
+        return analysis_plan(self.cfg.observations, self.interfaces, step.due,
+                             [f.name for f in self.fl.fields], self.cfg.filter.parameters)
+
+    def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
+                        observed: Observed) -> None:
+        """Analysis records, observation-space diagnostics and skill of one step.
+
+        ``ens`` is the ensemble as the model holds it after loading the analysis (derived fields
+        recomputed from the analysed state, water content reconciled per ``filter.update``), so
+        the records and scores describe the state the forecast continues from.
+        """
+        groups, fl, comm, grid = self.groups, self.fl, self.comm, self.grid
+        da, ol, truth = (groups.part(ens, n) for n in ("assimilation", "open_loop", "truth"))
+        for g in groups:
+            self.writers[g.name].write(step.t1, True, groups.part(ens, g.name), fl)
+        analysis_hx = [self._hx(self.network.types[k].operator, da.mean(axis=0, keepdims=True))
+                       for k in step.due]
+        for label, (layers, weights) in (("surface", self.surface),
+                                         ("root_zone", self.root_zone)):
+            for run, part in (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth)):
+                mean = column_means(fl, part, weights, layers)
+                self.skill.add_columns(f"{label}/{run}", comm, self.boxes, mean.mean(axis=0),
+                                       grid)
+                if run == "da_f":
+                    self.skill.add_columns(f"{label}/spread", comm, self.boxes,
+                                           mean.std(axis=0, ddof=1), grid)
+        from pdafpy.output import gather_blocks
+        wtd = {run: gather_blocks(comm, self.boxes,
+                                  fl.view(part, "water_table_depth")[:, 0].mean(0),
+                                  grid.ny, grid.nx)
+               for run, part in (("da", da), ("ol", ol), ("truth", truth))}
+        out_of_bounds = comm.allreduce(theta_violations(fl, da, self.theta_bounds))
+        if comm.Get_rank() != 0:
+            return
+        for t in self.network.types:
+            if t.section.type != "groundwater_level":
+                continue
+            rows, cols = t.operator.row[:, 0], t.operator.col[:, 0]
+            for group, mask in (("assimilated", t.assimilated), ("withheld", ~t.assimilated)):
+                for run in ("da", "ol", "truth"):
+                    self.skill.add(f"wells_{group}/{run}", wtd[run][rows[mask], cols[mask]])
+        self.counts["theta_out_of_bounds"] += int(out_of_bounds > 0)
+        details = observed.details
+        for i, k in enumerate(step.due):
+            t = self.network.types[k]
+            self.obs_writer.write(step.t1, k, t.coords, t.assimilated, details.values[i],
+                                  t.section.error, details.forecast_mean[i], analysis_hx[i])
+        innovation = np.concatenate([v - f for v, f in zip(details.values,
+                                                           details.forecast_mean)] or [[0.0]])
+        log.info("day %6.2f: %4d observations used, %d rejected, mean innovation %+.4f",
+                 step.t1 / SECONDS_PER_DAY, observed.used, observed.rejected,
+                 float(np.mean(innovation)))
+
+    def files(self) -> dict[str, Any]:
+        """The ensemble files, and the observation file last (filter rank 0 only)."""
+        return dict(self.writers, **({"observations": self.obs_writer}
+                                     if self.obs_writer is not None else {}))
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"skill": self.skill.state(), "counts": dict(self.counts)}
+
+    def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
+        self.skill.restore(saved.get("skill", {}))
+        self.counts.update({k: int(v) for k, v in saved.get("counts", {}).items()})
+
+    def describe_time(self, t: float) -> str:
+        return f"day {t / SECONDS_PER_DAY:g}"
+
+
 def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
              out: Path | None = None, restart: tuple[dict, dict] | None = None) -> dict | None:
     """Run the twin experiment on ``world``; the summary on world rank 0 (None elsewhere).
@@ -216,185 +312,89 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     out : Path, optional
         Output folder (default ``[output] directory``).
     restart : (payload, attributes), optional
-        A checkpoint read by :func:`read_restart`: the run continues after its cycle.
+        A checkpoint read by :func:`read_restart`: the run continues after its analysis.
 
     Raises
     ------
-    RunFailed
-        On every rank, when a member fails and the run cannot go on (see the module notes).
+    pdafpy.cycle.RunFailed
+        On every rank, when a member fails and the run cannot go on (see :mod:`pdafpy.cycle`).
     """
-    n = cfg.ensemble.size
     check_layout(cfg, world.Get_size())
     out = Path(out or cfg.output.directory)
-    layout = make_layout(world, cfg.parallel.tasks, 2 * n + 1, cfg.parallel.filter_ranks)
-    model = LandDAModel.create(layout.comm_model, model_config(cfg, tables)) \
-        if layout.is_model else None
-    first_model = cfg.parallel.filter_ranks
-    grid: Grid = world.bcast(model.grid if world.Get_rank() == first_model else None,
-                             root=first_model)
-    interfaces = world.bcast(np.asarray(model.coupled.richards.solver.grid.interfaces)
-                             if world.Get_rank() == first_model else None, root=first_model)
-    fields = world.bcast(model.fields if world.Get_rank() == first_model else None,
-                         root=first_model)
-    comm = layout.comm_filter
-    boxes = filter_box = None
-    if layout.is_filter:
-        if cfg.parallel.filter_ranks:
-            boxes = block_boxes(grid.ny, grid.nx, *choose_process_grid(comm.Get_size(), grid.ny,
-                                                                        grid.nx))
-        else:
-            boxes = comm.allgather(model.box)
-        filter_box = boxes[comm.Get_rank()]
-    runner = EnsembleRunner(layout, model, filter_box, fields)
-    saved = restart[0] if restart is not None else {}
-    pert = dict(tables.get("perturbations", {}))
-    if restart is not None:
-        runner.restore_checkpoint(saved.get("runner", {}))
-    elif model is not None:
-        base = model.get_state()
-        runner.load(lambda m, box: _initial_member(model, base, m, n, cfg.ensemble.seed, pert))
-
-    loc = Localization.from_pdaf(cfg.localization.radius_m,
-                                 cfg.localization.support_radius_m or cfg.localization.radius_m,
-                                 cfg.localization.weight)
-    network = ObservationNetwork(cfg.observations, grid, interfaces, loc, cfg.ensemble.seed)
-    offsets = np.concatenate([[0], np.cumsum([t.operator.size for t in network.types])])
+    groups = twin_groups(cfg)
+    job = set_up_job(world, lambda comm: LandDAModel.create(
+        comm, model_config(cfg, tables, groups.keys())), groups.total, cfg.parallel.tasks,
+        cfg.parallel.filter_ranks)
+    interfaces = share_from_model(job.layout, job.model, lambda m: np.asarray(
+        m.coupled.richards.solver.grid.interfaces))
+    if restart is None and job.model is not None:
+        base = job.model.get_state()
+        pert = dict(tables.get("perturbations", {}))
+        job.runner.load(lambda run, box: initial_member(job.model, base, groups.key(run),
+                                                        cfg.ensemble.seed, pert))
+    hooks = LandTwin(cfg, tables, job, groups, interfaces, out)
     filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
                        type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed)
-    surface_l, surface_w = surface_layers(interfaces, 0.05)
-    root_l, root_w = surface_layers(interfaces, 1.0)
-    writers = {}
-    if layout.is_filter:
-        kinds = {"assimilation": n, "open_loop": n, "truth": 1}
-        out_fields = [f for f in fields if f.name in OUTPUT_FIELDS]
-        writers = {k: EnsembleWriter(out / f"{k}.nc", comm, boxes, grid, out_fields,
-                                     cfg.schedule.start, m, cfg.output.members and k != "truth",
-                                     {"title": f"pdafpy twin experiment: {k}",
-                                      "filter": str(cfg.filter.type)}, z_bounds=interfaces)
-                   for k, m in kinds.items()}
-        theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1, filter_box)
-    obs_writer = None
-    if layout.is_filter and layout.comm_filter.Get_rank() == 0:
-        obs_writer = ObservationDiagnosticsWriter(
-            out / "observations.nc", [t.section.type for t in network.types], cfg.schedule.start,
-            [OBS_UNITS[t.section.type] for t in network.types])
-    skill = Skill()
-    _restore_skill(skill, saved.get("skill", {}))
-    counts = defaultdict(int, {k: int(v) for k, v in saved.get("counts", {}).items()})
-    seconds = defaultdict(float, {k: float(v) for k, v in saved.get("seconds", {}).items()})
-    files = dict(writers, **({"observations": obs_writer} if obs_writer is not None else {}))
-    for name, records in saved.get("output", {}).items():
-        files[name].append_records(records)
-    times_h = cycle_hours(cfg)
-    first = int(restart[1]["cycle"]) + 1 if restart is not None else 0
-    t_prev = times_h[first - 1] if first else 0.0
-    start_wall = time.perf_counter() - float(saved.get("wall_s", 0.0))
-    every = cfg.schedule.checkpoint_every
-    progress = ProgressBar(times_h.size, enabled=None if world.Get_rank() == 0
-                           and log.isEnabledFor(logging.INFO) else False)
-    progress.start(first)
-    for cycle in range(first, times_h.size):
-        hour = times_h[cycle]
-        t0 = time.perf_counter()
-        failures = gather_failures(world, runner.forecast(t_prev * 3600.0, hour * 3600.0))
-        if failures:
-            _handle_failures(failures, n, cfg.ensemble.on_failure, world)
-        t1 = time.perf_counter()
-        ens = runner.collect()
-        t2 = time.perf_counter()
-        seconds["forecast"] += t1 - t0
-        seconds["collect"] += t2 - t1
-        if layout.is_filter:
-            if failures:
-                redraw_members(ens, runner.filter_layout, [f.member for f in failures],
-                               (range(n), range(n, 2 * n)), cfg.ensemble.seed, cycle)
-                counts["members_redrawn"] += len(failures)
-            forecast, observed = analyse_cycle(cfg, layout, grid, boxes, runner, ens, network,
-                                               offsets, filt, writers, counts, seconds, cycle,
-                                               hour)
-        t3 = time.perf_counter()
-        runner.distribute(ens)
-        loaded = runner.reloaded()
-        t4 = time.perf_counter()
-        seconds["distribute"] += t4 - t3
-        if layout.is_filter:
-            record_analysis(cfg, layout, grid, boxes, runner.filter_layout, loaded, forecast,
-                            observed, network, writers, obs_writer, skill, counts, seconds,
-                            hour, (surface_l, surface_w), (root_l, root_w), theta_bounds)
-        t4 = time.perf_counter()
-        t_prev = hour
-        if every and (cycle + 1) % every == 0:
-            payload = {"runner": runner.checkpoint_state(), "counts": dict(counts),
-                       "skill": _skill_state(skill),
-                       "output": {k: w.records() for k, w in files.items()},
-                       "seconds": dict(seconds), "wall_s": t4 - start_wall}
-            write_checkpoint(out / CHECKPOINT, world, payload,
-                             _layout_signature(cfg, world.Get_size()),
-                             {"cycle": cycle, "time_s": hour * 3600.0,
-                              "start": cfg.schedule.start},
-                             resolved_configuration(cfg, tables))
-            seconds["checkpoint"] += time.perf_counter() - t4
-            if world.Get_rank() == 0:
-                log.info("day %6.2f: checkpoint %s written", hour / 24.0, out / CHECKPOINT)
-        progress.update(cycle + 1, f"day {hour / 24.0:g} of {cfg.schedule.length_days:g}")
-    progress.close()
-    for w in files.values():        # the observation file, on filter rank 0 only, comes last
-        w.close()
-    wall = time.perf_counter() - start_wall
-    totals = {k: world.allreduce(seconds.get(k, 0.0), op=mpi_max()) for k in PHASES}
-    layout.free()
+    options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
+                           multiplicative=cfg.inflation.multiplicative, rtpp=cfg.inflation.rtpp,
+                           rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
+                           parameter_damping=cfg.filter.parameter_damping)
+    checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
+                                  _layout_signature(cfg, world.Get_size()),
+                                  resolved_configuration(cfg, tables),
+                                  {"start": cfg.schedule.start})
+    cycle = AssimilationCycle(job.runner, groups, analysis_schedule(cfg), filt, hooks, options,
+                              job.grid, job.boxes)
+    result = cycle.run(checkpointing, restart)
+    job.layout.free()
     if world.Get_rank() != 0:
         return None
-    summary = summarize(cfg, skill, counts, totals, wall, world.Get_size(), grid)
+    counts = dict(result.counts, **hooks.counts)
+    summary = summarize(cfg, hooks.skill, counts, result.seconds, result.wall_s,
+                        world.Get_size(), job.grid, groups.total)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", summary)
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``pdafpy run [CONFIG]``: run the experiment (the packaged example without CONFIG)."""
-    from mpi4py import MPI
 
-    parser = argparse.ArgumentParser(prog="pdafpy run", description=__doc__.split("\n")[0])
-    parser.add_argument("config", nargs="?", help="experiment TOML (default: packaged example)")
-    parser.add_argument("--out", type=Path, help="output folder (overrides [output] directory)")
-    parser.add_argument("--restart", type=Path, metavar="CKPT",
-                        help="continue from a checkpoint of this configuration and rank layout")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug output too (e.g. every rejected time step)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="warnings and errors only: no line per cycle, no progress bar")
-    args = parser.parse_args(argv)
-    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
-    world = MPI.COMM_WORLD
-    error = restart = None
-    try:
-        cfg, tables = load(args.config)
-        check_layout(cfg, world.Get_size())
-        if args.restart is not None:
-            restart = read_restart(args.restart, world, cfg, tables)
-    except PdafpyError as exc:
-        error = str(exc)
-    errors = [e for e in world.allgather(error) if e is not None]
-    if errors:
-        if world.Get_rank() == 0:
-            print(f"pdafpy run: error: {errors[0]}", file=sys.stderr)
-        return 2
-    try:
-        summary = run_twin(world, cfg, tables, args.out, restart)
-    except RunFailed as exc:                        # raised on every rank alike
-        if world.Get_rank() == 0:
-            print(f"pdafpy run: error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:                        # this rank only: the others may be waiting
-        log.error("rank %d failed", world.Get_rank(), exc_info=True)
-        print(f"pdafpy run: error on rank {world.Get_rank()}: {exc}", file=sys.stderr)
-        sys.stderr.flush()
-        if world.Get_size() > 1:
-            world.Abort(1)
-        return 1
-    if summary is not None:
+
+class LandTwinExperiment:
+    """The land twin as ``pdafpy run`` sees it (registered for ``model = "coupled"``).
+
+    Parameters
+    ----------
+    packaged : str
+        The packaged file the user's configuration overrides: ``default.toml`` (the packaged
+        example) or ``verify_twin.toml`` (the verification twin, itself over the example).
+    """
+
+    modes = ("twin",)
+
+    def __init__(self, packaged: str = "default.toml"):
+        self.packaged = packaged
+
+    def sections(self) -> dict[str, type]:
+        return dict(MODEL_SECTIONS)
+
+    def defaults(self) -> dict[str, Any]:
+        return packaged_defaults(self.packaged)
+
+    def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
+        from pdafpy.experiment import check_parameters
+        for i, s in enumerate(cfg.observations):
+            if not isinstance(s, LandObservationSection):
+                raise ConfigError(f"observations[{i}].type = {s.type!r}: the land twin observes "
+                                  f"{' and '.join(OBS_UNITS)}")
+        check_parameters(cfg, list(PARAMETER_FIELDS))
+
+    def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
+            out: Path | None = None, restart: Any = None) -> dict | None:
+        return run_twin(world, cfg, tables, out, restart)
+
+    def read_restart(self, path: Path, world: Any, cfg: ExperimentConfig,
+                     tables: Mapping[str, Any]) -> Any:
+        return read_restart(path, world, cfg, tables)
+
+    def print_summary(self, summary: Mapping[str, Any]) -> None:
         print_summary(summary)
-    return 0

@@ -29,10 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pdafpy.atomic import write_json
-from pdafpy.config import load_toml
 from pdafpy.errors import PdafpyError
 
-from .setup import load_experiment_tables, merge, packaged_table
+from .setup import load
 
 __all__ = ["Check", "checks", "main"]
 
@@ -105,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     world = MPI.COMM_WORLD
     error = None
     try:
-        table = merge(packaged_table(VERIFY_FILE), load_toml(args.config) if args.config else {})
-        cfg, tables = load_experiment_tables(table)
+        cfg, tables = load(args.config, packaged=VERIFY_FILE)
     except PdafpyError as exc:
         error = str(exc)
     if world.allreduce(error is not None, op=MPI.LOR):

@@ -1,0 +1,523 @@
+"""The assimilation cycle: forecast, collect, observe, analyse, constrain, distribute, record.
+
+This is the one loop every pdafpy experiment runs (the land twin, PDAF's online tutorial, the
+Lorenz-96 benchmark, ``pdafpy run`` with any registered model). What differs between them comes
+in through :class:`CycleHooks`: which observations a window holds, what the analysis updates,
+what is written and scored. At each analysis time of the :class:`~pdafpy.schedule.AnalysisSchedule`:
+
+``forecast``
+    every model task advances its runs through the window ``(t_prev, t]``
+    (:meth:`pdafpy.ensemble.EnsembleRunner.forecast`); failed runs are handled by the failure
+    policy (below);
+``collect``
+    the filter ranks receive every run of their block;
+``observe``
+    the hooks return the window's observations (:meth:`CycleHooks.observe`) and record the
+    forecast;
+``analyse``
+    for every analysed run group, each part of the hooks' analysis plan runs
+    :func:`pdafpy.analysis.analysis_step` (observe the owned observations, halo exchange, local
+    search, the filter), parameter increments are damped, and the analysed elements inflated
+    (multiplicative, RTPP, RTPS);
+``constrain``
+    the hooks' bounds and back-transforms (:meth:`CycleHooks.constrain`);
+``distribute``
+    the runs go back to their tasks; with :attr:`CycleHooks.records_loaded_state` the cycle reads
+    them back as the model holds them once loaded (derived variables recomputed);
+``output``
+    :meth:`CycleHooks.record_analysis`; a checkpoint every ``checkpoint_every`` analyses.
+
+**Failed runs** (a model raising :class:`~pdafpy.errors.ModelError`): with ``on_failure =
+"redraw"`` a failed run is replaced on the filter ranks by the mean of the other runs of its group
+plus a perturbation (:func:`pdafpy.ensemble.redraw_members`); with ``"abort"``, when a truth fails
+or when every run of a group fails, every rank raises :class:`RunFailed` alike.
+
+**Checkpoints and restart**: the runner's members and the models' internal state, the cycle's
+counters and timings, the hooks' own state and every output record so far go into one HDF5 file
+(:mod:`pdafpy.checkpoint`); a run restarted from it on the same layout ends bit-identical.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .analysis import AnalysisReport, analysis_step
+from .checkpoint import write_checkpoint
+from .ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_members
+from .errors import PdafpyError
+from .groups import RunGroups
+from .inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread, rotate
+from .obs.types import ObservationType
+from .progress import ProgressBar
+from .schedule import AnalysisSchedule
+
+__all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "AnalysisPart",
+           "Observed", "Checkpointing", "CycleResult", "RunFailed", "PHASES", "damp_increment",
+           "inflate_analysed"]
+
+log = logging.getLogger(__name__)
+
+PHASES = ("forecast", "collect", "observe", "halo", "analyse", "distribute", "output",
+          "checkpoint")
+
+
+class RunFailed(PdafpyError):
+    """The run cannot continue; raised on every rank alike."""
+
+
+@dataclass(frozen=True)
+class CycleStep:
+    """One analysis of the schedule.
+
+    Attributes
+    ----------
+    index : int
+        Analysis counter (0-based); keys random draws.
+    t0, t1 : float
+        The forecast window ``(t0, t1]`` [model time units].
+    due : list of int
+        Observation types due at ``t1`` (their indices in the application's type list).
+    """
+
+    index: int
+    t0: float
+    t1: float
+    due: list[int]
+
+
+@dataclass
+class Observed:
+    """What a window holds, from :meth:`CycleHooks.observe`.
+
+    Attributes
+    ----------
+    types : list of ObservationType
+        The observations to assimilate, one entry per due type (same order as ``step.due``).
+    details : Any
+        Whatever the application keeps for its records (e.g. withheld values).
+    used, rejected : int
+        Observations the analysis used and left out by the innovation check (all filter ranks),
+        filled in by the cycle.
+    """
+
+    types: list[ObservationType]
+    details: Any = None
+    used: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class AnalysisPart:
+    """Observation types analysed together, and the part of the state they update.
+
+    Attributes
+    ----------
+    types : tuple of int
+        Positions in :attr:`Observed.types`.
+    fields : tuple of str or None
+        Fields updated (None: every field).
+    levels : dict
+        For layered fields updated only in part, the levels (0 = top); empty: whole columns.
+    damped : tuple of str
+        Fields whose increment is scaled by :attr:`CycleOptions.parameter_damping`.
+    """
+
+    types: tuple[int, ...]
+    fields: tuple[str, ...] | None = None
+    levels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    damped: tuple[str, ...] = ()
+
+
+class CycleHooks:
+    """What an application adds to the cycle. Methods run on the filter ranks (their
+    ``ens`` is the rank's block of every run, ``(groups.total, n_state)``) unless noted.
+
+    Subclasses implement :meth:`observe`; the others default to doing nothing.
+    """
+
+    #: Whether :meth:`record_analysis` wants the ensemble as the model holds it once loaded
+    #: (derived variables recomputed, analysed values reconciled); costs one load per run.
+    records_loaded_state: bool = False
+
+    def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
+        """The observations of the window ``(step.t0, step.t1]`` for the due types."""
+        raise NotImplementedError
+
+    def plan(self, step: CycleStep, observed: Observed) -> list[AnalysisPart]:
+        """The analyses of this step, in order (default: all types, every field, at once)."""
+        return [AnalysisPart(tuple(range(len(observed.types))))] if observed.types else []
+
+    def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
+        """Records of the forecast, before the analysis."""
+
+    def constrain(self, step: CycleStep, ens: np.ndarray) -> None:
+        """Bounds and back-transforms of the analysed runs (in place)."""
+
+    def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
+                        observed: Observed) -> None:
+        """Records and scores after the analysis. ``forecast`` holds the analysed groups' runs
+        before the analysis ``(n_analysed, n_state)``."""
+
+    def files(self) -> dict[str, Any]:
+        """Output files whose records a checkpoint keeps (``records()``, ``append_records()``,
+        ``close()``)."""
+        return {}
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The application's state a restart needs (filter ranks)."""
+        return {}
+
+    def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`checkpoint_state`."""
+
+    def describe_time(self, t: float) -> str:
+        """A time for progress lines and messages (default: the model's time unit)."""
+        return f"t = {t:g}"
+
+    def stop_requested(self) -> bool:
+        """True to end the run after this step (e.g. a diverged ensemble); asked on every rank
+        after each step, and the run stops if any rank asks."""
+        return False
+
+
+@dataclass(frozen=True)
+class CycleOptions:
+    """The cycle's settings.
+
+    Attributes
+    ----------
+    seed : int
+        Seed of every random draw of the cycle (redraws, random transforms).
+    on_failure : str
+        ``"redraw"`` or ``"abort"`` (see the module notes).
+    multiplicative, rtpp, rtps : float
+        Inflation of the analysed elements after the analysis (factor; alphas in [0, 1]).
+    adaptive_forget : bool
+        PDAF's adaptive forgetting factor (:func:`pdafpy.inflation.adaptive_forget`) instead
+        of the filter's fixed one.
+    parameter_damping : float
+        Fraction of the increment applied to each part's ``damped`` fields.
+    rotate : bool
+        A random mean-preserving rotation of the analysis anomalies (DAPPER's ``rot``).
+    """
+
+    seed: int = 1
+    on_failure: str = "redraw"
+    multiplicative: float = 1.0
+    rtpp: float = 0.0
+    rtps: float = 0.0
+    adaptive_forget: bool = False
+    parameter_damping: float = 1.0
+    rotate: bool = False
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often checkpoints are written.
+
+    Attributes
+    ----------
+    path : Path
+    every : int
+        Write after every ``every``-th analysis (0: never).
+    layout_signature : mapping
+        Layout numbers a restart must match.
+    configuration : mapping
+        The resolved configuration a restart must match.
+    attributes : mapping
+        Further file attributes (e.g. the start time).
+    """
+
+    path: Path
+    every: int
+    layout_signature: Mapping[str, int]
+    configuration: Mapping[str, Any]
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CycleResult:
+    """What a finished cycle reports (on every rank).
+
+    Attributes
+    ----------
+    seconds : dict
+        Wall time per phase, the maximum over ranks [s].
+    counts : dict
+        Counters (observations used and rejected, runs redrawn, halo bytes...), filter rank 0's.
+    wall_s : float
+        Wall time of the whole loop, restarts included [s].
+    """
+
+    seconds: dict[str, float]
+    counts: dict[str, int]
+    wall_s: float
+
+
+class AssimilationCycle:
+    """The cycle of one job (collective over ``runner.layout.world``).
+
+    Parameters
+    ----------
+    runner : EnsembleRunner
+        The runs of ``groups`` across the layout, already loaded (or restored).
+    groups : RunGroups
+    schedule : AnalysisSchedule
+    filt : filter object or None
+        From :func:`pdafpy.filters.make_filter` (None: nothing is analysed, a free run).
+    hooks : CycleHooks
+    options : CycleOptions
+    grid : Grid
+    boxes : sequence of Box
+        Every filter rank's block (None off the filter).
+    """
+
+    def __init__(self, runner: EnsembleRunner, groups: RunGroups, schedule: AnalysisSchedule,
+                 filt: Any, hooks: CycleHooks, options: CycleOptions, grid: Any,
+                 boxes: Sequence[Any] | None):
+        self.runner, self.groups, self.schedule = runner, groups, schedule
+        self.filter, self.hooks, self.options = filt, hooks, options
+        self.grid, self.boxes = grid, boxes
+        self.layout = runner.layout
+        self.world = self.layout.world
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.reports: list[AnalysisReport] = []
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, checkpointing: Checkpointing | None = None,
+            restart: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+            progress: bool | None = None) -> CycleResult:
+        """Run every analysis of the schedule (after the restart's, if any).
+
+        Parameters
+        ----------
+        checkpointing : Checkpointing, optional
+        restart : (payload, attributes), optional
+            This rank's part of a checkpoint and its attributes
+            (:func:`pdafpy.checkpoint.read_checkpoint`).
+        progress : bool, optional
+            Show a progress bar on world rank 0 (default: on a terminal, at log level INFO).
+
+        Raises
+        ------
+        RunFailed
+            On every rank, when failed runs cannot be replaced (see the module notes).
+        """
+        saved = dict(restart[0]) if restart is not None else {}
+        first = int(restart[1]["cycle"]) + 1 if restart is not None else 0
+        if restart is not None:
+            self._restore(saved)
+        start_wall = time.perf_counter() - float(saved.get("wall_s", 0.0))
+        bar = ProgressBar(len(self.schedule), enabled=progress if self.world.Get_rank() == 0
+                          and log.isEnabledFor(logging.INFO) else False)
+        bar.start(first)
+        end = self.hooks.describe_time(self.schedule.end)
+        for index in range(first, len(self.schedule)):
+            t0, t1 = self.schedule.window(index)
+            step = CycleStep(index, t0, t1, self.schedule.due(index))
+            self._step(step)
+            every = checkpointing.every if checkpointing is not None else 0
+            if every and (index + 1) % every == 0:
+                self._checkpoint(checkpointing, step, time.perf_counter() - start_wall)
+            bar.update(index + 1, f"{self.hooks.describe_time(t1)} of {end}")
+            if self.world.allreduce(self.hooks.stop_requested(), op=_lor()):
+                log.info("%s: the run stops here (%s)", self.hooks.describe_time(t1),
+                         type(self.hooks).__name__)
+                break
+        bar.close()
+        for f in self.hooks.files().values():
+            f.close()
+        wall = time.perf_counter() - start_wall
+        from mpi4py import MPI
+        totals = {k: self.world.allreduce(self.seconds.get(k, 0.0), op=MPI.MAX) for k in PHASES}
+        return CycleResult(totals, dict(self.counts), wall)
+
+    def _step(self, step: CycleStep) -> None:
+        runner, groups, layout = self.runner, self.groups, self.layout
+        t0 = time.perf_counter()
+        failures = gather_failures(self.world, runner.forecast(step.t0, step.t1))
+        if failures:
+            self._check_failures(failures)
+        t1 = time.perf_counter()
+        ens = runner.collect()
+        t2 = time.perf_counter()
+        self.seconds["forecast"] += t1 - t0
+        self.seconds["collect"] += t2 - t1
+        forecast = observed = None
+        if layout.is_filter:
+            if failures:
+                redraw_members(ens, runner.filter_layout, [f.member for f in failures],
+                               groups.redraw_groups, self.options.seed, step.index)
+                self.counts["members_redrawn"] += len(failures)
+            forecast, observed = self._analyse(step, ens)
+        t3 = time.perf_counter()
+        runner.distribute(ens)
+        loaded = runner.reloaded() if self.hooks.records_loaded_state else ens
+        t4 = time.perf_counter()
+        self.seconds["distribute"] += t4 - t3
+        if layout.is_filter:
+            self.hooks.record_analysis(step, loaded, forecast, observed)
+            self.seconds["output"] += time.perf_counter() - t4
+
+    def _analyse(self, step: CycleStep, ens: np.ndarray) -> tuple[np.ndarray, Observed]:
+        """Observe, record the forecast, analyse and constrain (filter ranks); returns the
+        analysed groups' forecast and what was observed."""
+        comm = self.layout.comm_filter
+        fl = self.runner.filter_layout
+        t0 = time.perf_counter()
+        observed = self.hooks.observe(step, ens)
+        t1 = time.perf_counter()
+        self.seconds["observe"] += t1 - t0
+        self.hooks.record_forecast(step, ens)
+        analysed_groups = self.groups.of_kind("analysed") if self.filter is not None else []
+        forecast = np.concatenate([self.groups.part(ens, g.name) for g in analysed_groups]) \
+            if analysed_groups else ens[:0].copy()
+        t2 = time.perf_counter()
+        self.seconds["output"] += t2 - t1
+        parts = self.hooks.plan(step, observed) if analysed_groups else []
+        reports = []
+        for g in analysed_groups:
+            da = self.groups.part(ens, g.name)
+            prior = da.copy()
+            for part in parts:
+                before = da.copy() if part.damped and self.options.parameter_damping < 1.0 \
+                    else None
+                reports.append(analysis_step(
+                    self.filter, da, fl, self.grid, [observed.types[k] for k in part.types],
+                    comm, self.boxes, cycle=step.index, analysed_fields=part.fields,
+                    analysed_levels=part.levels or None,
+                    adaptive_forget=self.options.adaptive_forget))
+                if before is not None:
+                    damp_increment(fl, da, before, part.damped, self.options.parameter_damping)
+            if parts:
+                analysed = np.unique(np.concatenate([
+                    fl.column_indices(p.fields, p.levels or None).ravel() for p in parts]))
+                inflate_analysed(da, prior, analysed, self.options, step.index)
+        self.hooks.constrain(step, ens)
+        t3 = time.perf_counter()
+        halo = sum(r.seconds.get("halo", 0.0) for r in reports)
+        self.seconds["halo"] += halo
+        self.seconds["analyse"] += t3 - t2 - halo
+        self._count(observed, reports, comm)
+        return forecast, observed
+
+    def _count(self, observed: Observed, reports: Sequence[AnalysisReport], comm: Any) -> None:
+        from mpi4py import MPI
+        self.reports = list(reports)
+        observed.used = comm.allreduce(sum(r.owned_obs for r in reports))
+        observed.rejected = comm.allreduce(int(sum(np.sum(r.omitted_obs) for r in reports)))
+        self.counts["used"] += observed.used
+        self.counts["omitted"] += observed.rejected
+        self.counts["halo_bytes_max"] = max(self.counts["halo_bytes_max"], comm.allreduce(
+            max([r.halo.bytes_sent for r in reports], default=0), op=MPI.MAX))
+
+    # -- failures --------------------------------------------------------------------------------
+    def _check_failures(self, failures: Sequence[MemberFailure]) -> None:
+        """Log failed runs (world rank 0); raise :class:`RunFailed` on every rank when the run
+        cannot go on: policy ``"abort"``, a truth failed, or a whole group failed."""
+        groups, when = self.groups, self.hooks.describe_time
+
+        def where(f: MemberFailure) -> str:
+            return (f"{groups.describe(f.member)} failed in the forecast from {when(f.t0)} "
+                    f"to {when(f.t1)}: {f.message}")
+
+        failed = {f.member for f in failures}
+        fatal = [f for f in failures if groups.group_of(f.member).kind not in ("analysed",
+                                                                               "free")]
+        if fatal:
+            raise RunFailed(where(fatal[0]) + f"; the run cannot go on without its "
+                            f"{groups.group_of(fatal[0].member).label}")
+        if self.options.on_failure == "abort":
+            raise RunFailed(where(failures[0]) + '; [ensemble] on_failure = "abort"'
+                            + (f" ({len(failures) - 1} more failed)" if len(failures) > 1
+                               else ""))
+        for g in groups:
+            if set(groups.runs(g.name)) <= failed:
+                raise RunFailed(f"every {g.label} member failed in the forecast from "
+                                f"{when(failures[0].t0)}: {failures[0].message}")
+        if self.world.Get_rank() == 0:
+            for f in failures:
+                g = groups.group_of(f.member)
+                others = g.size - len(failed & set(groups.runs(g.name)))
+                log.warning("%s; redrawn from the mean and spread of the %d other %s members",
+                            where(f), others, g.label)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _checkpoint(self, ck: Checkpointing, step: CycleStep, wall_s: float) -> None:
+        t0 = time.perf_counter()
+        payload = {"runner": self.runner.checkpoint_state(), "counts": dict(self.counts),
+                   "application": self.hooks.checkpoint_state() if self.layout.is_filter
+                   else {},
+                   "output": {k: w.records() for k, w in self.hooks.files().items()},
+                   "seconds": dict(self.seconds), "wall_s": wall_s}
+        write_checkpoint(ck.path, self.world, payload, ck.layout_signature,
+                         {"cycle": step.index, "time": step.t1, **ck.attributes},
+                         ck.configuration)
+        self.seconds["checkpoint"] += time.perf_counter() - t0
+        if self.world.Get_rank() == 0:
+            log.info("%s: checkpoint %s written", self.hooks.describe_time(step.t1), ck.path)
+
+    def _restore(self, saved: Mapping[str, Any]) -> None:
+        self.runner.restore_checkpoint(saved.get("runner", {}))
+        self.counts.update({k: int(v) for k, v in saved.get("counts", {}).items()})
+        self.seconds.update({k: float(v) for k, v in saved.get("seconds", {}).items()})
+        if self.layout.is_filter:
+            self.hooks.restore_checkpoint(saved.get("application", {}))
+        files = self.hooks.files()
+        for name, records in saved.get("output", {}).items():
+            files[name].append_records(records)
+
+
+def _lor() -> Any:
+    from mpi4py import MPI
+    return MPI.LOR
+
+
+def damp_increment(layout: Any, ens: np.ndarray, before: np.ndarray, names: Sequence[str],
+                   damping: float) -> None:
+    """Apply only ``damping`` of the analysis increment to the fields ``names`` (in place).
+
+    Parameters
+    ----------
+    layout : StateLayout
+    ens, before : (N, layout.size) ndarray
+        The analysis (changed in place) and the state before it.
+    """
+    for name in names:
+        new, old = layout.view(ens, name), layout.view(before, name)
+        new[...] = old + damping * (new - old)
+
+
+def inflate_analysed(ens: np.ndarray, prior: np.ndarray, analysed: np.ndarray,
+                     options: CycleOptions, cycle: int = 0) -> None:
+    """Inflation, relaxation and rotation of the analysed state elements only (in place);
+    the other elements keep their spread.
+
+    Parameters
+    ----------
+    ens, prior : (N, n) ndarray
+        The analysis and the forecast it came from.
+    analysed : (k,) int ndarray
+        The analysed state indices.
+    options : CycleOptions
+        ``multiplicative``, ``rtpp``, ``rtps``, ``rotate`` and ``seed``.
+    cycle : int
+        Keys the rotation.
+    """
+    part, before = ens[:, analysed], prior[:, analysed]
+    inflate(part, options.multiplicative)
+    if options.rtpp:
+        relax_to_prior_perturbations(part, before, options.rtpp)
+    if options.rtps:
+        relax_to_prior_spread(part, before, options.rtps)
+    if options.rotate:
+        rotate(part, options.seed, cycle)
+    ens[:, analysed] = part

@@ -1,0 +1,272 @@
+"""Experiments: what ``pdafpy run`` does with a configuration, chosen by its ``model`` and ``mode``.
+
+An *experiment* ties a model to the assimilation cycle: the model's own configuration tables, the
+packaged defaults a user's file is laid over, and the run itself. A model package registers one
+under the entry-point group ``pdafpy.experiments`` with the model's name (the coupled land model
+registers its land twin); any other model runs as pdafpy's generic experiment
+(:class:`GenericExperiment`, :mod:`pdafpy.twin`), for which the model class declares its table
+(``config_section``, named ``config_table``), its time unit and its initial ensemble (see
+:mod:`pdafpy.model`).
+
+:func:`load_configuration` reads a file, finds the experiment, lays the file over its defaults by
+the schema (:func:`pdafpy.config.merge_tables`) and validates every key of every section before
+any model work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from .config import load_toml, merge_tables, parse_section
+from .errors import ConfigError
+from .experiment_config import ExperimentConfig, check_layout
+from .model import load_model_class
+from .registry import registered
+
+__all__ = ["Experiment", "GenericExperiment", "LoadedConfiguration", "experiment_for",
+           "load_configuration", "EXPERIMENT_GROUP"]
+
+EXPERIMENT_GROUP = "pdafpy.experiments"
+
+
+class Experiment(Protocol):
+    """What ``pdafpy run`` needs from the experiment of a model."""
+
+    #: Modes it runs (among :data:`pdafpy.experiment_config.MODES`).
+    modes: tuple[str, ...]
+
+    def sections(self) -> Mapping[str, type]:
+        """The model's own top-level tables and their sections (dataclasses)."""
+
+    def defaults(self) -> dict[str, Any]:
+        """The packaged configuration a user's file is laid over (may be empty)."""
+
+    def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
+        """Checks across the framework's and the model's sections (raise ConfigError)."""
+
+    def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
+            out: Path | None, restart: Any) -> dict | None:
+        """Run it (collective); the summary on world rank 0."""
+
+    def read_restart(self, path: Path, world: Any, cfg: ExperimentConfig,
+                     tables: Mapping[str, Any]) -> Any:
+        """This rank's part of a checkpoint, checked against this run (collective)."""
+
+    def print_summary(self, summary: Mapping[str, Any]) -> None:
+        """The summary as a person reads it."""
+
+
+@dataclass(frozen=True)
+class LoadedConfiguration:
+    """A validated configuration.
+
+    Attributes
+    ----------
+    cfg : ExperimentConfig
+        The framework's sections.
+    tables : dict
+        The model's tables (validated), each a dict of the keys given.
+    experiment : Experiment
+    """
+
+    cfg: ExperimentConfig
+    tables: dict[str, Any]
+    experiment: Any
+
+
+def experiment_for(model: str) -> Any:
+    """The experiment registered for ``model``, or the generic one around its model class.
+
+    Raises
+    ------
+    ConfigError
+        If neither an experiment nor a model of that name is installed.
+    """
+    found = registered(EXPERIMENT_GROUP)
+    if model in found:
+        return found[model].load()()
+    return GenericExperiment(model, load_model_class(model))
+
+
+def load_configuration(source: Path | str | Mapping[str, Any] | None,
+                       experiment: Any = None) -> LoadedConfiguration:
+    """Read and validate a configuration: its ``model``'s experiment, the file laid over the
+    experiment's defaults, every section parsed.
+
+    Parameters
+    ----------
+    source : path, mapping or None
+        The TOML file (None: the defaults of the default model's experiment, the packaged
+        example).
+    experiment : Experiment, optional
+        The experiment to use (default: the one registered for the file's ``model``).
+
+    Raises
+    ------
+    ConfigError, InputFileError
+        On the first problem, naming the key or file.
+    """
+    user = dict(load_toml(source) if isinstance(source, (str, Path)) else (source or {}))
+    model = user.get("model", ExperimentConfig.model)
+    if not isinstance(model, str):
+        raise ConfigError(f"model = {model!r}: expected a string")
+    experiment = experiment if experiment is not None else experiment_for(model)
+    sections = dict(experiment.sections())
+    base = experiment.defaults()
+    split = [({k: v for k, v in t.items() if k not in sections},
+              {k: v for k, v in t.items() if k in sections}) for t in (base, user)]
+    framework = merge_tables(ExperimentConfig, split[0][0], split[1][0])
+    own = merge_tables(sections, split[0][1], split[1][1])
+    unknown = sorted(k for k, v in framework.items() if isinstance(v, dict)
+                     and k not in {f.name for f in dataclasses.fields(ExperimentConfig)})
+    if unknown:
+        raise ConfigError(f"[{unknown[0]}]: unknown table; model {model!r} reads "
+                          f"{', '.join(f'[{s}]' for s in sections) or 'no table of its own'}")
+    cfg = parse_section(ExperimentConfig, framework)
+    tables = {}
+    for name, table in own.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name} = {table!r}: expected a table [{name}]")
+        parse_section(sections[name], table, name)
+        tables[name] = dict(table)
+    if cfg.mode not in experiment.modes:
+        raise ConfigError(f"mode = {cfg.mode!r}: model {model!r} runs "
+                          f"{' or '.join(repr(m) for m in experiment.modes)}")
+    experiment.check(cfg, tables)
+    return LoadedConfiguration(cfg, tables, experiment)
+
+
+def check_parameters(cfg: ExperimentConfig, parameter_fields: list[str]) -> None:
+    """``[filter] parameters`` must name parameter fields of the model."""
+    bad = [p for p in cfg.filter.parameters if p not in parameter_fields]
+    if bad:
+        raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: {bad[0]!r} is not "
+                          f"a parameter field of the model; it has "
+                          f"{parameter_fields or 'none'}")
+
+
+class GenericExperiment:
+    """pdafpy's twin and free run of a model class that declares ``config_table``,
+    ``config_section``, ``time_unit_s`` and ``initial_member`` (see :mod:`pdafpy.model`)."""
+
+    modes = ("twin", "free")
+
+    def __init__(self, name: str, model_class: type):
+        self.name, self.model_class = name, model_class
+        missing = [a for a in ("config_table", "config_section", "time_unit_s",
+                               "initial_member") if not hasattr(model_class, a)]
+        if missing:
+            raise ConfigError(f"model = {name!r}: {model_class.__name__} cannot be run by "
+                              f"pdafpy run: it declares no {', '.join(missing)} (see "
+                              "pdafpy.model)")
+
+    def sections(self) -> dict[str, type]:
+        return {self.model_class.config_table: self.model_class.config_section}
+
+    def defaults(self) -> dict[str, Any]:
+        return {"model": self.name}
+
+    def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
+        from .obs.synthetic import GridPointSection
+        for i, s in enumerate(cfg.observations):
+            if not isinstance(s, GridPointSection):
+                raise ConfigError(f"observations[{i}].type = {s.type!r}: pdafpy's generic twin "
+                                  f"of model {self.name!r} observes grid points only "
+                                  "(type = 'grid_point')")
+        if cfg.mode == "twin" and not cfg.observations:
+            raise ConfigError("observations: a twin needs at least one [[observations]] table")
+        if cfg.filter.parameters:
+            raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: pdafpy's "
+                              f"generic twin of model {self.name!r} estimates no parameters")
+
+    def _config(self, tables: Mapping[str, Any]) -> Any:
+        return parse_section(self.model_class.config_section,
+                             tables.get(self.model_class.config_table, {}),
+                             self.model_class.config_table)
+
+    def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
+            out: Path | None = None, restart: Any = None) -> dict | None:
+        from .atomic import write_json
+        from .cycle import AssimilationCycle, CycleOptions
+        from .filters import make_filter
+        from .groups import RunGroups
+        from .job import set_up_job
+        from .localize import Localization
+        from .schedule import AnalysisSchedule
+        from .twin import GenericTwin
+
+        check_layout(cfg, world.Get_size())
+        out = Path(out or cfg.output.directory)
+        section = self._config(tables)
+        cls = self.model_class
+        twin = cfg.mode == "twin"
+        groups = RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True) if twin \
+            else RunGroups.free_run(cfg.ensemble.size)
+        job = set_up_job(world, lambda comm: cls.create(comm, dataclasses.asdict(section)),
+                         groups.total, cfg.parallel.tasks, cfg.parallel.filter_ranks)
+        if job.model is not None:
+            base = job.model.get_state()
+            box = job.model.box
+            job.runner.load(lambda run, _: cls.initial_member(base, groups.key(run),
+                                                              cfg.ensemble.seed, box, section))
+        grid = job.grid
+        periods = [p * n for p, n in zip((_spacing(grid.y), _spacing(grid.x)),
+                                         (grid.ny, grid.nx))]
+        loc_cfg = cfg.localization
+        periodic = any(grid.periodic)
+        localization = Localization.from_pdaf(
+            loc_cfg.radius_m, loc_cfg.support_radius_m or loc_cfg.radius_m, loc_cfg.weight,
+            1 if periodic else 0,
+            (periods[1] if grid.periodic[1] else 0.0, periods[0] if grid.periodic[0] else 0.0)
+            if periodic else None)
+        hooks = GenericTwin(cfg, job, groups, localization, float(cls.time_unit_s), out)
+        unit = float(cls.time_unit_s)
+        intervals = [o.interval_h * 3600.0 / unit for o in cfg.observations] or \
+            [cfg.schedule.length_days * 86400.0 / unit]
+        schedule = AnalysisSchedule(intervals, cfg.schedule.length_days * 86400.0 / unit)
+        filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
+                           type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed) \
+            if twin else None
+        options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
+                               multiplicative=cfg.inflation.multiplicative,
+                               rtpp=cfg.inflation.rtpp, rtps=cfg.inflation.rtps,
+                               adaptive_forget=cfg.inflation.adaptive_forget)
+        result = AssimilationCycle(job.runner, groups, schedule, filt, hooks, options, grid,
+                                   job.boxes).run()
+        job.layout.free()
+        if world.Get_rank() != 0:
+            return None
+        summary = {"model": self.name, "mode": cfg.mode, "variables": hooks.summary(),
+                   "observations_used": result.counts.get("used", 0),
+                   "observations_rejected": result.counts.get("omitted", 0),
+                   "members_redrawn": result.counts.get("members_redrawn", 0),
+                   "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+                   "wall_s": round(result.wall_s, 2), "ranks": world.Get_size(),
+                   "runs": groups.total, "members": cfg.ensemble.size,
+                   "filter": str(cfg.filter.type) if twin else None,
+                   "analyses": len(schedule)}
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "summary.json", summary)
+        return summary
+
+    def read_restart(self, path: Path, world: Any, cfg: ExperimentConfig,
+                     tables: Mapping[str, Any]) -> Any:
+        raise ConfigError(f"--restart: pdafpy's generic experiment of model {self.name!r} "
+                          "writes no checkpoints")
+
+    def print_summary(self, summary: Mapping[str, Any]) -> None:
+        from .twin import print_field_summary
+        runs = (["open_loop", "assimilation_forecast", "assimilation"]
+                if summary["mode"] == "twin" else ["open_loop"])
+        print_field_summary(summary, runs)
+        print(f"\n{summary['analyses']} analysis times, {summary['observations_used']} "
+              f"observations used; wall {summary['wall_s']:.2f} s on {summary['ranks']} ranks")
+
+
+def _spacing(coords: np.ndarray) -> float:
+    return float(coords[1] - coords[0]) if coords.size > 1 else 1.0
