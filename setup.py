@@ -39,6 +39,9 @@ setup(
         "pdafpy.report": [
             "coupled = models.landda.report:write_report",
         ],
+        "pdafpy.commands": [
+            "tutorial = models.pdaf_tutorial_cli:main",
+        ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",
         ],

@@ -11,15 +11,18 @@ Predictability, 1-18.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from pdafpy.config import option
 from pdafpy.decomposition import Box
 from pdafpy.errors import ConfigError
 from pdafpy.model import FieldSpec, Grid
+from pdafpy.random import standard_normal
 
-__all__ = ["tendency", "rk4_step", "Lorenz96Model"]
+__all__ = ["tendency", "rk4_step", "Lorenz96Model", "Lorenz96Section"]
 
 FIELD = "x"
 
@@ -38,8 +41,30 @@ def rk4_step(x: np.ndarray, dt: float, forcing: float = 8.0) -> np.ndarray:
     return x + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
+@dataclass(frozen=True)
+class Lorenz96Section:
+    """The Lorenz-96 model (``[lorenz96]``)."""
+
+    n: int = option(40, "number of variables on the ring", minimum=4)
+    forcing: float = option(8.0, "forcing F")
+    dt: float = option(0.05, "Runge-Kutta step", unit="model time units", minimum=0.0,
+                       exclusive_minimum=True)
+    initial_sd: float = option(0.001 ** 0.5, "standard deviation of each run's initial state "
+                               "about x0 = (1, 0, ..., 0) (DAPPER's)", minimum=0.0)
+
+
 class Lorenz96Model:
-    """Lorenz-96 in the Model protocol. Time is in model time units; ``dt`` per RK4 step."""
+    """Lorenz-96 in the Model protocol. Time is in model time units; ``dt`` per RK4 step.
+
+    For ``pdafpy run`` (``model = "lorenz96"``, pdafpy's generic twin) it declares its table
+    ``[lorenz96]`` (:class:`Lorenz96Section`), its time unit (Lorenz's: 0.05 units are 6 hours,
+    so one unit is 5 days) and each run's initial state.
+    """
+
+    config_table = "lorenz96"
+    config_section = Lorenz96Section
+    #: Seconds per model time unit (Lorenz 1996: 0.2 units ~ 1 day).
+    time_unit_s = 5 * 86400.0
 
     def __init__(self, n: int = 40, forcing: float = 8.0, dt: float = 0.05):
         if n < 4:
@@ -52,11 +77,24 @@ class Lorenz96Model:
 
     @classmethod
     def create(cls, comm: Any, config: Mapping[str, Any]) -> "Lorenz96Model":
-        """Build from ``{"n": 40, "forcing": 8.0, "dt": 0.05}``; one rank per task."""
+        """Build from ``{"n": 40, "forcing": 8.0, "dt": 0.05}`` (the keys of
+        :class:`Lorenz96Section`; ``initial_sd`` is the initial ensemble's); one rank per
+        task."""
         if comm is not None and comm.Get_size() > 1:
             raise ConfigError("Lorenz-96 runs on one rank per model task")
         return cls(int(config.get("n", 40)), float(config.get("forcing", 8.0)),
                    float(config.get("dt", 0.05)))
+
+    @classmethod
+    def initial_member(cls, state: Mapping[str, np.ndarray], key: int, seed: int, box: Box,
+                       config: Lorenz96Section) -> dict[str, np.ndarray]:
+        """The initial state of the run with perturbation key ``key``: DAPPER's ``x0`` (1 at
+        the first variable, 0 elsewhere) plus ``initial_sd`` times standard-normal numbers keyed
+        by (seed, key, variable)."""
+        n = state[FIELD].shape[-1]
+        x0 = np.eye(n)[0]
+        z = standard_normal(seed, "initial_state", 0, key, np.arange(n))
+        return {FIELD: (x0 + config.initial_sd * z).reshape(1, 1, n)}
 
     @property
     def grid(self) -> Grid:

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pdafpy.analysis import analysis_step
+from pdafpy.cycle import analysis_step
 from pdafpy.atomic import atomic_path
 from pdafpy.cycle import AssimilationCycle, CycleHooks, CycleOptions, CycleStep, Observed
 from pdafpy.decomposition import Box, block_boxes

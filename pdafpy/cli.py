@@ -6,7 +6,8 @@ Subcommands
     The main job: the experiment a configuration describes (without one, the packaged example,
     a small twin experiment), run under ``mpirun``.
 ``pdafpy tutorial {offline,online}``
-    PDAF's 2D tutorial (run under ``mpirun``), writing PDAF's output files.
+    PDAF's 2D tutorial (run under ``mpirun``), writing PDAF's output files; a command registered
+    by the models package (entry-point group ``pdafpy.commands``), like any other package may.
 ``pdafpy verify SUITE``
     A verification suite (``tutorial``; others registered by installed packages under the
     entry-point group ``pdafpy.verify``); prints a table and exits non-zero on any failure.
@@ -25,6 +26,7 @@ MPI is initialised only by subcommands that need it, so ``pdafpy verify`` can st
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -37,52 +39,6 @@ from .registry import registered
 
 __all__ = ["main"]
 
-log = logging.getLogger("pdafpy")
-
-
-def _tutorial_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tutorial", help="PDAF's 2D tutorial, offline or online (under mpirun)")
-    p.add_argument("mode", choices=["offline", "online"])
-    p.add_argument("--inputs", type=Path, required=True,
-                   help="folder with PDAF's tutorial inputs (inputs_offline or inputs_online)")
-    p.add_argument("--out", type=Path, required=True, help="folder for the output files")
-    p.add_argument("--filter", default="lestkf",
-                   help="estkf, etkf, lestkf, letkf, or PDAF's type number (default lestkf)")
-    p.add_argument("--cradius", type=float, default=0.0, help="cut-off radius [grid units]")
-    p.add_argument("--sradius", type=float, default=None,
-                   help="support radius [grid units] (default: cradius)")
-    p.add_argument("--locweight", type=int, default=0,
-                   help="PDAF weight code: 0 uniform, 1 exponential, 2 Gaspari-Cohn, 5 Gaussian")
-    p.add_argument("--forget", type=float, default=1.0, help="forgetting factor")
-    p.add_argument("--type-trans", type=int, default=0, help="PDAF's type_trans")
-    p.add_argument("--obs", default="A", help="observation types, e.g. A or A,B,C")
-    p.add_argument("--tasks", type=int, default=1, help="model tasks (online)")
-    p.add_argument("--filter-ranks", type=int, default=0,
-                   help="separate filter ranks (online; 0: task 0 analyses)")
-
-
-def _run_tutorial(args: argparse.Namespace) -> int:
-    from mpi4py import MPI
-
-    from models.pdaf_tutorial import TutorialSettings, run_offline, run_online
-    from .filters import filter_name
-
-    settings = TutorialSettings(filter=filter_name(args.filter), cradius=args.cradius,
-                                sradius=args.sradius, locweight=args.locweight,
-                                forget=args.forget, type_trans=args.type_trans,
-                                obs_types=args.obs, tasks=args.tasks,
-                                filter_ranks=args.filter_ranks)
-    settings.types()
-    settings.localization()
-    if args.mode == "offline":
-        run_offline(MPI.COMM_WORLD, args.inputs, args.out, settings)
-    else:
-        run_online(MPI.COMM_WORLD, args.inputs, args.out, settings)
-    if MPI.COMM_WORLD.Get_rank() == 0:
-        log.info("tutorial %s (%s) written to %s", args.mode, settings.filter, args.out)
-    return 0
-
-
 def _report_writer(outdir: Path) -> Any:
     """The ``write_report`` registered (group ``pdafpy.report``) for the model of the run in
     ``outdir``: its ``summary.json`` names it (a run that names none is the coupled model's)."""
@@ -92,7 +48,8 @@ def _report_writer(outdir: Path) -> Any:
         try:
             model = json.loads(summary.read_text()).get("model", model)
         except (ValueError, OSError) as exc:
-            raise InputFileError(f"{summary}: not readable as JSON ({exc})") from None
+            raise InputFileError(f"{summary}: not readable as JSON ({exc}); expected the "
+                                 "summary.json pdafpy run writes") from None
     writers = registered("pdafpy.report")
     if model not in writers:
         raise InputFileError(f"{outdir}: a run of model {model!r}, for which no report is "
@@ -114,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
-    _tutorial_parser(sub)
     groups = {"verify": "pdafpy.verify", "bench": "pdafpy.bench"}
+    commands = registered("pdafpy.commands")
+    for name, ep in sorted(commands.items()):
+        doc = (importlib.import_module(ep.module).__doc__ or ep.module).strip().split("\n")[0]
+        pc = sub.add_parser(name, help=doc.rstrip(".,"), add_help=False)
+        pc.add_argument("rest", nargs=argparse.REMAINDER, help=f"options of pdafpy {name}")
     for command, help_text in (("verify", "run a verification suite against reference results"),
                                ("bench", "run a benchmark against published results")):
         p = sub.add_parser(command, help=help_text)
@@ -135,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "tutorial":
-            return _run_tutorial(args)
+        if args.command in commands:
+            return int(commands[args.command].load()(args.rest) or 0)
         if args.command == "report":
             for path in _report_writer(args.outdir)(args.outdir, args.out, args.cells):
                 print(path)

@@ -32,6 +32,7 @@ __all__ = ["Experiment", "GenericExperiment", "LoadedConfiguration", "experiment
            "load_configuration", "EXPERIMENT_GROUP"]
 
 EXPERIMENT_GROUP = "pdafpy.experiments"
+CHECKPOINT = "checkpoint.h5"
 
 
 class Experiment(Protocol):
@@ -192,9 +193,8 @@ class GenericExperiment:
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             out: Path | None = None, restart: Any = None) -> dict | None:
         from .atomic import write_json
-        from .cycle import AssimilationCycle, CycleOptions
+        from .cycle import AssimilationCycle, Checkpointing, CycleOptions
         from .filters import make_filter
-        from .groups import RunGroups
         from .job import set_up_job
         from .localize import Localization
         from .schedule import AnalysisSchedule
@@ -205,8 +205,7 @@ class GenericExperiment:
         section = self._config(tables)
         cls = self.model_class
         twin = cfg.mode == "twin"
-        groups = RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True) if twin \
-            else RunGroups.free_run(cfg.ensemble.size)
+        groups = _groups(cfg)
         job = set_up_job(world, lambda comm: cls.create(comm, dataclasses.asdict(section)),
                          groups.total, cfg.parallel.tasks, cfg.parallel.filter_ranks)
         if job.model is not None:
@@ -236,8 +235,12 @@ class GenericExperiment:
                                multiplicative=cfg.inflation.multiplicative,
                                rtpp=cfg.inflation.rtpp, rtps=cfg.inflation.rtps,
                                adaptive_forget=cfg.inflation.adaptive_forget)
+        checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
+                                      self._signature(cfg, world.Get_size()),
+                                      self._resolved(cfg, tables),
+                                      {"start": cfg.schedule.start, "time_unit_s": unit})
         result = AssimilationCycle(job.runner, groups, schedule, filt, hooks, options, grid,
-                                   job.boxes).run()
+                                   job.boxes).run(checkpointing, restart)
         job.layout.free()
         if world.Get_rank() != 0:
             return None
@@ -254,10 +257,26 @@ class GenericExperiment:
         write_json(out / "summary.json", summary)
         return summary
 
+    def _signature(self, cfg: ExperimentConfig, world_size: int) -> dict[str, int]:
+        return {"world": world_size, "tasks": cfg.parallel.tasks,
+                "filter_ranks": cfg.parallel.filter_ranks, "runs": _groups(cfg).total}
+
+    @staticmethod
+    def _resolved(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
+        """The configuration a checkpoint must match (where outputs go, the length and the
+        checkpoint interval may change)."""
+        conf = dataclasses.asdict(cfg)
+        conf.update({k: dict(v) for k, v in tables.items()})
+        conf["output"].pop("directory")
+        conf["schedule"].pop("length_days")
+        conf["schedule"].pop("checkpoint_every")
+        return conf
+
     def read_restart(self, path: Path, world: Any, cfg: ExperimentConfig,
                      tables: Mapping[str, Any]) -> Any:
-        raise ConfigError(f"--restart: pdafpy's generic experiment of model {self.name!r} "
-                          "writes no checkpoints")
+        from .checkpoint import read_checkpoint
+        return read_checkpoint(path, world, self._signature(cfg, world.Get_size()),
+                               self._resolved(cfg, tables))
 
     def print_summary(self, summary: Mapping[str, Any]) -> None:
         from .twin import print_field_summary
@@ -266,6 +285,14 @@ class GenericExperiment:
         print_field_summary(summary, runs)
         print(f"\n{summary['analyses']} analysis times, {summary['observations_used']} "
               f"observations used; wall {summary['wall_s']:.2f} s on {summary['ranks']} ranks")
+
+
+def _groups(cfg: ExperimentConfig) -> Any:
+    """The generic experiment's runs: assimilation, open loop and truth, or the ensemble."""
+    from .groups import RunGroups
+    if cfg.mode == "twin":
+        return RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True)
+    return RunGroups.free_run(cfg.ensemble.size)
 
 
 def _spacing(coords: np.ndarray) -> float:

@@ -159,7 +159,8 @@ class GenericTwin(CycleHooks):
         for name, series in self.scores.items():
             for field in series[0]:
                 values = np.array([s[field] for s in series])
-                variables[field][name] = {"rmse": float(np.mean(values[:, 0])),
+                rmse = float(np.mean(values[:, 0]))
+                variables[field][name] = {"rmse": rmse if np.isfinite(rmse) else None,
                                           "spread": float(np.mean(values[:, 1]))}
         return dict(variables)
 
@@ -169,6 +170,6 @@ def print_field_summary(summary: Mapping[str, Any], runs: Sequence[str]) -> None
     print("ensemble-mean RMSE against the truth (spread), averaged over the analysis times")
     print(f"{'field':16s}" + "".join(f" {r:>28s}" for r in runs))
     for field, entry in summary["variables"].items():
-        cells = [f"{entry[r]['rmse']:.4f} ({entry[r]['spread']:.4f})" if r in entry else "-"
-                 for r in runs]
+        cells = [("-" if entry[r]["rmse"] is None else f"{entry[r]['rmse']:.4f}")
+                 + f" ({entry[r]['spread']:.4f})" if r in entry else "-" for r in runs]
         print(f"{field:16s}" + "".join(f" {c:>28s}" for c in cells))

@@ -56,7 +56,7 @@ def worker(filter_name: str, ny: int, nx: int, repeats: int) -> None:
     import numpy as np
     from mpi4py import MPI
 
-    from pdafpy.analysis import analysis_step
+    from pdafpy.cycle import analysis_step
     from pdafpy.decomposition import block_boxes, choose_process_grid
     from pdafpy.filters import make_filter
     from pdafpy.localize import Localization

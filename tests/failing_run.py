@@ -32,8 +32,8 @@ dz_m = [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]
 [ensemble]
 size = 4
 {ensemble}
-[filter]
-update = "water_content"
+[update]
+variable = "water_content"
 [[observations]]
 type = "surface_soil_moisture"
 interval_h = 6.0

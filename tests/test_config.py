@@ -1,18 +1,28 @@
-"""Configuration: defaults, PDAF aliases, and one clear message per bad input."""
+"""Configuration: defaults, PDAF aliases, the user's file over the packaged example, and one
+clear message per bad input."""
 
 from __future__ import annotations
 
 import pytest
 
-from pdafpy.config import reference_markdown
+from pdafpy.config import merge_tables, parse_section, reference_markdown
 from pdafpy.errors import ConfigError, InputFileError
-from pdafpy.experiment_config import ExperimentConfig, check_layout, load_experiment
+from pdafpy.experiment import load_configuration
+from pdafpy.experiment_config import ExperimentConfig, check_layout
 
 
-def test_empty_file_gives_the_packaged_defaults():
-    cfg, model = load_experiment({})
-    assert cfg == ExperimentConfig()
-    assert cfg.ensemble.size == 8 and cfg.filter.type == "letkf" and model == {}
+def load_experiment(source):
+    """The framework's sections and the model's tables of a configuration."""
+    loaded = load_configuration(source)
+    return loaded.cfg, loaded.tables
+
+
+def test_no_file_gives_the_packaged_example():
+    cfg, model = load_experiment(None)
+    assert cfg.model == "coupled" and cfg.mode == "twin"
+    assert cfg.ensemble.size == 8 and cfg.filter.type == "letkf"
+    assert [o.type for o in cfg.observations] == ["surface_soil_moisture", "groundwater_level"]
+    assert model["grid"]["nx"] == 12 and model["update"] == {"variable": "pressure_head"}
 
 
 def test_pdaf_names_are_aliases():
@@ -24,14 +34,75 @@ def test_pdaf_names_are_aliases():
     assert cfg.localization.weight == 2 and cfg.ensemble.size == 16 and cfg.parallel.tasks == 4
 
 
-def test_model_sections_pass_through():
-    cfg, model = load_experiment({"grid": {"nx": 12}, "soil": {"n": 1.5}}, ("grid", "soil"))
-    assert model == {"grid": {"nx": 12}, "soil": {"n": 1.5}}
+def test_the_model_tables_are_laid_over_the_packaged_example_key_by_key():
+    _, model = load_experiment({"grid": {"nx": 6}, "soil": {"n": 1.5}})
+    assert model["grid"]["nx"] == 6 and model["grid"]["ny"] == 12
+    assert model["soil"]["n"] == 1.5 and model["soil"]["theta_s"] == 0.43
+
+
+def test_an_alias_in_the_users_file_replaces_the_packaged_name():
+    """PDAF's names over the packaged example, which spells the same keys its own way."""
+    cfg, _ = load_experiment({"filter": {"filtertype": 7}, "localization": {"cradius": 900.0},
+                              "ensemble": {"dim_ens": 6}, "parallel": {"n_modeltasks": 2}})
+    assert cfg.filter.type == 7 and cfg.localization.radius_m == 900.0
+    assert cfg.ensemble.size == 6 and cfg.parallel.tasks == 2
+
+
+def test_a_free_form_table_is_replaced_whole_keeping_the_users_order():
+    """The forcing perturbations: order matters (forcing_correlation follows it), and the
+    packaged example's variables the user left out are not perturbed."""
+    _, model = load_experiment({"perturbations": {"forcing": {
+        "air_temperature": {"sd": 1.0}, "precipitation": {"sd": 0.5}},
+        "forcing_correlation": [[1.0, -0.3], [-0.3, 1.0]]}})
+    assert list(model["perturbations"]["forcing"]) == ["air_temperature", "precipitation"]
+    assert model["perturbations"]["log10_ks_sd"] == 0.4           # the rest still merged
+
+
+def test_a_table_of_another_type_is_replaced_whole():
+    """A NetCDF forcing over the packaged synthetic one inherits none of its keys."""
+    merged = merge_tables({"forcing": dict}, {}, {})
+    assert merged == {}
+    from models.landda.setup import MODEL_SECTIONS, default_table
+    table = merge_tables(MODEL_SECTIONS, {"forcing": default_table()["forcing"]},
+                         {"forcing": {"type": "netcdf", "path": "forcing.nc"}})
+    assert table["forcing"] == {"type": "netcdf", "path": "forcing.nc"}
+
+
+def test_model_and_mode_choose_the_experiment():
+    cfg, tables = load_experiment({"model": "lorenz96", "observations": [
+        {"type": "grid_point", "field": "x"}]})
+    assert cfg.model == "lorenz96" and tables == {}
+    assert cfg.ensemble.size == 8                                # pdafpy's defaults, no land
+    with pytest.raises(ConfigError, match="model = 'nosuchmodel': not installed; installed:"):
+        load_experiment({"model": "nosuchmodel"})
+    with pytest.raises(ConfigError, match="mode = 'free': model 'coupled' runs 'twin'"):
+        load_experiment({"mode": "free"})
+    with pytest.raises(ConfigError, match=r"\[grid\]: unknown table; model 'lorenz96' reads "
+                                          r"\[lorenz96\]"):
+        load_experiment({"model": "lorenz96", "grid": {"nx": 3}})
+    with pytest.raises(ConfigError, match="lorenz96.nn: unknown key"):
+        load_experiment({"model": "lorenz96", "lorenz96": {"nn": 3}})
+    with pytest.raises(ConfigError, match=r"observations\[0\].field = 'y': expected one of"):
+        from mpi4py import MPI
+        from pdafpy.experiment import experiment_for
+        loaded = load_configuration({"model": "lorenz96", "observations": [
+            {"type": "grid_point", "field": "y"}]})
+        loaded.experiment.run(MPI.COMM_SELF, loaded.cfg, loaded.tables)
+    assert experiment_for("models.lorenz96:Lorenz96Model").name.endswith("Lorenz96Model")
+
+
+def test_a_model_class_given_by_module_path():
+    cfg, _ = load_experiment({"model": "models.lorenz96:Lorenz96Model", "observations": [
+        {"type": "grid_point", "field": "x"}]})
+    assert cfg.model == "models.lorenz96:Lorenz96Model"
+    with pytest.raises(ConfigError, match="model = 'models.lorenz96:Nothing': cannot import it"):
+        load_experiment({"model": "models.lorenz96:Nothing"})
 
 
 BAD = [
     ({"filter": {"forgett": 1.0}}, "filter.forgett: unknown key"),
-    ({"filtr": {}}, "filtr: unknown key"),
+    ({"filtr": {}}, "[filtr]: unknown table"),
+    ({"filtr": 3}, "filtr: unknown key"),
     ({"filter": {"forget": "high"}}, "filter.forget = 'high': expected a number"),
     ({"filter": {"forget": 0.0}}, "filter.forget = 0.0: must be > 0.0"),
     ({"filter": {"type": "kalman"}}, "filter.type = 'kalman': expected one of"),
@@ -44,6 +115,19 @@ BAD = [
     ({"localization": {"radius_m": -5}}, "localization.radius_m = -5.0: must be >= 0.0"),
     ({"inflation": {"rtpp": 1.5}}, "inflation.rtpp = 1.5: must be <= 1.0"),
     ({"observations": [{"type": "vod"}]}, "observations[0].type = 'vod': expected one of"),
+    ({"observations": [{"type": "grid_point"}]},
+     "observations[0].type = 'grid_point': the land twin observes"),
+    ({"filter": {"parameters": ["porosity"]}},
+     "filter.parameters = ['porosity']: 'porosity' is not a parameter field of the model"),
+    ({"perturbations": {"forcing": {"precipitation": {"sd": 1.0, "tau": 3}}}},
+     "perturbations.forcing.precipitation.tau: unknown key"),
+    ({"perturbations": {"forcing": {"precipitation": {"sd": 1.0}},
+                        "forcing_correlation": [[1.0, 0.2], [0.2, 1.0]]}},
+     "perturbations.forcing_correlation: expected a 1 x 1 matrix"),
+    ({"initial": {"water_table_dept_m": 2.0}}, "initial.water_table_dept_m: unknown key"),
+    ({"localization": {"support_radius_m": "far"}},
+     "localization.support_radius_m = 'far': expected a number"),
+    ({"update": {"variable": "theta"}}, "update.variable = 'theta': expected one of"),
     ({"observations": [{"error": -0.1}]}, "observations[0].error = -0.1: must be > 0.0"),
     ({"observations": {"type": "surface_soil_moisture"}}, "expected an array of tables"),
     ({"observations": [{"radius_m": 0.0}]}, "observations[0].radius_m = 0.0: must be > 0.0"),
@@ -73,6 +157,7 @@ def test_layout_errors_need_the_world_size():
 def test_files(tmp_path):
     with pytest.raises(InputFileError, match="not found"):
         load_experiment(tmp_path / "missing.toml")
+    assert parse_section(ExperimentConfig, {}).observations == ()       # pdafpy's own defaults
     bad = tmp_path / "bad.toml"
     bad.write_text("[filter\ntype = 1")
     with pytest.raises(InputFileError, match="bad.toml: not valid TOML"):

@@ -13,7 +13,7 @@ from models.landda.config_sections import (FACE_KEYS, FORCING_KEYS, MODEL_SECTIO
                                            FaceSection, ForcingSection, GridSection,
                                            InitialSection, LandSection, SoilSection,
                                            SolverSection, parse_model_tables)
-from models.landda.setup import packaged_table
+from models.landda.setup import packaged_defaults as packaged_table
 from pdafpy.errors import ConfigError
 
 

@@ -168,7 +168,7 @@ def test_every_filter_is_called_the_same_way():
 
 @pytest.mark.parametrize("name", sorted(FILTERS) + ["sekf"])
 def test_every_filter_runs_through_the_analysis_step(name):
-    from pdafpy.analysis import analysis_step
+    from pdafpy.cycle import analysis_step
     from pdafpy.decomposition import block_boxes
     from pdafpy.model import FieldSpec, Grid
     from pdafpy.obs.operators import grid_point

@@ -58,10 +58,9 @@ def test_model_construction_reports_an_unknown_key_as_a_config_error():
         LandDAModel.create(MPI.COMM_SELF, config)
 
 
-@pytest.mark.xfail(strict=True, reason="models.landda.setup.merge keeps the packaged default's "
-                   "key order (and its other variables) in [perturbations.forcing]; the user's "
-                   "table must replace the default's")
 def test_a_user_forcing_table_keeps_its_order_through_the_packaged_defaults(tmp_path):
+    """The user's table replaces the packaged example's whole: it used to be merged into it,
+    keeping the example's order and variables, so forcing_correlation paired the wrong ones."""
     path = tmp_path / "user.toml"
     path.write_text("[perturbations]\n"
                     "forcing = { air_temperature = { sd = 1.0 }, precipitation = { sd = 0.5 } }\n"

@@ -13,7 +13,7 @@ from mpi4py import MPI
 pytest.importorskip("petsc4py")
 
 from models.landda.model import LandDAModel  # noqa: E402
-from models.landda.setup import MODEL_SECTIONS, default_table, merge, model_config  # noqa: E402
+from models.landda.setup import load, model_config  # noqa: E402
 
 SMALL = {"grid": {"nx": 4, "ny": 3, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]},
          "schedule": {"length_days": 2.0}, "ensemble": {"size": 4},
@@ -21,9 +21,7 @@ SMALL = {"grid": {"nx": 4, "ny": 3, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]},
 
 
 def small_model(update):
-    table = merge(default_table(), merge(SMALL, {"filter": {"update": update}}))
-    from pdafpy.experiment_config import load_experiment
-    cfg, tables = load_experiment(table, MODEL_SECTIONS)
+    cfg, tables = load(dict(SMALL, update={"variable": update}))
     return LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(4)))
 
 
@@ -41,13 +39,12 @@ EDGE_OF_SATURATION = {
 
 @pytest.mark.parametrize("retry", ["basic", "none"])
 def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_newton_step(retry):
-    from models.landda.setup import load_experiment_tables
     from models.landda.twin import initial_member, twin_groups
     from pdafpy.errors import ModelError
 
-    table = merge(default_table(), merge(EDGE_OF_SATURATION, {"solver": {
-        "petsc_options": {"retry_linesearch": retry}}}))
-    cfg, tables = load_experiment_tables(table)
+    table = dict(EDGE_OF_SATURATION, solver=dict(EDGE_OF_SATURATION["solver"], petsc_options={
+        "retry_linesearch": retry}))
+    cfg, tables = load(table)
     groups = twin_groups(cfg)
     model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, groups.keys()))
     member = groups.runs("open_loop")[6]
@@ -130,9 +127,9 @@ def test_short_twin_runs_and_writes_its_outputs(tmp_path):
 
 def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
     from models.landda.observations import ObservationNetwork
-    from pdafpy.analysis import analysis_step
+    from pdafpy.cycle import analysis_step
     from pdafpy.decomposition import block_boxes, choose_process_grid
-    from pdafpy.experiment_config import ObservationSection
+    from models.landda.observations import LandObservationSection as ObservationSection
     from pdafpy.filters import make_filter
     from pdafpy.localize import Localization
     from pdafpy.model import FieldSpec, Grid
@@ -175,7 +172,7 @@ def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
 
 def test_an_observation_type_can_have_its_own_localisation_radius():
     from models.landda.observations import ObservationNetwork
-    from pdafpy.experiment_config import ObservationSection
+    from models.landda.observations import LandObservationSection as ObservationSection
     from pdafpy.localize import Localization
     from pdafpy.model import Grid
 

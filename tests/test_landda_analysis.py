@@ -3,7 +3,6 @@ inflation and damping of the analysed elements."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from models.landda.analysis_plan import analysis_plan
 from pdafpy.cycle import CycleOptions, damp_increment, inflate_analysed
 from pdafpy.decomposition import Box
-from pdafpy.experiment_config import ObservationSection
+from models.landda.observations import LandObservationSection as ObservationSection
 from pdafpy.model import FieldSpec
 from pdafpy.state import StateLayout
 

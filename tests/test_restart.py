@@ -57,7 +57,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     for key in ca:
         assert np.array_equal(ca[key], cb[key]), key
     with h5py.File(a / "checkpoint.h5") as h5:
-        assert h5.attrs["cycle"] == 3 and h5.attrs["time_s"] == 86400.0
+        assert h5.attrs["cycle"] == 3 and h5.attrs["time"] == 86400.0
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_run_restarted_after_a_crash_ends_bit_identical(uninterrupted, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["checkpoint.h5"] + [p.name + ".part" for p in uninterrupted.glob("*.nc")])
     with h5py.File(out / "checkpoint.h5") as h5:
-        assert h5.attrs["cycle"] == 1 and h5.attrs["time_s"] == 43200.0
+        assert h5.attrs["cycle"] == 1 and h5.attrs["time"] == 43200.0
     # on_failure may change on restart; the failure is not injected again
     restart = run_pdafpy([write_config(tmp_path, "twin.toml"), "--out", out, "--restart",
                           out / "checkpoint.h5"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from models.pdaf_tutorial import (FIELD, TutorialSettings, _observation_types, read_field)
-from pdafpy.analysis import analysis_step
+from pdafpy.cycle import analysis_step
 from pdafpy.decomposition import block_boxes
 from pdafpy.filters import make_filter
 from pdafpy.model import FieldSpec, Grid

@@ -342,7 +342,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
                                   _layout_signature(cfg, world.Get_size()),
                                   resolved_configuration(cfg, tables),
-                                  {"start": cfg.schedule.start})
+                                  {"start": cfg.schedule.start, "time_unit_s": 1.0})
     cycle = AssimilationCycle(job.runner, groups, analysis_schedule(cfg), filt, hooks, options,
                               job.grid, job.boxes)
     result = cycle.run(checkpointing, restart)

@@ -3,7 +3,7 @@
 Every filter is called as ``filt.analyse(ens, inputs, cycle, forget)`` with an
 :class:`AnalysisInputs`; its ``scheme`` says which observations the caller must prepare in
 ``inputs``: ``"global"`` owned only, ``"local"`` after the halo exchange and the local search,
-``"gathered"`` owned, gathered by the filter itself (:func:`pdafpy.analysis.analysis_step` does
+``"gathered"`` owned, gathered by the filter itself (:func:`pdafpy.cycle.analysis_step` does
 this for any filter).
 
 | name | PDAF type | ``scheme`` | method |

@@ -7,7 +7,7 @@ its ``scheme`` attribute which observations the caller must prepare in ``inputs`
 - ``"local"``: the observations after the halo exchange and the local search (``local``);
 - ``"gathered"``: the owned observations, which the filter gathers over ``comm`` itself.
 
-:func:`pdafpy.analysis.analysis_step` prepares the inputs for any filter.
+:func:`pdafpy.cycle.analysis_step` prepares the inputs for any filter.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ what is written and scored. At each analysis time of the :class:`~pdafpy.schedul
     forecast;
 ``analyse``
     for every analysed run group, each part of the hooks' analysis plan runs
-    :func:`pdafpy.analysis.analysis_step` (observe the owned observations, halo exchange, local
+    :func:`pdafpy.cycle.analysis_step` (observe the owned observations, halo exchange, local
     search, the filter), parameter increments are damped, and the analysed elements inflated
     (multiplicative, RTPP, RTPS);
 ``constrain``
@@ -48,15 +48,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..checkpoint import write_checkpoint
+from ..ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_members
+from ..errors import PdafpyError
+from ..groups import RunGroups
+from ..inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread, rotate
+from ..obs.types import ObservationType
+from ..progress import ProgressBar
+from ..schedule import AnalysisSchedule
 from .analysis import AnalysisReport, analysis_step
-from .checkpoint import write_checkpoint
-from .ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_members
-from .errors import PdafpyError
-from .groups import RunGroups
-from .inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread, rotate
-from .obs.types import ObservationType
-from .progress import ProgressBar
-from .schedule import AnalysisSchedule
 
 __all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "AnalysisPart",
            "Observed", "Checkpointing", "CycleResult", "RunFailed", "PHASES", "damp_increment",
@@ -232,7 +232,8 @@ class Checkpointing:
     configuration : mapping
         The resolved configuration a restart must match.
     attributes : mapping
-        Further file attributes (e.g. the start time).
+        Further file attributes (e.g. the start time and the seconds per model time unit);
+        the cycle writes ``cycle`` (the analysis index) and ``time`` (its time, model units).
     """
 
     path: Path

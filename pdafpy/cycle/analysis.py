@@ -1,7 +1,7 @@
 """One analysis on the filter ranks: observe, exchange the observation halo, analyse.
 
 This is the part of an assimilation cycle between *collect* and *distribute*
-(see ../docs/architecture.md): the filter ranks hold the forecast ensemble of their blocks; each
+(see ../../docs/framework.md): the filter ranks hold the forecast ensemble of their blocks; each
 evaluates the operators of the observations it owns; for local filters (``scheme == "local"``)
 it receives the neighbours' observations by the halo exchange and finds each column's local
 observations; then every filter is called the same way, ``filt.analyse(ens, inputs, cycle,
@@ -17,15 +17,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .decomposition import Box
-from .filters.inputs import AnalysisInputs
-from .halo import HaloStats, exchange_observations, local_observations
-from .inflation import adaptive_forget as adaptive_forget_factor
-from .model import Grid
-from .obs.observe import observe_owned
-from .obs.qc import omit_by_innovation
-from .obs.types import ObservationType
-from .state import StateLayout
+from ..decomposition import Box
+from ..filters.inputs import AnalysisInputs
+from ..halo import HaloStats, exchange_observations, local_observations
+from ..inflation import adaptive_forget as adaptive_forget_factor
+from ..model import Grid
+from ..obs.observe import observe_owned
+from ..obs.qc import omit_by_innovation
+from ..obs.types import ObservationType
+from ..state import StateLayout
 
 __all__ = ["AnalysisReport", "analysis_step"]
 

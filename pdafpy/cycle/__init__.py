@@ -1,0 +1,18 @@
+"""The assimilation cycle, the one place a filter's analysis is called.
+
+- :mod:`pdafpy.cycle.loop`: :class:`AssimilationCycle`, forecast -> collect -> observe -> halo ->
+  analyse -> constrain -> distribute -> output and checkpoint, with what an application adds
+  (:class:`CycleHooks`);
+- :mod:`pdafpy.cycle.analysis`: :func:`analysis_step`, one analysis on the filter ranks
+  (observe the owned observations, innovation check, halo exchange, local search, the filter);
+  PDAF's offline mode calls it directly.
+"""
+
+from .analysis import AnalysisReport, analysis_step
+from .loop import (PHASES, AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
+                   CycleOptions, CycleResult, CycleStep, Observed, RunFailed, damp_increment,
+                   inflate_analysed)
+
+__all__ = ["AnalysisReport", "analysis_step", "PHASES", "AnalysisPart", "AssimilationCycle",
+           "Checkpointing", "CycleHooks", "CycleOptions", "CycleResult", "CycleStep", "Observed",
+           "RunFailed", "damp_increment", "inflate_analysed"]
