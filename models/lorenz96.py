@@ -65,6 +65,8 @@ class Lorenz96Model:
     config_section = Lorenz96Section
     #: Seconds per model time unit (Lorenz 1996: 0.2 units ~ 1 day).
     time_unit_s = 5 * 86400.0
+    #: The ring is not split over ranks.
+    max_ranks_per_task = 1
 
     def __init__(self, n: int = 40, forcing: float = 8.0, dt: float = 0.05):
         if n < 4:

@@ -50,6 +50,9 @@ class Experiment(Protocol):
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         """Checks across the framework's and the model's sections (raise ConfigError)."""
 
+    def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
+        """Checks for a number of MPI ranks (raise ConfigError), before any model work."""
+
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             out: Path | None, restart: Any) -> dict | None:
         """Run it (collective); the summary on world rank 0."""
@@ -185,6 +188,14 @@ class GenericExperiment:
             raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: pdafpy's "
                               f"generic twin of model {self.name!r} estimates no parameters")
 
+    def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
+        check_layout(cfg, world_size)
+        most = getattr(self.model_class, "max_ranks_per_task", None)
+        per_task = (world_size - cfg.parallel.filter_ranks) // cfg.parallel.tasks
+        if most is not None and per_task > most:
+            raise ConfigError(f"parallel.tasks = {cfg.parallel.tasks}: {per_task} ranks per model "
+                              f"task, but model {self.name!r} runs on at most {most}")
+
     def _config(self, tables: Mapping[str, Any]) -> Any:
         return parse_section(self.model_class.config_section,
                              tables.get(self.model_class.config_table, {}),
@@ -200,7 +211,7 @@ class GenericExperiment:
         from .schedule import AnalysisSchedule
         from .twin import GenericTwin
 
-        check_layout(cfg, world.Get_size())
+        self.check_layout(cfg, world.Get_size())
         out = Path(out or cfg.output.directory)
         section = self._config(tables)
         cls = self.model_class

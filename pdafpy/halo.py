@@ -30,8 +30,8 @@ from .exchange import exchange, exchange_counts
 from .localize import DistanceKind, Localization, Metric, find_local_observations
 from .obs.types import ObservationSet
 
-__all__ = ["HaloStats", "LocalObservations", "box_gap", "exchange_observations",
-           "local_observations"]
+__all__ = ["HaloStats", "LocalObservations", "LocalSearchCache", "box_gap",
+           "exchange_observations", "local_observations"]
 
 _TAG_OBS = 31
 EARTH_RADIUS_M = 6.3675e6
@@ -87,6 +87,43 @@ class LocalObservations:
     def counts(self) -> np.ndarray:
         """Number of local observations per domain."""
         return np.diff(self.indptr)
+
+
+class LocalSearchCache:
+    """The last local search of one analysis, reused while nothing it depends on changed.
+
+    The search (which observations each domain uses, and their weights) depends only on the
+    candidates' positions, types and global indices, the domains' coordinates and the
+    localisations, not on the observed values: a fixed network (every Lorenz-96 variable
+    observed every cycle, gauges at fixed sites) is searched once. Held by the cycle, one per
+    analysis part; the comparison is exact, so a moved observation is searched again.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def _make_key(candidates: ObservationSet, domain_coords: np.ndarray,
+                  localizations: Sequence[Localization]) -> tuple:
+        return (candidates.coords.copy(), candidates.type_index.copy(),
+                candidates.global_index.copy(), domain_coords.copy(), tuple(localizations))
+
+    def lookup(self, candidates: ObservationSet, domain_coords: np.ndarray,
+               localizations: Sequence[Localization]) -> tuple | None:
+        """``(used, indptr, index, weight)`` of the last search if it applies, else None."""
+        key = self._key
+        if key is None or key[4] != tuple(localizations):
+            return None
+        same = all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(
+            key[:4], (candidates.coords, candidates.type_index, candidates.global_index,
+                      domain_coords)))
+        return self._found if same else None
+
+    def store(self, candidates: ObservationSet, domain_coords: np.ndarray,
+              localizations: Sequence[Localization], found: tuple) -> None:
+        self._key = self._make_key(candidates, domain_coords, localizations)
+        self._found = found
 
 
 def _bounds(coords: np.ndarray) -> np.ndarray:
@@ -151,6 +188,8 @@ def exchange_observations(comm: Any, owned: ObservationSet, domain_coords: np.nd
     rank = comm.Get_rank()
     size = comm.Get_size()
     n_members = owned.hx.shape[0]
+    if size == 1:                                   # no neighbour: the own observations
+        return owned, HaloStats()
     mine = np.concatenate([_bounds(domain_coords), _bounds(owned.coords)])
     table = np.empty((size, 8))
     comm.Allgather(mine, table)
@@ -209,7 +248,8 @@ def exchange_observations(comm: Any, owned: ObservationSet, domain_coords: np.nd
 
 def local_observations(candidates: ObservationSet, domain_coords: np.ndarray,
                        localizations: Sequence[Localization],
-                       stats: HaloStats | None = None) -> LocalObservations:
+                       stats: HaloStats | None = None,
+                       cache: LocalSearchCache | None = None) -> LocalObservations:
     """Each domain's local observations, keeping only observations some domain uses.
 
     Parameters
@@ -219,7 +259,25 @@ def local_observations(candidates: ObservationSet, domain_coords: np.ndarray,
     domain_coords : (n_domains, 2) float ndarray
     localizations : sequence of Localization
         One per observation type.
+    stats : HaloStats, optional
+        What the exchange moved, kept in the result.
+    cache : LocalSearchCache, optional
+        Reuses the previous search when it applies, and keeps this one.
     """
+    found = cache.lookup(candidates, domain_coords, localizations) if cache else None
+    if found is None:
+        found = _search(candidates, domain_coords, localizations)
+        if cache is not None:
+            cache.store(candidates, domain_coords, localizations, found)
+    used, indptr, index, weight = found
+    return LocalObservations(candidates.subset(used), indptr, index, weight,
+                             stats or HaloStats())
+
+
+def _search(candidates: ObservationSet, domain_coords: np.ndarray,
+            localizations: Sequence[Localization]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(used, indptr, index, weight)`` of :func:`local_observations`, searched."""
     n_domains = domain_coords.shape[0]
     doms, pos, wts = [], [], []
     for k, loc in enumerate(localizations):
@@ -241,5 +299,4 @@ def local_observations(candidates: ObservationSet, domain_coords: np.ndarray,
         weight = np.zeros(0)
     used, index = np.unique(position, return_inverse=True)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(dom, minlength=n_domains))])
-    return LocalObservations(candidates.subset(used), indptr.astype(np.int64),
-                             index.astype(np.int64), weight, stats or HaloStats())
+    return used, indptr.astype(np.int64), index.astype(np.int64), weight

@@ -18,7 +18,6 @@ from pathlib import Path
 from .cycle import RunFailed
 from .errors import PdafpyError
 from .experiment import load_configuration
-from .experiment_config import check_layout
 
 __all__ = ["main"]
 
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     error = loaded = restart = None
     try:
         loaded = load_configuration(args.config)
-        check_layout(loaded.cfg, world.Get_size())
+        loaded.experiment.check_layout(loaded.cfg, world.Get_size())
         if args.restart is not None and not args.check:
             restart = loaded.experiment.read_restart(args.restart, world, loaded.cfg,
                                                      loaded.tables)

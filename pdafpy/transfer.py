@@ -79,6 +79,11 @@ class EnsembleTransfer:
                     self._from_model[int(w)] = (int(self._task_of[w]), inter)
         self.bytes_sent = 0
         self._use_couple_communicator()
+        # one rank holding every member of the whole block on both sides: nothing to send
+        me = world.Get_rank()
+        self._alone = (world.Get_size() == 1 and model_box is not None
+                       and filter_box is not None and model_box == filter_box
+                       and set(self._to_filter) == {me} and set(self._from_model) == {me})
 
     def _use_couple_communicator(self) -> None:
         """Send along ``COMM_couple`` when every partner of every rank lies in its couple group.
@@ -144,6 +149,8 @@ class EnsembleTransfer:
         (n_members, n_filter_state) ndarray or None
             The full ensemble on this filter rank's block; ``None`` off the filter.
         """
+        if self._alone:
+            return task_ens.copy()
         sends = {}
         if task_ens is not None:
             sends = {w: self._pack(self.model_layout, task_ens, part)
@@ -168,6 +175,8 @@ class EnsembleTransfer:
         (n_task_members, n_model_state) ndarray or None
             This model rank's members; ``None`` on filter-only ranks.
         """
+        if self._alone:
+            return ens.copy()
         sends = {}
         if ens is not None:
             for w, (t, part) in self._from_model.items():

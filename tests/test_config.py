@@ -89,6 +89,11 @@ def test_model_and_mode_choose_the_experiment():
             {"type": "grid_point", "field": "y"}]})
         loaded.experiment.run(MPI.COMM_SELF, loaded.cfg, loaded.tables)
     assert experiment_for("models.lorenz96:Lorenz96Model").name.endswith("Lorenz96Model")
+    with pytest.raises(ConfigError, match="2 ranks per model task, but model 'lorenz96' runs on "
+                                          "at most 1"):
+        loaded = load_configuration({"model": "lorenz96", "observations": [
+            {"type": "grid_point", "field": "x"}]})
+        loaded.experiment.check_layout(loaded.cfg, 2)
 
 
 def test_a_model_class_given_by_module_path():

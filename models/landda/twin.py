@@ -388,6 +388,9 @@ class LandTwinExperiment:
                                   f"{' and '.join(OBS_UNITS)}")
         check_parameters(cfg, list(PARAMETER_FIELDS))
 
+    def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
+        check_layout(cfg, world_size)
+
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             out: Path | None = None, restart: Any = None) -> dict | None:
         return run_twin(world, cfg, tables, out, restart)

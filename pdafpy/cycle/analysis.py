@@ -19,7 +19,7 @@ import numpy as np
 
 from ..decomposition import Box
 from ..filters.inputs import AnalysisInputs
-from ..halo import HaloStats, exchange_observations, local_observations
+from ..halo import HaloStats, LocalSearchCache, exchange_observations, local_observations
 from ..inflation import adaptive_forget as adaptive_forget_factor
 from ..model import Grid
 from ..obs.observe import observe_owned
@@ -65,7 +65,9 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
                   cycle: int = 0, analysed_fields: Sequence[str] | None = None,
                   forget: float | None = None,
                   analysed_levels: Mapping[str, Sequence[int]] | None = None,
-                  adaptive_forget: bool = False) -> AnalysisReport:
+                  adaptive_forget: bool = False,
+                  search_cache: LocalSearchCache | None = None,
+                  domain_coords: np.ndarray | None = None) -> AnalysisReport:
     """Update this filter rank's ensemble in place.
 
     Parameters
@@ -99,6 +101,11 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
         Replace the forgetting factor by PDAF's adaptive one (``type_forget = 1``), computed
         from all filter ranks' observations after the innovation check
         (:func:`pdafpy.inflation.adaptive_forget`); the factor used is in the report.
+    search_cache : LocalSearchCache, optional
+        The local search of this analysis' previous call, reused while the observations'
+        positions, the domains and the localisations are the same (local filters).
+    domain_coords : (n_columns, 2) ndarray, optional
+        ``grid.column_coords(layout.box)``, when the caller keeps it.
     """
     report = AnalysisReport()
     t0 = time.perf_counter()
@@ -112,18 +119,21 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
     t1 = time.perf_counter()
     report.seconds["observe"] = t1 - t0
     locs = [t.localization for t in obs_types]
-    domain_coords = grid.column_coords(layout.box)
+    columns = filt.scheme != "global"               # global filters update every element
+    if columns and domain_coords is None:
+        domain_coords = grid.column_coords(layout.box)
     local = None
     if filt.scheme == "local":
         candidates, report.halo = exchange_observations(comm, owned, domain_coords, locs)
         t_halo = time.perf_counter()
-        local = local_observations(candidates, domain_coords, locs, report.halo)
+        local = local_observations(candidates, domain_coords, locs, report.halo, search_cache)
         report.local_obs = local.obs.size
         report.seconds["halo"] = t_halo - t1
         t1 = t_halo
-    inputs = AnalysisInputs(owned=owned, comm=comm,
-                            state_index=layout.column_indices(analysed_fields, analysed_levels),
-                            domain_coords=domain_coords, local=local, localizations=locs)
+    state_index = layout.column_indices(analysed_fields, analysed_levels) if columns else None
+    inputs = AnalysisInputs(owned=owned, comm=comm, state_index=state_index,
+                            domain_coords=domain_coords if columns else None, local=local,
+                            localizations=locs)
     filt.analyse(ens, inputs, cycle, forget)
     report.seconds["analyse"] = time.perf_counter() - t1
     log.debug("analysis %d: %d owned observations, %d local, halo %d B sent", cycle,

@@ -52,6 +52,7 @@ from ..checkpoint import write_checkpoint
 from ..ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_members
 from ..errors import PdafpyError
 from ..groups import RunGroups
+from ..halo import LocalSearchCache
 from ..inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread, rotate
 from ..obs.types import ObservationType
 from ..progress import ProgressBar
@@ -291,6 +292,11 @@ class AssimilationCycle:
         self.seconds: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self.reports: list[AnalysisReport] = []
+        self._searches: dict[tuple[str, int], LocalSearchCache] = defaultdict(LocalSearchCache)
+        self._analysed: dict[tuple, np.ndarray] = {}
+        self._column_coords: np.ndarray | None = None
+        o = options
+        self._inflates = o.multiplicative != 1.0 or bool(o.rtpp or o.rtps or o.rotate)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, checkpointing: Checkpointing | None = None,
@@ -387,21 +393,21 @@ class AssimilationCycle:
         reports = []
         for g in analysed_groups:
             da = self.groups.part(ens, g.name)
-            prior = da.copy()
-            for part in parts:
+            prior = da.copy() if self._inflates else None
+            for i, part in enumerate(parts):
                 before = da.copy() if part.damped and self.options.parameter_damping < 1.0 \
                     else None
                 reports.append(analysis_step(
                     self.filter, da, fl, self.grid, [observed.types[k] for k in part.types],
                     comm, self.boxes, cycle=step.index, analysed_fields=part.fields,
                     analysed_levels=part.levels or None,
-                    adaptive_forget=self.options.adaptive_forget))
+                    adaptive_forget=self.options.adaptive_forget,
+                    search_cache=self._searches[g.name, i], domain_coords=self._columns(fl)))
                 if before is not None:
                     damp_increment(fl, da, before, part.damped, self.options.parameter_damping)
-            if parts:
-                analysed = np.unique(np.concatenate([
-                    fl.column_indices(p.fields, p.levels or None).ravel() for p in parts]))
-                inflate_analysed(da, prior, analysed, self.options, step.index)
+            if parts and self._inflates:
+                inflate_analysed(da, prior, self._analysed_indices(fl, parts), self.options,
+                                 step.index)
         self.hooks.constrain(step, ens)
         t3 = time.perf_counter()
         halo = sum(r.seconds.get("halo", 0.0) for r in reports)
@@ -410,11 +416,28 @@ class AssimilationCycle:
         self._count(observed, reports, comm)
         return forecast, observed
 
+    def _columns(self, layout: Any) -> np.ndarray:
+        """Coordinates of this filter rank's columns ``(n_columns, 2)``, computed once."""
+        if self._column_coords is None:
+            self._column_coords = self.grid.column_coords(layout.box)
+        return self._column_coords
+
+    def _analysed_indices(self, layout: Any, parts: Sequence[AnalysisPart]) -> np.ndarray:
+        """The state indices some part updates (sorted), kept per distinct plan."""
+        key = tuple((p.fields, tuple((k, tuple(np.ravel(v))) for k, v in p.levels.items()))
+                    for p in parts)
+        if key not in self._analysed:
+            self._analysed[key] = np.unique(np.concatenate([
+                layout.column_indices(p.fields, p.levels or None).ravel() for p in parts]))
+        return self._analysed[key]
+
     def _count(self, observed: Observed, reports: Sequence[AnalysisReport], comm: Any) -> None:
         from mpi4py import MPI
         self.reports = list(reports)
-        observed.used = comm.allreduce(sum(r.owned_obs for r in reports))
-        observed.rejected = comm.allreduce(int(sum(np.sum(r.omitted_obs) for r in reports)))
+        total = np.array([sum(r.owned_obs for r in reports),
+                          sum(int(np.sum(r.omitted_obs)) for r in reports)], dtype=np.int64)
+        comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
+        observed.used, observed.rejected = int(total[0]), int(total[1])
         self.counts["used"] += observed.used
         self.counts["omitted"] += observed.rejected
         self.counts["halo_bytes_max"] = max(self.counts["halo_bytes_max"], comm.allreduce(

@@ -51,11 +51,16 @@ def observe_owned(types: Sequence[ObservationType], ens: np.ndarray, layout: Sta
     rank = comm.Get_rank()
     n_members = ens.shape[0]
     offsets = np.concatenate([[0], np.cumsum([t.size for t in types])]).astype(np.int64)
-    owned = [np.flatnonzero(owner_of(t.coords, grid, boxes) == rank) if t.size
-             else np.zeros(0, dtype=np.int64) for t in types]
-    operators = [t.operator.subset(idx) for t, idx in zip(types, owned)]
-    reach = max([op.reach(layout.box) for op in operators], default=0)
-    width = comm.allreduce(reach, op=_max_op())
+    if comm.Get_size() == 1:                        # one rank owns all, reads its own block
+        owned = [np.arange(t.size) for t in types]
+        operators = [t.operator for t in types]
+        width = 0
+    else:
+        owned = [np.flatnonzero(owner_of(t.coords, grid, boxes) == rank) if t.size
+                 else np.zeros(0, dtype=np.int64) for t in types]
+        operators = [t.operator.subset(idx) for t, idx in zip(types, owned)]
+        reach = max([op.reach(layout.box) for op in operators], default=0)
+        width = comm.allreduce(reach, op=_max_op())
     halo = StateHalo(comm, boxes, grid.ny, grid.nx, width) if width else None
     if width and rank == 0:
         log.debug("observation operators reach %d columns past a block: state halo of that width",

@@ -41,6 +41,9 @@ def owner_of(xy: np.ndarray, grid: Grid, boxes: Sequence[Box]) -> np.ndarray:
     -------
     (m,) int64 ndarray
     """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(boxes) == 1:
+        return np.zeros(xy.shape[0], dtype=np.int64)
     x_starts = np.unique([b.x0 for b in boxes])
     y_starts = np.unique([b.y0 for b in boxes])
     rank_of_block = -np.ones((y_starts.size, x_starts.size), dtype=np.int64)
@@ -48,7 +51,6 @@ def owner_of(xy: np.ndarray, grid: Grid, boxes: Sequence[Box]) -> np.ndarray:
         rank_of_block[np.searchsorted(y_starts, b.y0), np.searchsorted(x_starts, b.x0)] = r
     if np.any(rank_of_block < 0) or len(boxes) != rank_of_block.size:
         raise LayoutError("filter blocks do not form a tensor-product decomposition")
-    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     bx = np.searchsorted(_block_edges(grid.x, x_starts), xy[:, 0], side="left")
     by = np.searchsorted(_block_edges(grid.y, y_starts), xy[:, 1], side="left")
     return rank_of_block[by, bx]

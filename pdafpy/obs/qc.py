@@ -35,6 +35,8 @@ def omit_by_innovation(obs: ObservationSet, factors: Sequence[float]) -> tuple[O
     (n_types,) int ndarray
         Observations omitted, per type.
     """
+    if not any(f > 0 for f in factors):
+        return obs, np.zeros(len(factors), dtype=np.int64)
     k = np.asarray(factors, dtype=float)[obs.type_index] if obs.size else np.zeros(0)
     innovation = np.abs(obs.value - obs.hx.mean(axis=0))
     omit = (k > 0) & (innovation > k * np.sqrt(obs.variance))
