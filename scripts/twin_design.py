@@ -44,7 +44,7 @@ def free_runs(config: str | None, members: int, comm
     from mpi4py import MPI
 
     from models.landda.model import LandDAModel
-    from models.landda.observations import assimilated_count, wells
+    from models.landda.observations import assimilated_wells, wells
     from models.landda.setup import load, model_config
     from models.landda.twin import initial_member, twin_groups
 
@@ -78,8 +78,8 @@ def free_runs(config: str | None, members: int, comm
         return {}, None, None
     every = {k: v for part in gathered for k, v in part.items()}
     rows, cols = wells(model.grid, section.count, cfg.ensemble.seed)
-    assimilated = assimilated_count(section)
-    network = {"rows": rows[:assimilated], "cols": cols[:assimilated],
+    assimilated = assimilated_wells(section, cfg.ensemble.seed, cfg.observations.index(section))
+    network = {"rows": rows[assimilated], "cols": cols[assimilated],
                "interval_days": section.interval_h / 24.0, "error_m": section.error,
                "config": config or "packaged example", "days": days}
     return network, every[runs[0]], np.array([every[r] for r in runs[1:]])

@@ -236,3 +236,17 @@ def test_evapotranspiration_and_lai_are_diagnostics_of_the_last_forecast(monkeyp
         assert np.array_equal(after[name], state[name]), name
     model.set_state(1, state)                         # another member: no forecast of its own
     assert np.all(model.get_state()["evapotranspiration"] == 0.0)
+
+
+def test_withheld_wells_are_drawn_at_random_not_the_far_rows():
+    """They used to be the last third of the wells in row order (always the far rows)."""
+    from models.landda.observations import LandObservationSection, assimilated_wells
+    section = LandObservationSection(type="groundwater_level", count=9,
+                                     withheld_fraction=1.0 / 3.0)
+    masks = [assimilated_wells(section, seed, 1) for seed in range(1, 21)]
+    assert all(np.count_nonzero(~m) == 3 for m in masks)
+    last_third = np.arange(9) >= 6
+    assert sum(np.array_equal(~m, last_third) for m in masks) <= 2
+    withheld_positions = np.concatenate([np.flatnonzero(~m) for m in masks])
+    assert set(withheld_positions.tolist()) == set(range(9))        # every position can be
+    assert np.array_equal(assimilated_wells(section, 4, 1), assimilated_wells(section, 4, 1))

@@ -5,7 +5,8 @@
   ``footprint_cells`` x ``footprint_cells`` columns that tile the grid; one observation per
   footprint, located at its centre.
 - **Groundwater level** (``groundwater_level``): the water-table depth at ``count`` well columns
-  drawn from the seed; the last ``withheld_fraction`` of them are kept back for validation.
+  drawn from the seed; a ``withheld_fraction`` of them, drawn at random, is kept back for
+  validation.
 
 Values are the truth's plus Gaussian noise of the configured error, drawn from the counter-based
 generator keyed by (seed, cycle, global observation index): the same on every rank layout.
@@ -24,11 +25,11 @@ from pdafpy.experiment_config import ObservationSection
 from pdafpy.localize import Localization
 from pdafpy.model import Grid
 from pdafpy.obs.operators import StencilOperator, grid_average, grid_point
-from pdafpy.obs.synthetic import observation_type, synthetic_values
+from pdafpy.obs.synthetic import observation_type, synthetic_values, withheld_mask
 from pdafpy.obs.types import ObservationType
 
 __all__ = ["LandObservationSection", "ObservationNetwork", "OBS_UNITS", "surface_layers",
-           "wells", "assimilated_count"]
+           "wells", "assimilated_wells"]
 
 #: Units of each observation type's values.
 OBS_UNITS = {"surface_soil_moisture": "m3 m-3", "groundwater_level": "m"}
@@ -80,10 +81,12 @@ def wells(grid: Grid, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(chosen, grid.nx)
 
 
-def assimilated_count(section: LandObservationSection) -> int:
-    """How many of a point type's ``count`` observations are assimilated: the first ones of
-    :func:`wells`; the last ``withheld_fraction`` are kept back for validation."""
-    return section.count - int(round(section.withheld_fraction * section.count))
+def assimilated_wells(section: LandObservationSection, seed: int, index: int) -> np.ndarray:
+    """``(count,)`` bool: the wells of observation type ``index`` that are assimilated; the
+    other ``round(withheld_fraction * count)``, drawn at random from the counter-based
+    generator (key ``(seed, "withheld_wells_<index>")``), are kept back for validation."""
+    return ~withheld_mask(section.count, section.withheld_fraction, seed,
+                         f"withheld_wells_{index}")
 
 
 @dataclass
@@ -116,9 +119,9 @@ class ObservationNetwork:
         self.interfaces = np.asarray(interfaces, dtype=float)
         self.localization = localization
         self.seed = seed
-        self.types = [self._build(s) for s in sections]
+        self.types = [self._build(s, i) for i, s in enumerate(sections)]
 
-    def _build(self, s: LandObservationSection) -> _Type:
+    def _build(self, s: LandObservationSection, index: int) -> _Type:
         g = self.grid
         if s.type == "surface_soil_moisture":
             layers, weight = surface_layers(self.interfaces, s.depth_m)
@@ -140,7 +143,7 @@ class ObservationNetwork:
                                       (g.y[rows_c] * inside).sum(1) / n_in])
             return _Type(s, op, coords, np.ones(rows.shape[0], dtype=bool))
         rows, cols = wells(g, s.count, self.seed)
-        assimilated = np.arange(s.count) < assimilated_count(s)
+        assimilated = assimilated_wells(s, self.seed, index)
         return _Type(s, grid_point("water_table_depth", rows, cols),
                      np.column_stack([g.x[cols], g.y[rows]]), assimilated)
 
