@@ -18,7 +18,9 @@ from models.landda.verify_twin import checks
 def _summary(ol_surface=0.03, surface=0.5, root=0.3, wells=0.6, ratio=1.0, bad=0):
     def var(ol, red):
         return {"open_loop": {"ubrmse": ol}, "assimilation": {"ubrmse": ol * (1 - red)},
-                "ubrmse_reduction": red, "spread_over_rmse": ratio}
+                "assimilation_forecast": {"ubrmse": ol * (1 - red / 2)},
+                "ubrmse_reduction": red, "forecast_ubrmse_reduction": red / 2,
+                "spread_over_rmse": ratio}
     return {"variables": {"surface": var(ol_surface, surface), "root_zone": var(0.01, root),
                           "wells_assimilated": var(0.2, wells),
                           "wells_withheld": var(0.2, 0.1)},
@@ -29,7 +31,9 @@ def test_every_bound_of_the_issue_is_checked():
     rows = {r.name: r for r in checks(_summary())}
     assert all(r.passed is not False for r in rows.values())
     assert rows["withheld wells' WTD ubRMSE reduction [%]"].passed is None      # reported only
-    assert len(rows) == 9
+    assert rows["surface forecast ubRMSE reduction [%]"].figure == pytest.approx(25.0)
+    assert rows["assimilated wells' forecast ubRMSE reduction [%]"].passed is None
+    assert len(rows) == 12
 
 
 @pytest.mark.parametrize("change, failing", [

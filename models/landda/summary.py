@@ -19,6 +19,11 @@ def _metrics(est: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "correlation": float(np.nanmean(correlation(est, truth, axis=0)))}
 
 
+def _reduction(run: dict[str, float], open_loop: dict[str, float]) -> float:
+    """``1 - ubRMSE(run) / ubRMSE(open loop)`` (0 when the open loop has none)."""
+    return 1.0 - run["ubrmse"] / open_loop["ubrmse"] if open_loop["ubrmse"] else 0.0
+
+
 def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -> dict:
     """The summary written to ``summary.json`` (skill per variable, counts, timings);
     ``runs`` is the number of runs advanced (every run group's)."""
@@ -29,8 +34,10 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
         truth = skill.array(f"{label}/truth")
         ol = _metrics(skill.array(f"{label}/ol"), truth)
         da = _metrics(skill.array(f"{label}/da"), truth)
-        entry = {"open_loop": ol, "assimilation": da,
-                 "ubrmse_reduction": 1.0 - da["ubrmse"] / ol["ubrmse"] if ol["ubrmse"] else 0.0}
+        da_f = _metrics(skill.array(f"{label}/da_f"), truth)
+        entry = {"open_loop": ol, "assimilation": da, "assimilation_forecast": da_f,
+                 "ubrmse_reduction": _reduction(da, ol),
+                 "forecast_ubrmse_reduction": _reduction(da_f, ol)}
         if skill.series.get(f"{label}/spread"):
             spread = np.mean(skill.array(f"{label}/spread"))
             entry["spread_over_rmse"] = float(spread / np.mean(
@@ -52,15 +59,17 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
 
 def print_summary(summary: dict) -> None:
     """The skill and timing tables, as a person reads them."""
-    print("open loop (OL) and assimilation (DA) against the truth")
-    print(f"{'variable':20s} {'ubRMSE OL':>10s} {'ubRMSE DA':>10s} {'reduction':>10s} "
-          f"{'RMSE OL':>10s} {'RMSE DA':>10s} {'spread/RMSE':>12s}")
+    print("open loop (OL), assimilation's forecasts before each analysis (DA-f) and its analyses "
+          "(DA) against the truth")
+    print(f"{'variable':18s} {'ubRMSE OL':>9s} {'DA-f':>8s} {'DA':>8s} {'red. DA-f':>9s} "
+          f"{'red. DA':>8s} {'RMSE OL':>9s} {'DA-f':>8s} {'DA':>8s} {'spread/RMSE':>11s}")
     for name, v in summary["variables"].items():
         ratio = v.get("spread_over_rmse")
-        ol, da = v["open_loop"], v["assimilation"]
-        print(f"{name:20s} {ol['ubrmse']:10.4f} {da['ubrmse']:10.4f} "
-              f"{100 * v['ubrmse_reduction']:9.1f}% {ol['rmse']:10.4f} {da['rmse']:10.4f} "
-              + (f"{ratio:12.2f}" if ratio else ""))
+        ol, da, da_f = v["open_loop"], v["assimilation"], v["assimilation_forecast"]
+        print(f"{name:18s} {ol['ubrmse']:9.4f} {da_f['ubrmse']:8.4f} {da['ubrmse']:8.4f} "
+              f"{100 * v['forecast_ubrmse_reduction']:8.1f}% {100 * v['ubrmse_reduction']:7.1f}% "
+              f"{ol['rmse']:9.4f} {da_f['rmse']:8.4f} {da['rmse']:8.4f} "
+              + (f"{ratio:11.2f}" if ratio else ""))
     print(f"\n{'phase':12s} {'seconds':>9s}")
     for k, v in summary["seconds"].items():
         print(f"{k:12s} {v:9.2f}")

@@ -43,7 +43,7 @@ from pdafpy.groups import RunGroups
 from pdafpy.job import set_up_job, share_from_model
 from pdafpy.localize import Localization
 from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
-from pdafpy.output import EnsembleWriter
+from pdafpy.output import EnsembleWriter, gather_blocks
 from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.schedule import AnalysisSchedule
 
@@ -257,11 +257,10 @@ class LandTwin(CycleHooks):
                 if run == "da_f":
                     self.skill.add_columns(f"{label}/spread", comm, self.boxes,
                                            mean.std(axis=0, ddof=1), grid)
-        from pdafpy.output import gather_blocks
         wtd = {run: gather_blocks(comm, self.boxes,
                                   fl.view(part, "water_table_depth")[:, 0].mean(0),
                                   grid.ny, grid.nx)
-               for run, part in (("da", da), ("ol", ol), ("truth", truth))}
+               for run, part in (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))}
         out_of_bounds = comm.allreduce(theta_violations(fl, da, self.theta_bounds))
         if comm.Get_rank() != 0:
             return
@@ -270,7 +269,7 @@ class LandTwin(CycleHooks):
                 continue
             rows, cols = t.operator.row[:, 0], t.operator.col[:, 0]
             for group, mask in (("assimilated", t.assimilated), ("withheld", ~t.assimilated)):
-                for run in ("da", "ol", "truth"):
+                for run in ("da_f", "da", "ol", "truth"):
                     self.skill.add(f"wells_{group}/{run}", wtd[run][rows[mask], cols[mask]])
         self.counts["theta_out_of_bounds"] += int(out_of_bounds > 0)
         details = observed.details

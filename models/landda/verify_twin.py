@@ -12,6 +12,7 @@ surface ubRMSE reduction                >= 40 % (analysis ensemble mean against 
 root-zone (0-1 m) ubRMSE reduction      >= 20 %
 assimilated wells' WTD ubRMSE reduction >= 50 %
 withheld wells' WTD ubRMSE reduction    reported
+forecast ubRMSE reductions              reported (surface, root zone, assimilated wells)
 spread / RMSE of the forecast           within [0.5, 2] (surface and root zone)
 members redrawn after a failed solve    reported
 water content after every analysis      within [theta_r, theta_s], no NaN
@@ -66,6 +67,11 @@ def checks(summary: dict) -> list[Check]:
         red = _reduction(summary, "wells_assimilated")
         rows.append(Check("assimilated wells' WTD ubRMSE reduction [%]", red, ">= 50",
                           red >= 50.0))
+    for name, label in (("surface", "surface"), ("root_zone", "root-zone"),
+                        ("wells_assimilated", "assimilated wells'")):
+        if name in v:
+            rows.append(Check(f"{label} forecast ubRMSE reduction [%]",
+                              100.0 * v[name]["forecast_ubrmse_reduction"], "reported", None))
     if "wells_withheld" in v:
         rows.append(Check("withheld wells' WTD ubRMSE reduction [%]",
                           _reduction(summary, "wells_withheld"), "reported", None))
