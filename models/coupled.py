@@ -205,8 +205,6 @@ class CoupledModel:
                 np.broadcast_to(np.asarray(lcfg["lai_initial"], float), land.shape),
                 cp.specific_leaf_area) * np.ones(land.shape)
         fcfg = dict(config.get("forcing", {}))
-        if fcfg.get("type", "synthetic") == "synthetic":
-            fcfg.setdefault("wind_height_m", land.wind_height_m)
         forcing = forcing_from_config(fcfg, box, g.ny, g.nx, comm=g.mpi_comm)
         ccfg = dict(config.get("coupling", {}))
         bad = set(ccfg) - {"dt_s"}

@@ -100,8 +100,8 @@ class WeatherGenerator:
       relative humidity 90 % on wet days; never supersaturated.
     * Longwave: Brutsaert (1975) clear-sky emissivity with the cloud correction of Crawford &
       Duchon (1999), cloud fraction ``1 - cloud factor``.
-    * Wind at ``wind_height_m``: ``wind_mean`` times a daily log-normal factor (sd 0.3) and a
-      diurnal factor ``1 + 0.3 cos(2 pi (hour - 14) / 24)``.
+    * Wind (at the land's measurement height, ``[land] wind_height_m``): ``wind_mean`` times a
+      daily log-normal factor (sd 0.3) and a diurnal factor ``1 + 0.3 cos(2 pi (hour - 14) / 24)``.
     * Pressure: FAO-56 Eq. 7 at ``elevation_m``.
 
     Model time ``t = 0`` is 00:00 local solar time of ``start_day_of_year``. Every random number
@@ -132,7 +132,6 @@ class WeatherGenerator:
     wet_day_probability: float = 0.5
     precipitation_spatial_sd: float = 0.0
     wind_mean: float = 3.5
-    wind_height_m: float = 10.0
 
     _AR_TERMS = 25
 
@@ -496,8 +495,7 @@ class NetCDFForcing:
 _GENERATOR_KEYS = {"seed", "latitude_deg", "elevation_m", "start_day_of_year",
                    "mean_temperature_c", "annual_amplitude_k", "diurnal_amplitude_k",
                    "anomaly_sd_k", "anomaly_corr", "annual_precipitation_m",
-                   "wet_day_probability", "precipitation_spatial_sd", "wind_mean",
-                   "wind_height_m"}
+                   "wet_day_probability", "precipitation_spatial_sd", "wind_mean"}
 
 
 def forcing_from_config(config: Mapping[str, Any], box: Box, ny: int, nx: int,

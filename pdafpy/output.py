@@ -12,7 +12,6 @@ by :meth:`EnsembleWriter.close`: a run that fails midway keeps every record writ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,12 +36,6 @@ def gather_blocks(comm: Any, boxes: Sequence[Box], local: np.ndarray, ny: int,
     for b, part in zip(boxes, parts):
         full[..., b.y0:b.y1, b.x0:b.x1] = part
     return full
-
-
-@dataclass
-class _Variable:
-    spec: FieldSpec
-    members: bool
 
 
 class EnsembleWriter:

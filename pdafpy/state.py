@@ -173,11 +173,6 @@ class StateHalo:
             if not inter.empty:
                 self._send[q] = inter
 
-    @property
-    def neighbours(self) -> list[int]:
-        """Ranks this rank receives ghost columns from."""
-        return sorted(self._recv)
-
     def extend(self, field: np.ndarray) -> np.ndarray:
         """A field over the grown box, own columns plus the neighbours' ghost columns.
 

@@ -174,7 +174,7 @@ FORCING_VALUES = {"seed": 3, "latitude_deg": 10.0, "elevation_m": 500.0,
                   "annual_amplitude_k": 4.0, "diurnal_amplitude_k": 3.0, "anomaly_sd_k": 1.0,
                   "anomaly_corr": 0.5, "annual_precipitation_m": 1.2,
                   "wet_day_probability": 0.3, "precipitation_spatial_sd": 0.2, "wind_mean": 2.0,
-                  "wind_height_m": 2.0, "path": "forcing.nc", "start": "2020-05-01T00:00:00",
+                  "path": "forcing.nc", "start": "2020-05-01T00:00:00",
                   "block_records": 24}
 
 
@@ -272,7 +272,6 @@ def test_the_declared_defaults_are_the_ones_the_model_uses():
     assert isinstance(m.forcing, WeatherGenerator)
     for key in FORCING_KEYS["synthetic"]:
         assert getattr(m.forcing, key) == getattr(forcing, key), key
-    assert forcing.wind_height_m == land.wind_height_m
 
 
 def test_the_model_s_other_defaults_fixed_steps_an_empty_initial_table_and_face_types():

@@ -250,3 +250,10 @@ def test_withheld_wells_are_drawn_at_random_not_the_far_rows():
     withheld_positions = np.concatenate([np.flatnonzero(~m) for m in masks])
     assert set(withheld_positions.tolist()) == set(range(9))        # every position can be
     assert np.array_equal(assimilated_wells(section, 4, 1), assimilated_wells(section, 4, 1))
+
+
+def test_the_grid_declares_its_coordinate_reference_system():
+    cfg, tables = load(dict(SMALL, grid=dict(SMALL["grid"], crs="EPSG:32632")))
+    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(2)))
+    assert model.grid.crs == "EPSG:32632"
+    assert small_model("pressure_head").grid.crs == ""              # a local Cartesian grid

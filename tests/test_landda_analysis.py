@@ -3,7 +3,6 @@ inflation and damping of the analysed elements."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -58,8 +58,7 @@ FORCING_KEYS: dict[str, tuple[str, ...]] = {
     "synthetic": ("seed", "latitude_deg", "elevation_m", "start_day_of_year",
                   "mean_temperature_c", "annual_amplitude_k", "diurnal_amplitude_k",
                   "anomaly_sd_k", "anomaly_corr", "annual_precipitation_m",
-                  "wet_day_probability", "precipitation_spatial_sd", "wind_mean",
-                  "wind_height_m"),
+                  "wet_day_probability", "precipitation_spatial_sd", "wind_mean"),
     "netcdf": ("path", "start", "block_records")}
 
 
@@ -124,6 +123,9 @@ class GridSection:
                                             exclusive_minimum=True)
     layers: Optional[str] = option(None, "named layering instead of dz_m: 'zhao2025' (30 layers "
                                 "to 30 m, Zhao et al. 2025)", choices=("zhao2025",))
+    crs: str = option("", "coordinate reference system of the columns' x and y ('' a local "
+                      "Cartesian grid in metres; e.g. 'EPSG:32632' for UTM zone 32N, whose "
+                      "metres x and y are)")
 
     def check(self, path: str) -> None:
         _require(self, path, ("nx", "ny"), "the model needs the number of columns")
@@ -372,9 +374,6 @@ class ForcingSection:
                                              "a wet day's precipitation per column (synthetic; "
                                              "0: uniform)", minimum=0.0)
     wind_mean: float = option(3.5, "mean wind speed (synthetic)", unit="m s-1", minimum=0.0)
-    wind_height_m: float = option(10.0, "height of the generated wind speed (synthetic; "
-                                  "default: [land] wind_height_m)", unit="m", minimum=0.0,
-                                  exclusive_minimum=True)
     path: Optional[str] = option(None, "the forcing file (netcdf; required)")
     start: Optional[str] = option(None, "ISO 8601 date-time of model time 0 (netcdf; default: the "
                                "file's first record)")

@@ -99,12 +99,6 @@ class WaterBalance:
         """Celia's mass-balance ratio: storage change over net inflow (1 when conserved)."""
         return self.totals["storage"] / self.inflow if self.inflow != 0 else np.nan
 
-    def reset(self) -> None:
-        """Start counting afresh."""
-        self.totals = dict.fromkeys(_ITEMS, 0.0)
-        self.last = dict.fromkeys(_ITEMS, 0.0)
-        self.steps = 0
-
     def state(self) -> dict:
         """The cumulative counters (for checkpoints)."""
         return {"totals": dict(self.totals), "steps": self.steps}

@@ -35,10 +35,6 @@ from .retention import SOIL_KEYS, Retention, validate_soil
 
 __all__ = ["Discretization", "Evaluation"]
 
-# order of the seven entries of a row: the neighbour offsets in the owned block
-_NEIGHBOURS = ("diag", "west", "east", "south", "north", "up", "down")
-
-
 @dataclass
 class Evaluation:
     """What one evaluation of the discrete equations returns (owned cells only).

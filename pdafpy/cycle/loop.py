@@ -291,7 +291,6 @@ class AssimilationCycle:
         self.world = self.layout.world
         self.seconds: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
-        self.reports: list[AnalysisReport] = []
         self._searches: dict[tuple[str, int], LocalSearchCache] = defaultdict(LocalSearchCache)
         self._analysed: dict[tuple, np.ndarray] = {}
         self._column_coords: np.ndarray | None = None
@@ -433,7 +432,6 @@ class AssimilationCycle:
 
     def _count(self, observed: Observed, reports: Sequence[AnalysisReport], comm: Any) -> None:
         from mpi4py import MPI
-        self.reports = list(reports)
         total = np.array([sum(r.owned_obs for r in reports),
                           sum(int(np.sum(r.omitted_obs)) for r in reports)], dtype=np.int64)
         comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)

@@ -61,10 +61,6 @@ class LocalPairs:
         """(nnz,) int64: the domain each pair belongs to."""
         return np.repeat(np.arange(self.n_domains, dtype=np.int64), self.counts())
 
-    def for_domain(self, i: int) -> slice:
-        """Slice of the pair arrays belonging to domain ``i``."""
-        return slice(int(self.indptr[i]), int(self.indptr[i + 1]))
-
 
 def _as_coords(name: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
