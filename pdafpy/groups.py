@@ -48,12 +48,16 @@ class RunGroup:
         Number of runs.
     first_key : int
         Perturbation key of its first run; run ``i`` of the group has key ``first_key + i``.
+    shared_key : bool
+        Every run of the group has the key ``first_key`` (SEKF's perturbed runs see the same
+        weather as the run they perturb).
     """
 
     name: str
     kind: str
     size: int
     first_key: int = 0
+    shared_key: bool = False
 
     @property
     def label(self) -> str:
@@ -99,6 +103,16 @@ class RunGroups:
         return cls(groups)
 
     @classmethod
+    def sekf(cls, perturbed: int, truth: bool = False) -> "RunGroups":
+        """PDAF's SEKF: the run analysed (``analysis``), followed by its ``perturbed`` runs (one
+        per perturbed column entry, with its weather), optionally a truth (key 1)."""
+        groups = [RunGroup("analysis", "analysed", 1),
+                  RunGroup("perturbed", "perturbed", perturbed, shared_key=True)]
+        if truth:
+            groups.append(RunGroup("truth", "truth", 1, first_key=1))
+        return cls(groups)
+
+    @classmethod
     def free_run(cls, members: int, truth: bool = False) -> "RunGroups":
         """An ensemble that is never analysed (``mode = "free"``), optionally with a truth."""
         groups = [RunGroup("open_loop", "free", members)]
@@ -133,7 +147,7 @@ class RunGroups:
     def key(self, run: int) -> int:
         """The perturbation key of ``run``."""
         g = self.group_of(run)
-        return g.first_key + run - self._ranges[g.name].start
+        return g.first_key + (0 if g.shared_key else run - self._ranges[g.name].start)
 
     def keys(self) -> np.ndarray:
         """Perturbation keys of every run ``(total,)``."""
@@ -146,11 +160,17 @@ class RunGroups:
             return f"the {g.label} (run {run})"
         return f"{g.label} member {run - self._ranges[g.name].start} (run {run})"
 
+    def with_perturbed(self, name: str) -> range:
+        """The runs of group ``name`` and of the ``perturbed`` group right after it, if any
+        (what an SEKF analysis reads)."""
+        r = self._ranges[name]
+        index = [g.name for g in self.groups].index(name)
+        following = self.groups[index + 1] if index + 1 < len(self.groups) else None
+        if following is not None and following.kind == "perturbed":
+            return range(r.start, self._ranges[following.name].stop)
+        return r
+
     @property
     def redraw_groups(self) -> list[range]:
         """Groups whose failed runs may be replaced from their other members (not a truth)."""
         return [self._ranges[g.name] for g in self.groups if g.kind in ("analysed", "free")]
-
-    def signature(self) -> dict[str, int]:
-        """Group sizes by name, for checkpoints."""
-        return {f"runs_{g.name}": g.size for g in self.groups}

@@ -176,3 +176,64 @@ def test_a_netcdf_forcing_can_be_configured_through_pdafpy_run(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert load_configuration(config).tables["forcing"] == {"type": "netcdf",
                                                             "path": "forcing.nc"}
+
+
+class _L96Hooks:
+    """Every Lorenz-96 variable observed from the truth (error 1); RMSE of ``scored``."""
+
+    def __init__(self, groups, scored, loc):
+        from pdafpy.obs.operators import grid_point
+        self.groups, self.scored, self.loc = groups, scored, loc
+        self.operator = grid_point("x", np.zeros(40, dtype=np.int64), np.arange(40))
+        self.coords = np.column_stack([np.arange(40.0), np.zeros(40)])
+        self.rmse = []
+
+    def observe(self, step, ens):
+        from pdafpy.cycle import Observed
+        from pdafpy.obs.types import ObservationType
+        from pdafpy.random import standard_normal
+        y = self.groups.part(ens, "truth")[0] + standard_normal(9, "obs", step.index, 0,
+                                                                  np.arange(40))
+        return Observed([ObservationType("x", y, np.ones(40), self.coords, self.operator,
+                                         self.loc)])
+
+    def record_analysis(self, step, ens, forecast, observed):
+        truth = self.groups.part(ens, "truth")[0]
+        self.rmse.append(np.sqrt(np.mean((self.groups.part(ens, self.scored)[0] - truth) ** 2)))
+
+
+def test_sekf_perturbed_runs_are_a_run_group_of_the_cycle():
+    """PDAF's SEKF through the cycle: the analysed run and one perturbed run per column entry
+    travel as run groups; after each analysis the cycle restarts the perturbed runs from the
+    analysis (SEKF.perturbed_runs). On Lorenz-96 it tracks the truth; the unanalysed run does
+    not."""
+    from models.lorenz96 import Lorenz96Model
+    from pdafpy.cycle import AssimilationCycle, CycleHooks, CycleOptions
+    from pdafpy.filters.sekf import SEKF
+    from pdafpy.job import set_up_job
+    from pdafpy.localize import Localization
+
+    x0 = np.eye(40)[0] + 0.1 * np.sin(np.arange(40.0))
+    truth0 = x0 + 0.5 * np.cos(np.arange(40.0))
+    loc = Localization.from_pdaf(0.5, 0.5, 0, 1, (40, 0.0))       # each column: its own variable
+    results = {}
+    for name, groups, filt in (
+            ("sekf", RunGroups.sekf(1, truth=True), SEKF(np.array([1e-3]), np.array([1.0]))),
+            ("free", RunGroups([RunGroup("analysis", "free", 1),
+                                RunGroup("truth", "truth", 1, first_key=1)]), None)):
+        hooks = type("Hooks", (_L96Hooks, CycleHooks), {})(groups, "analysis", loc)
+        job = set_up_job(MPI.COMM_SELF, lambda comm: Lorenz96Model(), groups.total)
+        start = {0: x0, groups.total - 1: truth0}
+        job.runner.load(lambda run, box: {"x": (start.get(run, x0) + (
+            1e-3 if groups.group_of(run).kind == "perturbed" else 0.0)).reshape(1, 1, 40)})
+        AssimilationCycle(job.runner, groups, AnalysisSchedule([0.05], 15.0), filt, hooks,
+                          CycleOptions(), job.grid, job.boxes).run(progress=False)
+        job.layout.free()
+        results[name] = np.mean(hooks.rmse[100:])
+    assert groups.total == 2 and RunGroups.sekf(3).keys().tolist() == [0, 0, 0, 0]
+    assert results["sekf"] < 0.3 * results["free"], results
+    with pytest.raises(ConfigError, match="1 perturbed runs need a filter that makes them"):
+        from pdafpy.filters import make_filter
+        g = RunGroups.sekf(1)
+        AssimilationCycle(job.runner, g, AnalysisSchedule([0.05], 1.0), make_filter("etkf"),
+                          CycleHooks(), CycleOptions(), job.grid, job.boxes)

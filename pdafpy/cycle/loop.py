@@ -18,7 +18,8 @@ what is written and scored. At each analysis time of the :class:`~pdafpy.schedul
     for every analysed run group, each part of the hooks' analysis plan runs
     :func:`pdafpy.cycle.analysis_step` (observe the owned observations, halo exchange, local
     search, the filter), parameter increments are damped, and the analysed elements inflated
-    (multiplicative, RTPP, RTPS);
+    (multiplicative, RTPP, RTPS); an SEKF reads the group's ``perturbed`` runs too and the cycle
+    restarts them from the analysis (:meth:`pdafpy.filters.sekf.SEKF.perturbed_runs`);
 ``constrain``
     the hooks' bounds and back-transforms (:meth:`CycleHooks.constrain`);
 ``distribute``
@@ -50,7 +51,7 @@ import numpy as np
 
 from ..checkpoint import write_checkpoint
 from ..ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_members
-from ..errors import PdafpyError
+from ..errors import ConfigError, PdafpyError
 from ..groups import RunGroups
 from ..halo import LocalSearchCache
 from ..inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread, rotate
@@ -296,6 +297,10 @@ class AssimilationCycle:
         self._column_coords: np.ndarray | None = None
         o = options
         self._inflates = o.multiplicative != 1.0 or bool(o.rtpp or o.rtps or o.rotate)
+        perturbed = sum(g.size for g in groups.of_kind("perturbed"))
+        if perturbed and getattr(filt, "n_runs", None) != perturbed + 1:
+            raise ConfigError(f"{perturbed} perturbed runs need a filter that makes them (an "
+                              f"SEKF of {perturbed} perturbations), not {filt!r}")
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, checkpointing: Checkpointing | None = None,
@@ -392,12 +397,14 @@ class AssimilationCycle:
         reports = []
         for g in analysed_groups:
             da = self.groups.part(ens, g.name)
+            block = self.groups.with_perturbed(g.name)
+            runs = ens[block.start:block.stop]              # da, and its perturbed runs
             prior = da.copy() if self._inflates else None
             for i, part in enumerate(parts):
                 before = da.copy() if part.damped and self.options.parameter_damping < 1.0 \
                     else None
                 reports.append(analysis_step(
-                    self.filter, da, fl, self.grid, [observed.types[k] for k in part.types],
+                    self.filter, runs, fl, self.grid, [observed.types[k] for k in part.types],
                     comm, self.boxes, cycle=step.index, analysed_fields=part.fields,
                     analysed_levels=part.levels or None,
                     adaptive_forget=self.options.adaptive_forget,
@@ -407,6 +414,9 @@ class AssimilationCycle:
             if parts and self._inflates:
                 inflate_analysed(da, prior, self._analysed_indices(fl, parts), self.options,
                                  step.index)
+            if parts and runs.shape[0] > da.shape[0]:        # the next window's perturbed runs
+                runs[:] = self.filter.perturbed_runs(runs[0], fl.column_indices(
+                    parts[0].fields, parts[0].levels or None))
         self.hooks.constrain(step, ens)
         t3 = time.perf_counter()
         halo = sum(r.seconds.get("halo", 0.0) for r in reports)
