@@ -15,16 +15,15 @@ other top-level key is an error. PDAF's names are accepted as aliases: ``filtert
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from .config import load_toml, option, parse_section
+from .config import option
 from .errors import ConfigError
 from .registry import registered
 
 __all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "InflationSection",
            "ObservationSection", "ScheduleSection", "OutputSection", "ParallelSection",
-           "ExperimentConfig", "load_experiment", "check_layout", "OBSERVATION_GROUP",
+           "ExperimentConfig", "check_layout", "OBSERVATION_GROUP",
            "MODES"]
 
 LOCAL_FILTERS = ("lestkf", "letkf", "column_enkf", "lenkf", "ensrf", "eakf", 5, 7, 8, 13)
@@ -205,28 +204,3 @@ def check_layout(config: ExperimentConfig, world_size: int) -> None:
     if (world_size - f) % tasks:
         raise ConfigError(f"parallel.tasks = {tasks}: {world_size - f} model ranks cannot form "
                           f"{tasks} tasks of equal size")
-
-
-def load_experiment(source: Path | str | Mapping[str, Any],
-                    model_sections: Sequence[str] = ()) -> tuple[ExperimentConfig, dict]:
-    """Parse an experiment file (or an already loaded mapping).
-
-    Parameters
-    ----------
-    source : path or mapping
-        The TOML file, or its content.
-    model_sections : sequence of str
-        Top-level tables the model owns; they are returned unparsed for the model to validate.
-
-    Returns
-    -------
-    ExperimentConfig
-    dict
-        The model's tables.
-    """
-    table = dict(load_toml(source) if isinstance(source, (str, Path)) else source)
-    model_tables = {k: table.pop(k) for k in list(table) if k in model_sections}
-    for key, value in model_tables.items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} = {value!r}: expected a table [{key}]")
-    return parse_section(ExperimentConfig, table), model_tables

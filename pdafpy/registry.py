@@ -1,12 +1,14 @@
 """What installed packages register with pdafpy, through entry points.
 
-| group | name | object |
-|---|---|---|
-| ``pdafpy.models`` | model name (``model = NAME``) | the model class (:mod:`pdafpy.model`) |
-| ``pdafpy.experiments`` | model name | the experiment that runs it, if not pdafpy's generic one |
-| ``pdafpy.observations`` | observation type (``[[observations]] type``) | its configuration section |
-| ``pdafpy.report`` | model name | ``write_report(outdir, figdir, cells)`` of ``pdafpy report`` |
-| ``pdafpy.verify``, ``pdafpy.bench`` | suite name | ``main(argv)`` of ``pdafpy verify`` / ``bench`` |
+- ``pdafpy.models``: model name (``model = NAME``) -> the model class (:mod:`pdafpy.model`);
+- ``pdafpy.experiments``: model name -> the experiment that runs it, where not pdafpy's generic
+  one (:mod:`pdafpy.experiment`);
+- ``pdafpy.observations``: observation type (``[[observations]] type``) -> its configuration
+  section;
+- ``pdafpy.report``: model name -> ``write_report(outdir, figdir, cells)`` of ``pdafpy report``;
+- ``pdafpy.commands``: command name -> ``main(argv)`` of ``pdafpy NAME`` (``pdafpy tutorial``);
+- ``pdafpy.verify``, ``pdafpy.bench``: suite name -> ``main(argv)`` of ``pdafpy verify`` /
+  ``pdafpy bench``.
 
 A package adds to a group with one line in its ``setup.py`` (``entry_points``); pdafpy never
 imports ``models/`` or any other package by name.

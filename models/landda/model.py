@@ -95,7 +95,7 @@ class LandDAModel:
                  forcing_variables: tuple = (), forcing_correlation: Any = None, seed: int = 0,
                  perturbation_keys: Any = (0,), forcing_spatial: SpatialStructure = SpatialStructure()):
         if update not in UPDATE_MODES:
-            raise ConfigError(f"filter.update = {update!r}: expected one of {UPDATE_MODES}")
+            raise ConfigError(f"update.variable = {update!r}: expected one of {UPDATE_MODES}")
         self.coupled = coupled
         self.update = update
         self.forcing_variables = tuple(forcing_variables)

@@ -239,8 +239,8 @@ class LandTwin(CycleHooks):
         """Analysis records, observation-space diagnostics and skill of one step.
 
         ``ens`` is the ensemble as the model holds it after loading the analysis (derived fields
-        recomputed from the analysed state, water content reconciled per ``filter.update``), so
-        the records and scores describe the state the forecast continues from.
+        recomputed from the analysed state, water content reconciled per ``[update]
+        variable``), so the records and scores describe the state the forecast continues from.
         """
         groups, fl, comm, grid = self.groups, self.fl, self.comm, self.grid
         da, ol, truth = (groups.part(ens, n) for n in ("assimilation", "open_loop", "truth"))
