@@ -30,8 +30,8 @@ from typing import Any, Mapping
 
 from .errors import ConfigError, InputFileError
 
-__all__ = ["option", "parse_section", "load_toml", "reference_markdown", "merge_tables",
-           "canonical_keys"]
+__all__ = ["option", "parse_section", "parse_tables", "load_toml", "reference_markdown",
+           "merge_tables", "canonical_keys"]
 
 _NUMBER = (int, float)
 
@@ -204,6 +204,61 @@ def parse_section(cls: type, table: Mapping[str, Any], path: str = "") -> Any:
     if check is not None:
         check(path)
     return instance
+
+
+def _plain(value: Any) -> Any:
+    """A parsed value as TOML gives it: tuples as lists."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _given(section: Any, table: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``table`` under their field names, with ``section``'s converted values."""
+    names = _names(type(section))
+    out = {}
+    for key, raw in table.items():
+        value = getattr(section, names[key])
+        out[names[key]] = _given(value, raw) if dataclasses.is_dataclass(value) else _plain(value)
+    return out
+
+
+def parse_tables(sections: Mapping[str, type], tables: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate tables that a model reads itself; the keys given, converted.
+
+    Parameters
+    ----------
+    sections : mapping of str to dataclass type
+        The section of each table.
+    tables : mapping
+        Tables by name, as read from TOML (and laid over the defaults): a key the model requires
+        must be there.
+
+    Returns
+    -------
+    dict
+        Per table, a plain dict of the keys given (an alias under the key's own name), numbers
+        as floats where the key is a number, lists as lists: the model applies its own defaults
+        to the rest (which the sections declare and document).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key path: an unknown table or key, a value of the wrong type or out of range,
+        whatever a section's ``check()`` refuses.
+    """
+    out = {}
+    for name, table in tables.items():
+        cls = sections.get(name)
+        if cls is None:
+            raise ConfigError(f"{name}: not a table of the model; its tables are "
+                              f"{', '.join(sections)}")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name} = {table!r}: expected a table [{name}]")
+        out[name] = _given(parse_section(cls, table, name), table)
+    return out
 
 
 def _raise_table(path: str, value: Any) -> None:

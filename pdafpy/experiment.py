@@ -22,7 +22,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from .config import load_toml, merge_tables, parse_section
+from .config import load_toml, merge_tables, parse_section, parse_tables
 from .errors import ConfigError
 from .experiment_config import ExperimentConfig, check_layout
 from .model import load_model_class
@@ -132,12 +132,7 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
         raise ConfigError(f"[{unknown[0]}]: unknown table; model {model!r} reads "
                           f"{', '.join(f'[{s}]' for s in sections) or 'no table of its own'}")
     cfg = parse_section(ExperimentConfig, framework)
-    tables = {}
-    for name, table in own.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{name} = {table!r}: expected a table [{name}]")
-        parse_section(sections[name], table, name)
-        tables[name] = dict(table)
+    tables = parse_tables(sections, own)
     if cfg.mode not in experiment.modes:
         raise ConfigError(f"mode = {cfg.mode!r}: model {model!r} runs "
                           f"{' or '.join(repr(m) for m in experiment.modes)}")

@@ -12,8 +12,9 @@ import pytest
 from models.landda.config_sections import (FACE_KEYS, FORCING_KEYS, MODEL_SECTIONS,
                                            FaceSection, ForcingSection, GridSection,
                                            InitialSection, LandSection, SoilSection,
-                                           SolverSection, parse_model_tables)
+                                           SolverSection)
 from models.landda.setup import packaged_defaults as packaged_table
+from pdafpy.config import parse_tables
 from pdafpy.errors import ConfigError
 
 
@@ -26,7 +27,7 @@ def _tables(name: str = "verify_twin.toml") -> dict:
 @pytest.mark.parametrize("name", ["default.toml", "verify_twin.toml"])
 def test_every_key_of_the_packaged_files_parses_and_only_the_keys_given_come_back(name):
     tables = _tables(name)
-    parsed = parse_model_tables(tables)
+    parsed = parse_tables(MODEL_SECTIONS, tables)
     assert parsed == tables
     for key, table in tables.items():
         assert list(parsed[key]) == list(table)
@@ -36,7 +37,7 @@ def test_every_key_of_the_packaged_files_parses_and_only_the_keys_given_come_bac
 def test_values_are_converted_and_aliases_given_under_the_key_s_own_name():
     soil = {"theta_r": 0, "theta_s": 0.4, "alpha": 2, "n": 1.5, "ks_m_per_s": [1e-5, 1e-6],
             "ss": 0}
-    parsed = parse_model_tables({"soil": soil, "grid": {"nx": 2, "ny": 2, "dz_m": [1, 2]}})
+    parsed = parse_tables(MODEL_SECTIONS, {"soil": soil, "grid": {"nx": 2, "ny": 2, "dz_m": [1, 2]}})
     assert parsed["soil"] == {"theta_r": 0.0, "theta_s": 0.4, "alpha_per_m": 2.0, "n": 1.5,
                               "ks_m_per_s": [1e-5, 1e-6], "ss_per_m": 0.0}
     assert isinstance(parsed["soil"]["alpha_per_m"], float)
@@ -50,7 +51,7 @@ def test_maps_per_column_and_per_cell_parse():
     tables["soil"]["theta_s"] = [[[0.4, 0.4], [0.4, 0.4]]] * 2
     tables["land"]["land_cover"] = [["grass", 1], ["crop", "bare_soil"]]
     tables["initial"] = {"pressure_head_m": [[-1, -2], [-1.5, -1]]}
-    parsed = parse_model_tables(tables)
+    parsed = parse_tables(MODEL_SECTIONS, tables)
     assert parsed["soil"]["ks_m_per_s"] == [[1e-5, 2e-5], [3e-5, 4e-5]]
     assert parsed["land"]["land_cover"] == [["grass", 1], ["crop", "bare_soil"]]
     assert parsed["initial"] == {"pressure_head_m": [[-1.0, -2.0], [-1.5, -1.0]]}
@@ -62,7 +63,7 @@ def test_an_unknown_key_names_its_path_and_the_keys_accepted(section):
     tables[section]["colour"] = 1
     with pytest.raises(ConfigError, match=rf"^{section}\.colour: unknown key; \[{section}\] "
                                           "accepts "):
-        parse_model_tables(tables)
+        parse_tables(MODEL_SECTIONS, tables)
 
 
 def test_a_typo_in_a_key_is_an_error_not_the_default():
@@ -71,14 +72,14 @@ def test_a_typo_in_a_key_is_an_error_not_the_default():
     with pytest.raises(ConfigError, match=r"^initial\.water_table_dept_m: unknown key; "
                                           r"\[initial\] accepts pressure_head_m, "
                                           "water_table_depth_m$"):
-        parse_model_tables(tables)
+        parse_tables(MODEL_SECTIONS, tables)
     tables = _tables()
     tables["boundary"]["bottom"]["water_table_dept_m"] = 3.0
     with pytest.raises(ConfigError, match=r"^boundary\.bottom\.water_table_dept_m: unknown key; "
                                           r"\[boundary\.bottom\] accepts"):
-        parse_model_tables(tables)
-    with pytest.raises(ConfigError, match="^perturbations: not a table of the coupled model"):
-        parse_model_tables({"perturbations": {}})
+        parse_tables(MODEL_SECTIONS, tables)
+    with pytest.raises(ConfigError, match="^perturbations: not a table of the model"):
+        parse_tables(MODEL_SECTIONS, {"perturbations": {}})
 
 
 BAD = [
@@ -143,7 +144,7 @@ def test_a_wrong_type_or_value_names_the_key_path(section, key, value, message):
     tables = _tables()
     tables[section][key] = value
     with pytest.raises(ConfigError, match="^" + message):
-        parse_model_tables(tables)
+        parse_tables(MODEL_SECTIONS, tables)
 
 
 @pytest.mark.parametrize("section,key,message", [
@@ -157,7 +158,7 @@ def test_a_missing_required_key_is_named(section, key, message):
     tables = _tables()
     del tables[section][key]
     with pytest.raises(ConfigError, match="^" + message):
-        parse_model_tables(tables)
+        parse_tables(MODEL_SECTIONS, tables)
 
 
 def test_layers_replace_dz_and_gardner_needs_no_n():
@@ -165,7 +166,7 @@ def test_layers_replace_dz_and_gardner_needs_no_n():
     tables["grid"] = {"nx": 2, "ny": 2, "layers": "zhao2025"}
     tables["soil"] = {"model": "gardner", "theta_r": 0.05, "theta_s": 0.4, "alpha_per_m": 1.0,
                       "ks_h_m_per_s": 1e-5, "ks_v_m_per_s": 1e-6}
-    assert parse_model_tables(tables)["soil"]["model"] == "gardner"
+    assert parse_tables(MODEL_SECTIONS, tables)["soil"]["model"] == "gardner"
 
 
 #: A valid value other than the default for every [forcing] key but ``type``.
@@ -187,19 +188,19 @@ def test_every_forcing_key_belongs_to_one_type():
 @pytest.mark.parametrize("kind,other", [("synthetic", "netcdf"), ("netcdf", "synthetic")])
 def test_a_key_of_the_other_forcing_type_is_refused(kind, other):
     base = {"type": kind, "path": "forcing.nc"} if kind == "netcdf" else {"type": kind}
-    assert parse_model_tables({"forcing": dict(base, **{k: FORCING_VALUES[k] for k in
+    assert parse_tables(MODEL_SECTIONS, {"forcing": dict(base, **{k: FORCING_VALUES[k] for k in
                                                         FORCING_KEYS[kind]})})
     for key in FORCING_KEYS[other]:
         with pytest.raises(ConfigError, match=rf"^forcing\.{key}: not a key of a '{kind}' "
                                               "forcing; it takes "):
-            parse_model_tables({"forcing": dict(base, **{key: FORCING_VALUES[key]})})
+            parse_tables(MODEL_SECTIONS, {"forcing": dict(base, **{key: FORCING_VALUES[key]})})
 
 
 def test_a_netcdf_forcing_needs_a_path_and_an_iso_start():
     with pytest.raises(ConfigError, match=r"^forcing\.path: missing"):
-        parse_model_tables({"forcing": {"type": "netcdf"}})
+        parse_tables(MODEL_SECTIONS, {"forcing": {"type": "netcdf"}})
     with pytest.raises(ConfigError, match=r"^forcing\.start = 'May 1st': expected an ISO 8601"):
-        parse_model_tables({"forcing": {"type": "netcdf", "path": "f.nc", "start": "May 1st"}})
+        parse_tables(MODEL_SECTIONS, {"forcing": {"type": "netcdf", "path": "f.nc", "start": "May 1st"}})
 
 
 def test_a_key_of_another_boundary_type_is_refused():
@@ -213,7 +214,7 @@ def test_a_key_of_another_boundary_type_is_refused():
             tables = {"boundary": {face: {"type": kind, key: values[key]}}}
             with pytest.raises(ConfigError, match=rf"^boundary\.{face}\.{key}: not a key of a "
                                                   f"'{kind}' boundary"):
-                parse_model_tables(tables)
+                parse_tables(MODEL_SECTIONS, tables)
 
 
 # ------------------------------------------------------------- the defaults are the model's

@@ -5,8 +5,8 @@ One frozen dataclass per table declares the keys the model reads, with the model
 (a key the model requires has the default None and is reported missing by the section's
 ``check()``), units and ranges, so that :func:`pdafpy.config.parse_section` refuses an unknown key,
 a value of the wrong type or out of range with its key path (``initial.water_table_dept_m:
-unknown key; [initial] accepts ...``). :func:`parse_model_tables` validates the tables and hands
-back only the keys given: the model still applies its defaults, which
+unknown key; [initial] accepts ...``). :func:`pdafpy.config.parse_tables` validates the tables
+and hands back only the keys given: the model still applies its defaults, which
 ``tests/test_config_sections.py`` holds equal to the ones declared here.
 
 Soil parameters and the initial head may be one value, one per layer (top-down), one per column
@@ -25,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
-from pdafpy.config import option, parse_section
+from pdafpy.config import option
 from pdafpy.errors import ConfigError
 
 from ..land.evapotranspiration import ET_METHODS
@@ -40,8 +40,7 @@ from ..richards.boundary import SURFACE_KR
 from ..richards.retention import MODELS as RETENTION_MODELS
 
 __all__ = ["GridSection", "SoilSection", "FaceSection", "BoundarySection", "InitialSection",
-           "SolverSection", "LandSection", "ForcingSection", "MODEL_SECTIONS",
-           "parse_model_tables"]
+           "SolverSection", "LandSection", "ForcingSection", "MODEL_SECTIONS"]
 
 #: A parameter over the grid: one value, one per layer, one per column or one per cell.
 FieldValue = Union[float, tuple[float, ...], tuple[tuple[float, ...], ...],
@@ -398,59 +397,3 @@ MODEL_SECTIONS: dict[str, type] = {
     "grid": GridSection, "soil": SoilSection, "boundary": BoundarySection,
     "initial": InitialSection, "solver": SolverSection, "land": LandSection,
     "forcing": ForcingSection}
-
-
-def _plain(value: Any) -> Any:
-    """A parsed value as TOML gives it: tuples as lists."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _given(section: Any, table: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys of ``table`` under their field names, with ``section``'s converted values."""
-    names = {}
-    for f in dataclasses.fields(section):
-        names[f.name] = f.name
-        names.update(dict.fromkeys(f.metadata.get("aliases", ()), f.name))
-    out = {}
-    for key, raw in table.items():
-        value = getattr(section, names[key])
-        out[names[key]] = _given(value, raw) if dataclasses.is_dataclass(value) else _plain(value)
-    return out
-
-
-def parse_model_tables(tables: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the model's tables; the keys given, converted.
-
-    Parameters
-    ----------
-    tables : mapping
-        Tables by name (keys of :data:`MODEL_SECTIONS`), as read from TOML and merged with the
-        packaged example: a key the model requires must be there.
-
-    Returns
-    -------
-    dict
-        Per table, a plain dict of the keys given (an alias under the key's own name), numbers
-        as floats where the key is a number, lists as lists: the model applies its defaults to
-        the rest, as before.
-
-    Raises
-    ------
-    ConfigError
-        Naming the key path: an unknown table or key, a value of the wrong type or out of range,
-        a missing required key, a key of another ``type``.
-    """
-    out = {}
-    for name, table in tables.items():
-        cls = MODEL_SECTIONS.get(name)
-        if cls is None:
-            raise ConfigError(f"{name}: not a table of the coupled model; its tables are "
-                              f"{', '.join(MODEL_SECTIONS)}")
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{name} = {table!r}: expected a table [{name}]")
-        out[name] = _given(parse_section(cls, table, name), table)
-    return out
