@@ -33,7 +33,9 @@ import tomllib
 import warnings
 from pathlib import Path
 
+from .config import canonical_keys
 from .errors import ConfigError, PdafpyError
+from .experiment_config import ParallelSection
 
 __all__ = ["TEMPLATES", "PLACEHOLDERS", "render_script", "node_counts", "split_tasks",
            "read_parallel", "main"]
@@ -301,6 +303,7 @@ def read_parallel(path: str | Path) -> tuple[int | None, int | None]:
     section = doc.get("parallel", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: parallel = {section!r}: expected a table ([parallel])")
+    section = canonical_keys(ParallelSection, section, "parallel")   # PDAF's n_modeltasks too
     found = []
     for key, minimum in (("tasks", 1), ("filter_ranks", 0)):
         value = section.get(key)

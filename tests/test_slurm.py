@@ -137,6 +137,14 @@ def test_command_line_takes_tasks_and_filter_ranks_from_the_config(tmp_path, cap
     assert sbatch(capsys.readouterr().out)["ntasks"] == "10"
 
 
+def test_pdafs_name_for_the_model_tasks_is_read_too(tmp_path):
+    """``n_modeltasks`` is [parallel] tasks, as pdafpy run reads it; it used to be ignored."""
+    from pdafpy.slurm import read_parallel
+    config = tmp_path / "pdaf.toml"
+    config.write_text("[parallel]\nn_modeltasks = 3\nfilter_ranks = 1\n")
+    assert read_parallel(config) == (3, 1)
+
+
 def test_command_line_fills_the_nodes_when_the_config_gives_no_tasks(tmp_path, capsys):
     config = write_config(tmp_path / "exp.toml")
     assert main([str(config), "--nodes", "1", "--ranks-per-task", "4",
