@@ -75,8 +75,8 @@ def test_model_and_mode_choose_the_experiment():
     assert cfg.ensemble.size == 8                                # pdafpy's defaults, no land
     with pytest.raises(ConfigError, match="model = 'nosuchmodel': not installed; installed:"):
         load_experiment({"model": "nosuchmodel"})
-    with pytest.raises(ConfigError, match="mode = 'free': model 'coupled' runs 'twin'"):
-        load_experiment({"mode": "free"})
+    with pytest.raises(ConfigError, match="mode = 'assimilate': expected one of"):
+        load_experiment({"mode": "assimilate"})
     with pytest.raises(ConfigError, match=r"\[grid\]: unknown table; model 'lorenz96' reads "
                                           r"\[lorenz96\]"):
         load_experiment({"model": "lorenz96", "grid": {"nx": 3}})

@@ -257,3 +257,17 @@ def test_the_grid_declares_its_coordinate_reference_system():
     model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(2)))
     assert model.grid.crs == "EPSG:32632"
     assert small_model("pressure_head").grid.crs == ""              # a local Cartesian grid
+
+
+def test_a_free_run_of_the_land_model_writes_the_open_loop_only(tmp_path):
+    from models.landda.twin import LandTwinExperiment
+    from pdafpy.experiment import load_configuration
+    import netCDF4
+    loaded = load_configuration(dict(SMALL, mode="free", schedule={"length_days": 1.0},
+                                     observations=[]), LandTwinExperiment())
+    summary = loaded.experiment.run(MPI.COMM_SELF, loaded.cfg, loaded.tables, tmp_path)
+    assert summary["runs"] == 4 and summary["variables"] == {}
+    assert summary["observations_used"] == 0
+    assert sorted(p.name for p in tmp_path.glob("*.nc")) == ["open_loop.nc"]
+    with netCDF4.Dataset(tmp_path / "open_loop.nc") as ds:
+        assert np.allclose(ds["time"][:], [86400.0, 86400.0])    # forecast and record, daily

@@ -59,6 +59,19 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
 
 def print_summary(summary: dict) -> None:
     """The skill and timing tables, as a person reads them."""
+    if not summary["variables"]:
+        print(f"a free run of {summary['members']} members (no truth, nothing scored)")
+    else:
+        _print_skill(summary)
+    print(f"\n{'phase':12s} {'seconds':>9s}")
+    for k, v in summary["seconds"].items():
+        print(f"{k:12s} {v:9.2f}")
+    print(f"{'wall':12s} {summary['wall_s']:9.2f}   on {summary['ranks']} ranks; "
+          f"{summary['core_hours_per_member_per_simulated_year']:.3f} core-hours per member per "
+          "simulated year")
+
+
+def _print_skill(summary: dict) -> None:
     print("open loop (OL), assimilation's forecasts before each analysis (DA-f) and its analyses "
           "(DA) against the truth")
     print(f"{'variable':18s} {'ubRMSE OL':>9s} {'DA-f':>8s} {'DA':>8s} {'red. DA-f':>9s} "
@@ -70,11 +83,5 @@ def print_summary(summary: dict) -> None:
               f"{100 * v['forecast_ubrmse_reduction']:8.1f}% {100 * v['ubrmse_reduction']:7.1f}% "
               f"{ol['rmse']:9.4f} {da_f['rmse']:8.4f} {da['rmse']:8.4f} "
               + (f"{ratio:11.2f}" if ratio else ""))
-    print(f"\n{'phase':12s} {'seconds':>9s}")
-    for k, v in summary["seconds"].items():
-        print(f"{k:12s} {v:9.2f}")
-    print(f"{'wall':12s} {summary['wall_s']:9.2f}   on {summary['ranks']} ranks; "
-          f"{summary['core_hours_per_member_per_simulated_year']:.3f} core-hours per member per "
-          "simulated year")
 
 

@@ -7,7 +7,9 @@ members (its own initial head, Ks and forcing perturbations), so that the ensemb
 describes the open loop's error. The assimilation cycle is pdafpy's
 (:class:`pdafpy.cycle.AssimilationCycle`); this module adds what is land-specific
 (:class:`LandTwin`): synthetic observations from the truth, the weakly coupled analysis plan
-(:mod:`models.landda.analysis_plan`), the output files and the skill scores.
+(:mod:`models.landda.analysis_plan`), the output files and the skill scores. With ``mode =
+"free"`` only the open loop runs (no truth, no observation, no analysis): ``open_loop.nc`` gets
+its records at the observation types' times (daily without any), ``summary.json`` the timings.
 
 Outputs in ``[output] directory``: ``assimilation.nc``, ``open_loop.nc`` (forecast and analysis
 records of ensemble mean and spread), ``truth.nc``, ``observations.nc`` (observation-space
@@ -75,14 +77,18 @@ OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_bi
 
 
 def twin_groups(cfg: ExperimentConfig) -> RunGroups:
-    """The twin's runs: the assimilation, its open loop and the truth."""
+    """The runs: the assimilation, its open loop and the truth (``mode = "twin"``), or the
+    open loop alone (``mode = "free"``)."""
+    if cfg.mode == "free":
+        return RunGroups.free_run(cfg.ensemble.size)
     return RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True)
 
 
 def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
-    """Analysis times [s since the start]: every observation type on its own clock."""
-    return AnalysisSchedule([o.interval_h * SECONDS_PER_HOUR for o in cfg.observations],
-                            cfg.schedule.length_days * SECONDS_PER_DAY)
+    """Analysis (and, in a free run, record) times [s since the start]: every observation type
+    on its own clock; daily when none is configured."""
+    intervals = [o.interval_h * SECONDS_PER_HOUR for o in cfg.observations] or [SECONDS_PER_DAY]
+    return AnalysisSchedule(intervals, cfg.schedule.length_days * SECONDS_PER_DAY)
 
 
 def resolved_configuration(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
@@ -197,11 +203,12 @@ class LandTwin(CycleHooks):
         self.writers = {g.name: EnsembleWriter(
             out / f"{g.name}.nc", self.comm, job.boxes, job.grid, out_fields, cfg.schedule.start,
             g.size, cfg.output.members and g.kind != "truth",
-            {"title": f"pdafpy twin experiment: {g.name}", "filter": str(cfg.filter.type)},
+            {"title": f"pdafpy {'twin experiment' if cfg.mode == 'twin' else 'free run'}: "
+                      f"{g.name}", "filter": str(cfg.filter.type)},
             z_bounds=interfaces) for g in groups}
         self.theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
                                         job.filter_box)
-        if self.comm.Get_rank() == 0:
+        if self.comm.Get_rank() == 0 and "truth" in groups:
             self.obs_writer = ObservationDiagnosticsWriter(
                 out / "observations.nc", [t.section.type for t in self.network.types],
                 cfg.schedule.start, [OBS_UNITS[t.section.type] for t in self.network.types])
@@ -213,7 +220,10 @@ class LandTwin(CycleHooks):
                                      self.boxes[self.comm.Get_rank()], self.comm)[0]
 
     def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
-        """Synthetic observations: the truth plus noise, for every due type."""
+        """Synthetic observations: the truth plus noise, for every due type (none in a free
+        run)."""
+        if "truth" not in self.groups:
+            return Observed([])
         truth = self.groups.part(ens, "truth")
         da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
         observed = Observed([], _Observed())
@@ -243,9 +253,11 @@ class LandTwin(CycleHooks):
         variable``), so the records and scores describe the state the forecast continues from.
         """
         groups, fl, comm, grid = self.groups, self.fl, self.comm, self.grid
-        da, ol, truth = (groups.part(ens, n) for n in ("assimilation", "open_loop", "truth"))
         for g in groups:
             self.writers[g.name].write(step.t1, True, groups.part(ens, g.name), fl)
+        if "truth" not in groups:                        # a free run: records only
+            return
+        da, ol, truth = (groups.part(ens, n) for n in ("assimilation", "open_loop", "truth"))
         analysis_hx = [self._hx(self.network.types[k].operator, da.mean(axis=0, keepdims=True))
                        for k in step.due]
         for label, (layers, weights) in (("surface", self.surface),
@@ -333,7 +345,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                                                         cfg.ensemble.seed, pert))
     hooks = LandTwin(cfg, tables, job, groups, interfaces, out)
     filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
-                       type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed)
+                       type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed) \
+        if cfg.mode == "twin" else None
     options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                            multiplicative=cfg.inflation.multiplicative, rtpp=cfg.inflation.rtpp,
                            rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
@@ -368,7 +381,7 @@ class LandTwinExperiment:
         example) or ``verify_twin.toml`` (the verification twin, itself over the example).
     """
 
-    modes = ("twin",)
+    modes = ("twin", "free")
 
     def __init__(self, packaged: str = "default.toml"):
         self.packaged = packaged
