@@ -47,6 +47,10 @@ class Experiment(Protocol):
     def defaults(self) -> dict[str, Any]:
         """The packaged configuration a user's file is laid over (may be empty)."""
 
+    def inner_sections(self) -> Mapping[str, type]:
+        """Sections of free-form tables inside its own ones, for the reference (may be empty):
+        e.g. ``{"perturbations.forcing.<variable>": ForcingVariableSection}``."""
+
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         """Checks across the framework's and the model's sections (raise ConfigError)."""
 
@@ -169,6 +173,9 @@ class GenericExperiment:
 
     def defaults(self) -> dict[str, Any]:
         return {"model": self.name}
+
+    def inner_sections(self) -> dict[str, type]:
+        return {}
 
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         from .obs.synthetic import GridPointSection

@@ -50,7 +50,8 @@ def render() -> str:
     parts.append("# Model tables\n")
     for model, ep in sorted(registered(EXPERIMENT_GROUP).items()):
         parts.append(f"## model = \"{model}\"\n")
-        for table, section in ep.load()().sections().items():
+        experiment = ep.load()()
+        for table, section in {**experiment.sections(), **experiment.inner_sections()}.items():
             parts.append(reference_markdown(section, f"[{table}]", table).replace("## ", "### ",
                                                                                    1))
     for model, ep in sorted(registered(ENTRY_POINT_GROUP).items()):

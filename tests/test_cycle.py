@@ -237,3 +237,38 @@ def test_sekf_perturbed_runs_are_a_run_group_of_the_cycle():
         g = RunGroups.sekf(1)
         AssimilationCycle(job.runner, g, AnalysisSchedule([0.05], 1.0), make_filter("etkf"),
                           CycleHooks(), CycleOptions(), job.grid, job.boxes)
+
+
+def test_adaptive_forget_is_applied_through_the_cycle(tmp_path):
+    """[inflation] adaptive_forget was accepted and never read: it now sets the forgetting
+    factor of every analysis to PDAF's adaptive one."""
+    from pdafpy.cycle import analysis_step
+    from pdafpy.decomposition import Box
+    from pdafpy.filters import make_filter
+    from pdafpy.inflation import adaptive_forget
+    from pdafpy.localize import Localization
+    from pdafpy.model import FieldSpec, Grid
+    from pdafpy.obs.operators import grid_point
+    from pdafpy.obs.types import ObservationType
+    from pdafpy.state import StateLayout
+
+    rng = np.random.default_rng(4)
+    grid = Grid.uniform(1, 12)
+    layout = StateLayout((FieldSpec("x"),), Box(0, 1, 0, 12))
+    ens = rng.normal(size=(6, 12))
+    y = rng.normal(3.0, 1.0, 12)
+    obs = ObservationType("x", y, np.full(12, 0.5), grid.column_coords(layout.box),
+                          grid_point("x", np.zeros(12, dtype=np.int64), np.arange(12)),
+                          Localization.from_pdaf(3.0, 3.0, 2))
+    expected = adaptive_forget(ens.copy(), y, np.full(12, 0.25), 1.0)
+    assert expected != 1.0
+    for filt in ("etkf", "letkf"):
+        report = analysis_step(make_filter(filt), ens.copy(), layout, grid, [obs], MPI.COMM_SELF,
+                               [layout.box], adaptive_forget=True)
+        assert report.forget == pytest.approx(expected, rel=1e-12)
+    fixed = _run(dict(L96_TWIN, schedule={"length_days": 5.0}), MPI.COMM_SELF, tmp_path / "a")
+    adaptive = _run(dict(L96_TWIN, schedule={"length_days": 5.0},
+                         inflation={"multiplicative": 1.05, "adaptive_forget": True}),
+                    MPI.COMM_SELF, tmp_path / "b")
+    assert adaptive["variables"]["x"]["assimilation"]["rmse"] != \
+        fixed["variables"]["x"]["assimilation"]["rmse"]

@@ -52,6 +52,7 @@ from pdafpy.schedule import AnalysisSchedule
 from models.land.soil_perturbations import perturb_log10_ks
 
 from .analysis_plan import analysis_plan
+from .forcing_perturbations import ForcingVariableSection
 from .model import LandDAModel
 from .observations import OBS_UNITS, LandObservationSection, ObservationNetwork, surface_layers
 from .scoring import Skill, column_means, theta_violations
@@ -391,6 +392,9 @@ class LandTwinExperiment:
 
     def defaults(self) -> dict[str, Any]:
         return packaged_defaults(self.packaged)
+
+    def inner_sections(self) -> dict[str, type]:
+        return {"perturbations.forcing.<variable>": ForcingVariableSection}
 
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         from pdafpy.experiment import check_parameters
