@@ -272,3 +272,24 @@ def test_adaptive_forget_is_applied_through_the_cycle(tmp_path):
                     MPI.COMM_SELF, tmp_path / "b")
     assert adaptive["variables"]["x"]["assimilation"]["rmse"] != \
         fixed["variables"]["x"]["assimilation"]["rmse"]
+
+
+def test_generic_twin_restarted_from_a_checkpoint_ends_as_the_uninterrupted_run(tmp_path):
+    """Its checkpoint holds the runs and the scores so far; extended from it, the run's scores
+    are bit-identical to those of one run over the whole length."""
+    whole = _run(dict(L96_TWIN, schedule={"length_days": 5.0}), MPI.COMM_SELF, tmp_path / "a")
+    first = dict(L96_TWIN, schedule={"length_days": 3.0, "checkpoint_every": 4},
+                 output={"directory": str(tmp_path / "b")})
+    _run(first, MPI.COMM_SELF, tmp_path / "b")
+    longer = dict(first, schedule={"length_days": 5.0, "checkpoint_every": 4})
+    loaded = load_configuration(longer)
+    restart = loaded.experiment.read_restart(tmp_path / "b" / "checkpoint.h5", MPI.COMM_SELF,
+                                             loaded.cfg, loaded.tables)
+    assert int(restart[1]["cycle"]) == 11
+    again = loaded.experiment.run(MPI.COMM_SELF, loaded.cfg, loaded.tables, tmp_path / "c",
+                                  restart)
+    assert again["variables"] == whole["variables"]
+    other = load_configuration(dict(longer, ensemble={"size": 12, "seed": 5}))
+    with pytest.raises(Exception, match="another"):
+        other.experiment.read_restart(tmp_path / "b" / "checkpoint.h5", MPI.COMM_SELF,
+                                      other.cfg, other.tables)
