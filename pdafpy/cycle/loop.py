@@ -101,7 +101,8 @@ class Observed:
     Attributes
     ----------
     types : list of ObservationType
-        The observations to assimilate, one entry per due type (same order as ``step.due``).
+        The observations to assimilate in this window (the default analysis plan uses them all
+        at once; :meth:`CycleHooks.plan` refers to them by position).
     details : Any
         Whatever the application keeps for its records (e.g. withheld values).
     used, rejected : int
