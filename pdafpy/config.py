@@ -22,6 +22,7 @@ writes the reference of a section tree for ``docs/``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -39,7 +40,8 @@ _NUMBER = (int, float)
 def option(default: Any = dataclasses.MISSING, doc: str = "", *, unit: str = "",
            minimum: float | None = None, maximum: float | None = None,
            exclusive_minimum: bool = False, choices: tuple | None = None,
-           aliases: tuple[str, ...] = (), default_factory: Any = dataclasses.MISSING) -> Any:
+           aliases: tuple[str, ...] = (), default_factory: Any = dataclasses.MISSING,
+           allow_inf: bool = False) -> Any:
     """A dataclass field with the metadata the parser and the reference need.
 
     Parameters
@@ -56,9 +58,12 @@ def option(default: Any = dataclasses.MISSING, doc: str = "", *, unit: str = "",
         Allowed values.
     aliases : tuple of str
         Other accepted key names (PDAF's: ``forget``, ``cradius``, ...).
+    allow_inf : bool
+        Whether ``inf`` is a meaningful value (e.g. an infinite time scale); NaN never is.
     """
     meta = {"doc": doc, "unit": unit, "minimum": minimum, "maximum": maximum,
-            "exclusive_minimum": exclusive_minimum, "choices": choices, "aliases": aliases}
+            "exclusive_minimum": exclusive_minimum, "choices": choices, "aliases": aliases,
+            "allow_inf": allow_inf}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -143,15 +148,23 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
+def _flat(value: Any) -> list:
+    """The scalars of a value, nested lists (per-layer, per-cell maps) unrolled."""
+    if isinstance(value, tuple):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
 def _check_range(value: Any, meta: Mapping[str, Any], path: str) -> None:
     if value is None:
         return
-    values = value if isinstance(value, tuple) else (value,)
-    for v in values:
+    for v in _flat(value):
         if meta.get("choices") is not None and v not in meta["choices"]:
             raise ConfigError(f"{path} = {v!r}: expected one of {list(meta['choices'])}")
         if not isinstance(v, _NUMBER) or isinstance(v, bool):
             continue
+        if math.isnan(v) or (math.isinf(v) and not meta.get("allow_inf")):
+            raise ConfigError(f"{path} = {v!r}: expected a finite number")
         lo, hi = meta.get("minimum"), meta.get("maximum")
         if lo is not None and (v < lo or (meta.get("exclusive_minimum") and v == lo)):
             rel = ">" if meta.get("exclusive_minimum") else ">="

@@ -92,7 +92,7 @@ BAD = [
     ("soil", "theta_s", "porous", r"soil\.theta_s = 'porous': expected a number or"),
     ("soil", "ks_m_per_s", [[1e-5, 1e-5], [1e-5]], r"soil\.ks_m_per_s: rows of different "
                                                    "lengths"),
-    ("soil", "ks_m_per_s", [[1e-5, 1e-5], [1e-5, 0.0]], r"soil\.ks_m_per_s: value 0\.0 must be "
+    ("soil", "ks_m_per_s", [[1e-5, 1e-5], [1e-5, 0.0]], r"soil\.ks_m_per_s = 0\.0: must be "
                                                         r"> 0\.0"),
     ("soil", "theta_r", 0.5, r"soil\.theta_r = 0\.5: must be below theta_s = 0\.43"),
     ("soil", "model", "brooks_corey", r"soil\.model = 'brooks_corey': expected one of"),

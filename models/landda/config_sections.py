@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional, Union
 
-import numpy as np
-
 from pdafpy.config import option
 from pdafpy.errors import ConfigError
 
@@ -89,22 +87,12 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
 
 
 def _check_maps(section: Any, path: str) -> None:
-    """Nested-list values of ``section`` (per column, per cell): rectangular and in range
-    (the parser checks scalars and flat lists itself)."""
+    """Nested-list values of ``section`` (per column, per cell) must be rectangular (the parser
+    checks every value's range itself)."""
     for f in dataclasses.fields(section):
         value = getattr(section, f.name)
-        if not (isinstance(value, tuple) and value and isinstance(value[0], tuple)):
-            continue
-        where = f"{path}.{f.name}"
-        _shape(value, where)
-        flat = np.asarray(value, dtype=float).ravel()
-        lo, hi = f.metadata.get("minimum"), f.metadata.get("maximum")
-        excl = f.metadata.get("exclusive_minimum")
-        for v in flat:
-            if lo is not None and (v < lo or (excl and v == lo)):
-                raise ConfigError(f"{where}: value {v!r} must be {'>' if excl else '>='} {lo}")
-            if hi is not None and v > hi:
-                raise ConfigError(f"{where}: value {v!r} must be <= {hi}")
+        if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+            _shape(value, f"{path}.{f.name}")
 
 
 @dataclass(frozen=True)

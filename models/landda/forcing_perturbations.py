@@ -43,7 +43,7 @@ class ForcingVariableSection:
         choices=("multiplicative", "additive"))
     time_scale_s: float = option(
         86400.0, "AR(1) time scale tau, phi = exp(-dt/tau); inf: one draw per member, constant "
-        "in time", unit="s", minimum=0.0, exclusive_minimum=True)
+        "in time", unit="s", minimum=0.0, exclusive_minimum=True, allow_inf=True)
     mean: float | None = option(
         None, "mean factor (default 1) or mean offset (default 0)")
     sd_space: str = option("factor", "whether a multiplicative sd is of the factor or of its "
