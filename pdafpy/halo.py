@@ -285,7 +285,7 @@ def _search(candidates: ObservationSet, domain_coords: np.ndarray,
         if of_type.size == 0 or n_domains == 0:
             continue
         pairs = find_local_observations(domain_coords, candidates.coords[of_type], loc)
-        doms.append(np.repeat(np.arange(n_domains, dtype=np.int64), np.diff(pairs.indptr)))
+        doms.append(pairs.domain_of_pair())
         pos.append(of_type[pairs.obs])
         wts.append(pairs.weight)
     if doms:

@@ -45,16 +45,6 @@ class Localization:
         if not isinstance(self.metric, Metric):
             raise ConfigError(f"metric={self.metric!r} must be a pdafpy.localize.Metric")
 
-    @property
-    def support_radius(self) -> float:
-        """Distance at which the Gaspari-Cohn weight reaches zero (== ``sradius``)."""
-        return self.sradius
-
-    @property
-    def half_width(self) -> float:
-        """Gaspari-Cohn half-width ``c = sradius / 2`` (the "length scale" of GC 1999)."""
-        return self.sradius / 2.0
-
     @classmethod
     def create(
         cls,
