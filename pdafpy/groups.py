@@ -136,9 +136,11 @@ class RunGroups:
         return ens[r.start:r.stop]
 
     def of_kind(self, kind: str) -> list[RunGroup]:
+        """The groups of ``kind`` (one of :data:`GROUP_KINDS`), in run order."""
         return [g for g in self.groups if g.kind == kind]
 
     def group_of(self, run: int) -> RunGroup:
+        """The group ``run`` belongs to (IndexError outside ``0..total-1``)."""
         for g in self.groups:
             if run in self._ranges[g.name]:
                 return g
