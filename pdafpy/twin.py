@@ -79,9 +79,8 @@ class GenericTwin(CycleHooks):
                  time_unit_s: float, out: Path):
         self.cfg, self.job, self.groups = cfg, job, groups
         self.localization, self.time_unit_s = localization, time_unit_s
-        names = [f.name for f in job.fields]
         self.types: list[SyntheticType] = [
-            grid_point_type(s, job.grid, names, cfg.ensemble.seed, i)
+            grid_point_type(s, job.grid, job.fields, cfg.ensemble.seed, i)
             for i, s in enumerate(cfg.observations) if isinstance(s, GridPointSection)]
         self.offsets = np.concatenate([[0], np.cumsum([t.operator.size for t in self.types])])
         self.scores: dict[str, list[dict]] = defaultdict(list)

@@ -293,3 +293,26 @@ def test_generic_twin_restarted_from_a_checkpoint_ends_as_the_uninterrupted_run(
     with pytest.raises(Exception, match="another"):
         other.experiment.read_restart(tmp_path / "b" / "checkpoint.h5", MPI.COMM_SELF,
                                       other.cfg, other.tables)
+
+
+def test_every_key_of_the_generic_twin_changes_its_result(tmp_path):
+    """The Lorenz-96 table and the grid-point observation keys are read, not only accepted."""
+    base = dict(L96_TWIN, schedule={"length_days": 3.0})
+    ref = _run(base, MPI.COMM_SELF, tmp_path / "ref")
+    obs = base["observations"][0]
+    changes = {"forcing": {"lorenz96": {"forcing": 6.0}},
+               "initial_sd": {"lorenz96": {"initial_sd": 0.3}},
+               "dt": {"lorenz96": {"dt": 0.025}},
+               "stride": {"observations": [dict(obs, stride=4)]},
+               "withheld": {"observations": [dict(obs, withheld_fraction=0.5)]},
+               "error": {"observations": [dict(obs, error=0.5)]}}
+    for name, change in changes.items():
+        got = _run(dict(base, **change), MPI.COMM_SELF, tmp_path / name)
+        assert got["variables"] != ref["variables"], name
+    assert _run(dict(base, observations=[dict(obs, stride=4)]), MPI.COMM_SELF,
+                tmp_path / "s")["observations_used"] == 12 * 10
+    assert _run(dict(base, observations=[dict(obs, withheld_fraction=0.5)]), MPI.COMM_SELF,
+                tmp_path / "w")["observations_used"] == 12 * 10
+    with pytest.raises(ConfigError, match=r"observations\[0\].level = 1: field 'x' has levels "
+                                          r"0..0"):
+        _run(dict(base, observations=[dict(obs, level=1)]), MPI.COMM_SELF, tmp_path / "l")

@@ -271,3 +271,11 @@ def test_a_free_run_of_the_land_model_writes_the_open_loop_only(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.nc")) == ["open_loop.nc"]
     with netCDF4.Dataset(tmp_path / "open_loop.nc") as ds:
         assert np.allclose(ds["time"][:], [86400.0, 86400.0])    # forecast and record, daily
+
+
+def test_the_coupling_step_is_the_models():
+    """[coupling] step_s (formerly [schedule] coupling_step_s) reaches the model."""
+    for step in (3600.0, 1800.0):
+        cfg, tables = load(dict(SMALL, coupling={"step_s": step}))
+        model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(2)))
+        assert model.coupled.dt_coupling == step

@@ -20,7 +20,7 @@ from ..config import option
 from ..errors import ConfigError
 from ..experiment_config import ObservationSection
 from ..localize import Localization
-from ..model import Grid
+from ..model import FieldSpec, Grid
 from .operators import StencilOperator, grid_point
 from .types import ObservationType
 
@@ -36,7 +36,6 @@ class GridPointSection(ObservationSection):
     field: str = option("", "the observed field (a name of the model's state)")
     level: int = option(0, "the observed level (0 = top)", minimum=0)
     stride: int = option(1, "observe every stride-th grid column in x and in y", minimum=1)
-    units: str = option("1", "unit of the observed values (for the output files)")
 
 
 @dataclass
@@ -52,14 +51,12 @@ class SyntheticType:
         Locations, in the grid's coordinates.
     assimilated : (m,) bool ndarray
         False for the observations withheld for validation.
-    units : str
     """
 
     section: ObservationSection
     operator: StencilOperator
     coords: np.ndarray
     assimilated: np.ndarray
-    units: str = "1"
 
 
 def withheld_mask(count: int, fraction: float, seed: int, purpose: str) -> np.ndarray:
@@ -80,25 +77,29 @@ def synthetic_values(truth_values: np.ndarray, error: float, seed: int, cycle: i
     return truth_values + error * noise
 
 
-def grid_point_type(section: GridPointSection, grid: Grid, field_names: Sequence[str],
+def grid_point_type(section: GridPointSection, grid: Grid, fields: Sequence[FieldSpec],
                     seed: int, index: int) -> SyntheticType:
     """The observations of a ``grid_point`` section on ``grid``.
 
     Raises
     ------
     ConfigError
-        If the field is not one of the model's (naming the key ``observations[index].field``).
+        If the field is not one of the model's, or has no such level (naming the key).
     """
-    if section.field not in field_names:
+    levels = {f.name: f.levels for f in fields}
+    if section.field not in levels:
         raise ConfigError(f"observations[{index}].field = {section.field!r}: expected one of "
-                          f"the model's fields {list(field_names)}")
+                          f"the model's fields {list(levels)}")
+    if section.level >= levels[section.field]:
+        raise ConfigError(f"observations[{index}].level = {section.level}: field "
+                          f"{section.field!r} has levels 0..{levels[section.field] - 1}")
     rows, cols = np.meshgrid(np.arange(0, grid.ny, section.stride),
                              np.arange(0, grid.nx, section.stride), indexing="ij")
     rows, cols = rows.ravel(), cols.ravel()
     withheld = withheld_mask(rows.size, section.withheld_fraction, seed,
                              f"withheld_observations_{index}")
     return SyntheticType(section, grid_point(section.field, rows, cols, section.level),
-                         np.column_stack([grid.x[cols], grid.y[rows]]), ~withheld, section.units)
+                         np.column_stack([grid.x[cols], grid.y[rows]]), ~withheld)
 
 
 def localization_of(section: ObservationSection, default: Localization) -> Localization:
