@@ -15,6 +15,7 @@ any model work.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +26,20 @@ import numpy as np
 from .config import load_toml, merge_tables, parse_section, parse_tables
 from .errors import ConfigError
 from .experiment_config import ExperimentConfig, check_layout
+from .groups import RunGroups
 from .model import load_model_class
 from .registry import registered
 
 __all__ = ["Experiment", "GenericExperiment", "LoadedConfiguration", "experiment_for",
-           "load_configuration", "EXPERIMENT_GROUP"]
+           "load_configuration", "resolved_configuration", "layout_signature",
+           "check_parameters", "EXPERIMENT_GROUP", "RESTART_FREE"]
 
 EXPERIMENT_GROUP = "pdafpy.experiments"
 CHECKPOINT = "checkpoint.h5"
+#: Keys a restart may change: where outputs go, the length (to extend a run), the checkpoint
+#: interval and the failure policy (e.g. "redraw" after an aborted run).
+RESTART_FREE = (("output", "directory"), ("schedule", "length_days"),
+                ("schedule", "checkpoint_every"), ("ensemble", "on_failure"))
 
 
 class Experiment(Protocol):
@@ -144,6 +151,23 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     return LoadedConfiguration(cfg, tables, experiment)
 
 
+def resolved_configuration(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
+    """The configuration a checkpoint must match: every framework key with its default filled
+    in and the model's tables, without :data:`RESTART_FREE`."""
+    conf = dataclasses.asdict(cfg)
+    conf.update(copy.deepcopy(dict(tables)))
+    for section, key in RESTART_FREE:
+        conf.get(section, {}).pop(key, None)
+    return conf
+
+
+def layout_signature(cfg: ExperimentConfig, world_size: int) -> dict[str, int]:
+    """The layout numbers a checkpoint must match (the runs of ``cfg.mode``)."""
+    return {"world": world_size, "tasks": cfg.parallel.tasks,
+            "filter_ranks": cfg.parallel.filter_ranks,
+            "runs": RunGroups.for_mode(cfg.mode, cfg.ensemble.size).total}
+
+
 def check_parameters(cfg: ExperimentConfig, parameter_fields: list[str]) -> None:
     """``[filter] parameters`` must name parameter fields of the model."""
     bad = [p for p in cfg.filter.parameters if p not in parameter_fields]
@@ -218,7 +242,7 @@ class GenericExperiment:
         section = self._config(tables)
         cls = self.model_class
         twin = cfg.mode == "twin"
-        groups = _groups(cfg)
+        groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
         job = set_up_job(world, lambda comm: cls.create(comm, dataclasses.asdict(section)),
                          groups.total, cfg.parallel.tasks, cfg.parallel.filter_ranks)
         if job.model is not None:
@@ -249,8 +273,8 @@ class GenericExperiment:
                                rtpp=cfg.inflation.rtpp, rtps=cfg.inflation.rtps,
                                adaptive_forget=cfg.inflation.adaptive_forget)
         checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
-                                      self._signature(cfg, world.Get_size()),
-                                      self._resolved(cfg, tables),
+                                      layout_signature(cfg, world.Get_size()),
+                                      resolved_configuration(cfg, tables),
                                       {"start": cfg.schedule.start, "time_unit_s": unit})
         result = AssimilationCycle(job.runner, groups, schedule, filt, hooks, options, grid,
                                    job.boxes).run(checkpointing, restart)
@@ -270,26 +294,11 @@ class GenericExperiment:
         write_json(out / "summary.json", summary)
         return summary
 
-    def _signature(self, cfg: ExperimentConfig, world_size: int) -> dict[str, int]:
-        return {"world": world_size, "tasks": cfg.parallel.tasks,
-                "filter_ranks": cfg.parallel.filter_ranks, "runs": _groups(cfg).total}
-
-    @staticmethod
-    def _resolved(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
-        """The configuration a checkpoint must match (where outputs go, the length and the
-        checkpoint interval may change)."""
-        conf = dataclasses.asdict(cfg)
-        conf.update({k: dict(v) for k, v in tables.items()})
-        conf["output"].pop("directory")
-        conf["schedule"].pop("length_days")
-        conf["schedule"].pop("checkpoint_every")
-        return conf
-
     def read_restart(self, path: Path, world: Any, cfg: ExperimentConfig,
                      tables: Mapping[str, Any]) -> Any:
         from .checkpoint import read_checkpoint
-        return read_checkpoint(path, world, self._signature(cfg, world.Get_size()),
-                               self._resolved(cfg, tables))
+        return read_checkpoint(path, world, layout_signature(cfg, world.Get_size()),
+                               resolved_configuration(cfg, tables))
 
     def print_summary(self, summary: Mapping[str, Any]) -> None:
         from .twin import print_field_summary
@@ -298,14 +307,6 @@ class GenericExperiment:
         print_field_summary(summary, runs)
         print(f"\n{summary['analyses']} analysis times, {summary['observations_used']} "
               f"observations used; wall {summary['wall_s']:.2f} s on {summary['ranks']} ranks")
-
-
-def _groups(cfg: ExperimentConfig) -> Any:
-    """The generic experiment's runs: assimilation, open loop and truth, or the ensemble."""
-    from .groups import RunGroups
-    if cfg.mode == "twin":
-        return RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True)
-    return RunGroups.free_run(cfg.ensemble.size)
 
 
 def _spacing(coords: np.ndarray) -> float:

@@ -103,6 +103,14 @@ class RunGroups:
         return cls(groups)
 
     @classmethod
+    def for_mode(cls, mode: str, members: int) -> "RunGroups":
+        """The runs of ``pdafpy run``: the assimilation, its open loop and the truth
+        (``mode = "twin"``), or the open loop alone (``mode = "free"``)."""
+        if mode == "free":
+            return cls.free_run(members)
+        return cls.twin(members, open_loop=True, truth=True)
+
+    @classmethod
     def sekf(cls, perturbed: int, truth: bool = False) -> "RunGroups":
         """PDAF's SEKF: the run analysed (``analysis``), followed by its ``perturbed`` runs (one
         per perturbed column entry, with its weather), optionally a truth (key 1)."""

@@ -46,7 +46,8 @@ def free_runs(config: str | None, members: int, comm
     from models.landda.model import LandDAModel
     from models.landda.observations import assimilated_wells, wells
     from models.landda.setup import load, model_config
-    from models.landda.twin import initial_member, twin_groups
+    from models.landda.twin import initial_member
+    from pdafpy.groups import RunGroups
 
     cfg, tables = load(config)
     n = cfg.ensemble.size
@@ -59,7 +60,7 @@ def free_runs(config: str | None, members: int, comm
         raise SystemExit(f"twin_design: well interval_h = {section.interval_h:g}: expected whole "
                          "days (the runs are recorded daily)")
     days = int(np.ceil(cfg.schedule.length_days))
-    groups = twin_groups(cfg)
+    groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
     runs = list(groups.runs("truth")) + list(groups.runs("open_loop"))[:members]
     model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, groups.keys()))
     base = model.get_state()

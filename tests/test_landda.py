@@ -39,13 +39,14 @@ EDGE_OF_SATURATION = {
 
 @pytest.mark.parametrize("retry", ["basic", "none"])
 def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_newton_step(retry):
-    from models.landda.twin import initial_member, twin_groups
+    from models.landda.twin import initial_member
+    from pdafpy.groups import RunGroups
     from pdafpy.errors import ModelError
 
     table = dict(EDGE_OF_SATURATION, solver=dict(EDGE_OF_SATURATION["solver"], petsc_options={
         "retry_linesearch": retry}))
     cfg, tables = load(table)
-    groups = twin_groups(cfg)
+    groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
     model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, groups.keys()))
     member = groups.runs("open_loop")[6]
     model.set_state(member, initial_member(model, model.get_state(), groups.key(member),

@@ -25,8 +25,6 @@ files are never read) and renames them when done.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from pdafpy.checkpoint import read_checkpoint
 from pdafpy.cycle import (AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
                           CycleOptions, CycleStep, Observed)
 from pdafpy.errors import ConfigError
+from pdafpy.experiment import layout_signature, resolved_configuration
 from pdafpy.experiment_config import ExperimentConfig, check_layout
 from pdafpy.filters import make_filter
 from pdafpy.groups import RunGroups
@@ -59,30 +58,18 @@ from .scoring import Skill, column_means, theta_violations
 from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
 
-__all__ = ["LandTwin", "run_twin", "read_restart", "resolved_configuration", "initial_member",
-           "twin_groups", "analysis_schedule", "LandTwinExperiment"]
+__all__ = ["LandTwin", "run_twin", "read_restart", "initial_member", "analysis_schedule",
+           "LandTwinExperiment"]
 
 log = logging.getLogger("pdafpy.twin")
 
 CHECKPOINT = "checkpoint.h5"
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
-#: Keys a restart may change: where outputs go, the length (to extend a run), the checkpoint
-#: interval and the failure policy (e.g. "redraw" after an aborted run).
-RESTART_FREE = (("output", "directory"), ("schedule", "length_days"),
-                ("schedule", "checkpoint_every"), ("ensemble", "on_failure"))
 #: The model's parameter fields the analysis may estimate (``[filter] parameters``).
 PARAMETER_FIELDS = ("log10_ks",)
 OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
                  "evapotranspiration", "leaf_area_index")
-
-
-def twin_groups(cfg: ExperimentConfig) -> RunGroups:
-    """The runs: the assimilation, its open loop and the truth (``mode = "twin"``), or the
-    open loop alone (``mode = "free"``)."""
-    if cfg.mode == "free":
-        return RunGroups.free_run(cfg.ensemble.size)
-    return RunGroups.twin(cfg.ensemble.size, open_loop=True, truth=True)
 
 
 def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
@@ -90,21 +77,6 @@ def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
     on its own clock; daily when none is configured."""
     intervals = [o.interval_h * SECONDS_PER_HOUR for o in cfg.observations] or [SECONDS_PER_DAY]
     return AnalysisSchedule(intervals, cfg.schedule.length_days * SECONDS_PER_DAY)
-
-
-def resolved_configuration(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> dict:
-    """The configuration a checkpoint must match: every framework key with its default filled
-    in and the model's tables, without :data:`RESTART_FREE`."""
-    conf = dataclasses.asdict(cfg)
-    conf.update(copy.deepcopy(dict(tables)))
-    for section, key in RESTART_FREE:
-        conf.get(section, {}).pop(key, None)
-    return conf
-
-
-def _layout_signature(cfg: ExperimentConfig, world_size: int) -> dict[str, int]:
-    return {"world": world_size, "tasks": cfg.parallel.tasks,
-            "filter_ranks": cfg.parallel.filter_ranks, "runs": twin_groups(cfg).total}
 
 
 def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
@@ -115,11 +87,12 @@ def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
     ------
     InputFileError
         If it is missing or unreadable, or was written on another rank layout or with another
-        configuration (naming what differs; :data:`RESTART_FREE` keys may differ).
+        configuration (naming what differs; the keys of
+        :data:`pdafpy.experiment.RESTART_FREE` may differ).
     ConfigError
         If ``schedule.length_days`` ends before the checkpoint's time.
     """
-    payload, attrs = read_checkpoint(path, world, _layout_signature(cfg, world.Get_size()),
+    payload, attrs = read_checkpoint(path, world, layout_signature(cfg, world.Get_size()),
                                      resolved_configuration(cfg, tables))
     if int(attrs["cycle"]) >= len(analysis_schedule(cfg)):
         raise ConfigError(f"schedule.length_days = {cfg.schedule.length_days:g}: ends before "
@@ -333,7 +306,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     """
     check_layout(cfg, world.Get_size())
     out = Path(out or cfg.output.directory)
-    groups = twin_groups(cfg)
+    groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
     job = set_up_job(world, lambda comm: LandDAModel.create(
         comm, model_config(cfg, tables, groups.keys())), groups.total, cfg.parallel.tasks,
         cfg.parallel.filter_ranks)
@@ -353,7 +326,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                            rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
                            parameter_damping=cfg.filter.parameter_damping)
     checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
-                                  _layout_signature(cfg, world.Get_size()),
+                                  layout_signature(cfg, world.Get_size()),
                                   resolved_configuration(cfg, tables),
                                   {"start": cfg.schedule.start, "time_unit_s": 1.0})
     cycle = AssimilationCycle(job.runner, groups, analysis_schedule(cfg), filt, hooks, options,

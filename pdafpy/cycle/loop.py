@@ -463,8 +463,8 @@ class AssimilationCycle:
                     f"to {when(f.t1)}: {f.message}")
 
         failed = {f.member for f in failures}
-        fatal = [f for f in failures if groups.group_of(f.member).kind not in ("analysed",
-                                                                               "free")]
+        redrawable = {run for r in groups.redraw_groups for run in r}
+        fatal = [f for f in failures if f.member not in redrawable]
         if fatal:
             raise RunFailed(where(fatal[0]) + f"; the run cannot go on without its "
                             f"{groups.group_of(fatal[0].member).label}")
