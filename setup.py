@@ -32,9 +32,9 @@ setup(
             "coupled = models.landda.twin:LandTwinExperiment",
         ],
         "pdafpy.observations": [
-            "grid_point = pdafpy.obs.synthetic:GridPointSection",
-            "surface_soil_moisture = models.landda.observations:LandObservationSection",
-            "groundwater_level = models.landda.observations:LandObservationSection",
+            "grid_point = pdafpy.obs.grid_point:GridPointObservations",
+            "surface_soil_moisture = models.landda.obs_surface_soil_moisture:SurfaceSoilMoisture",
+            "groundwater_level = models.landda.obs_groundwater_level:GroundwaterLevel",
         ],
         "pdafpy.report": [
             "coupled = models.landda.report:write_report",

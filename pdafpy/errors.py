@@ -13,6 +13,7 @@ __all__ = [
     "LayoutError",
     "InputFileError",
     "ModelError",
+    "RefusedOnEveryRank",
 ]
 
 
@@ -34,3 +35,8 @@ class InputFileError(PdafpyError, OSError):
 
 class ModelError(PdafpyError, RuntimeError):
     """A model failed to advance or rejected its input (e.g. a solver that did not converge)."""
+
+
+class RefusedOnEveryRank(PdafpyError):
+    """Bad input found by a check that every rank ran on the same inputs, so every rank raises
+    it alike: a command reports it once and exits with status 2, with no rank left waiting."""

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from .config import load_toml, merge_tables, parse_section, parse_tables
-from .errors import ConfigError
+from .errors import ConfigError, PdafpyError, RefusedOnEveryRank
 from .experiment_config import ExperimentConfig, check_layout
 from .groups import RunGroups
 from .model import load_model_class
@@ -181,7 +181,7 @@ class GenericExperiment:
     """pdafpy's twin and free run of a model class that declares ``config_table``,
     ``config_section``, ``time_unit_s`` and ``initial_member`` (see :mod:`pdafpy.model`)."""
 
-    modes = ("twin", "free")
+    modes = ("twin", "truth", "assimilate", "free")
 
     def __init__(self, name: str, model_class: type):
         self.name, self.model_class = name, model_class
@@ -202,14 +202,9 @@ class GenericExperiment:
         return {}
 
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
-        from .obs.synthetic import GridPointSection
-        for i, s in enumerate(cfg.observations):
-            if not isinstance(s, GridPointSection):
-                raise ConfigError(f"observations[{i}].type = {s.type!r}: pdafpy's generic twin "
-                                  f"of model {self.name!r} observes grid points only "
-                                  "(type = 'grid_point')")
-        if cfg.mode == "twin" and not cfg.observations:
-            raise ConfigError("observations: a twin needs at least one [[observations]] table")
+        if cfg.mode in ("twin", "truth", "assimilate") and not cfg.observations:
+            raise ConfigError(f"observations: mode = {cfg.mode!r} needs at least one "
+                              "[[observations]] table")
         if cfg.filter.parameters:
             raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: pdafpy's "
                               f"generic twin of model {self.name!r} estimates no parameters")
@@ -234,22 +229,18 @@ class GenericExperiment:
         from .filters import make_filter
         from .job import set_up_job
         from .localize import Localization
-        from .schedule import AnalysisSchedule
+        from .obs.module import ObservationContext, build_modules, read_for
+        from .obs.records import ObservationRecords
         from .twin import GenericTwin
+        from .verification import TruthFile
 
         self.check_layout(cfg, world.Get_size())
         out = Path(out or cfg.output.directory)
         section = self._config(tables)
         cls = self.model_class
-        twin = cfg.mode == "twin"
         groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
         job = set_up_job(world, lambda comm: cls.create(comm, dataclasses.asdict(section)),
                          groups.total, cfg.parallel.tasks, cfg.parallel.filter_ranks)
-        if job.model is not None:
-            base = job.model.get_state()
-            box = job.model.box
-            job.runner.load(lambda run, _: cls.initial_member(base, groups.key(run),
-                                                              cfg.ensemble.seed, box, section))
         grid = job.grid
         periods = [p * n for p, n in zip((_spacing(grid.y), _spacing(grid.x)),
                                          (grid.ny, grid.nx))]
@@ -260,14 +251,27 @@ class GenericExperiment:
             1 if periodic else 0,
             (periods[1] if grid.periodic[1] else 0.0, periods[0] if grid.periodic[0] else 0.0)
             if periodic else None)
-        hooks = GenericTwin(cfg, job, groups, localization, float(cls.time_unit_s), out)
         unit = float(cls.time_unit_s)
-        intervals = [o.interval_h * 3600.0 / unit for o in cfg.observations] or \
-            [cfg.schedule.length_days * 86400.0 / unit]
-        schedule = AnalysisSchedule(intervals, cfg.schedule.length_days * 86400.0 / unit)
+        schedule = observation_schedule(cfg, unit)
+        try:
+            modules = build_modules(cfg.observations, ObservationContext(
+                grid, tuple(job.fields), cfg.ensemble.seed, localization))
+            records = read_for(modules, cfg.schedule.start) if cfg.mode == "assimilate" \
+                else ObservationRecords.empty()
+            truth_file = TruthFile(cfg.verification.truth, grid, [f.name for f in job.fields],
+                                   cfg.schedule.start, schedule.times * unit) \
+                if cfg.verification.truth else None
+        except PdafpyError as exc:                  # every rank read the same files
+            raise RefusedOnEveryRank(str(exc)) from None
+        if job.model is not None:
+            base = job.model.get_state()
+            box = job.model.box
+            job.runner.load(lambda run, _: cls.initial_member(base, groups.key(run),
+                                                              cfg.ensemble.seed, box, section))
+        hooks = GenericTwin(cfg, job, groups, modules, schedule, records, unit, out, truth_file)
         filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
                            type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed) \
-            if twin else None
+            if groups.of_kind("analysed") else None
         options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                                multiplicative=cfg.inflation.multiplicative,
                                rtpp=cfg.inflation.rtpp, rtps=cfg.inflation.rtps,
@@ -288,8 +292,9 @@ class GenericExperiment:
                    "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
                    "wall_s": round(result.wall_s, 2), "ranks": world.Get_size(),
                    "runs": groups.total, "members": cfg.ensemble.size,
-                   "filter": str(cfg.filter.type) if twin else None,
-                   "analyses": len(schedule)}
+                   "filter": str(cfg.filter.type) if filt is not None else None,
+                   "analyses": len(schedule),
+                   "observations_written": hooks.obs_writer.rows if hooks.obs_writer else 0}
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "summary.json", summary)
         return summary
@@ -302,11 +307,31 @@ class GenericExperiment:
 
     def print_summary(self, summary: Mapping[str, Any]) -> None:
         from .twin import print_field_summary
+        if summary["mode"] == "truth":
+            print(f"truth pass: {summary['observations_written']} observations at "
+                  f"{summary['analyses']} analysis times written to observations.nc, the truth "
+                  f"to truth.nc; wall {summary['wall_s']:.2f} s on {summary['ranks']} ranks")
+            return
         runs = (["open_loop", "assimilation_forecast", "assimilation"]
-                if summary["mode"] == "twin" else ["open_loop"])
+                if summary["mode"] in ("twin", "assimilate") else ["open_loop"])
         print_field_summary(summary, runs)
         print(f"\n{summary['analyses']} analysis times, {summary['observations_used']} "
               f"observations used; wall {summary['wall_s']:.2f} s on {summary['ranks']} ranks")
+
+
+def observation_schedule(cfg: ExperimentConfig, time_unit_s: float) -> Any:
+    """The analysis times of ``cfg``: each observation type's clock and window, in model time
+    units (one analysis at the end of the run when there is no observation type)."""
+    from .schedule import AnalysisSchedule
+
+    per_h = 3600.0 / time_unit_s
+    obs = cfg.observations
+    end = cfg.schedule.length_days * 86400.0 / time_unit_s
+    if not obs:
+        return AnalysisSchedule([end], end)
+    return AnalysisSchedule([o.interval_h * per_h for o in obs], end,
+                            windows=[(o.window_h or o.interval_h) * per_h for o in obs],
+                            centred=[o.window_position == "centre" for o in obs])
 
 
 def _spacing(coords: np.ndarray) -> float:

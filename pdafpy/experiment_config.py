@@ -14,15 +14,18 @@ other top-level key is an error. PDAF's names are accepted as aliases: ``filtert
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from .config import option
 from .errors import ConfigError
+from .groups import RunGroups
 from .registry import registered
 
 __all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "InflationSection",
-           "ObservationSection", "ScheduleSection", "OutputSection", "ParallelSection",
+           "ObservationSection", "ScheduleSection", "OutputSection", "VerificationSection",
+           "ParallelSection",
            "ExperimentConfig", "check_layout", "OBSERVATION_GROUP",
            "MODES"]
 
@@ -32,9 +35,13 @@ FILTER_NAMES = ("estkf", "etkf", "lestkf", "letkf", "enkf", "lenkf", "ensrf", "e
 WEIGHTS = ("uniform", "exponential", "gaspari_cohn", "gaussian", 0, 1, 2, 5)
 #: Entry-point group of the observation types' configuration sections.
 OBSERVATION_GROUP = "pdafpy.observations"
-#: ``twin``: synthetic observations from a truth run, open loop and assimilation; ``free``: the
-#: ensemble forecast only (no observation is assimilated).
-MODES = ("twin", "free")
+#: ``twin``: synthetic observations from a truth run in the same job, open loop and assimilation;
+#: ``truth``: the truth alone, writing it and its observation file (DART's perfect_model_obs);
+#: ``assimilate``: observations from files, open loop and assimilation; ``free``: the ensemble
+#: forecast only (no observation is assimilated).
+MODES = ("twin", "truth", "assimilate", "free")
+#: Where the analysis time lies in each observation window.
+WINDOW_POSITIONS = ("end", "centre")
 
 
 @dataclass(frozen=True)
@@ -109,18 +116,37 @@ class ObservationSection:
     radius_m: float | None = option(None, "this type's localisation cut-off, where its weight "
                                     "reaches zero (default: [localization] radius_m)", unit="m",
                                     minimum=0.0, exclusive_minimum=True)
+    window_h: float | None = option(None, "length of the window whose observations an analysis "
+                                    "takes, at most interval_h (default: interval_h)", unit="h",
+                                    minimum=0.0, exclusive_minimum=True)
+    window_position: str = option("end", "where the analysis time lies in its window: 'end' "
+                                  "(observations in (t - window, t]) or 'centre' ((t - window/2, "
+                                  "t + window/2])", choices=WINDOW_POSITIONS)
+    file: str = option("", "mode = 'assimilate': the observation file holding this type's "
+                       "observations (pdafpy's format, docs/observations.md); types may share "
+                       "one file")
+
+    #: Keys that only shape a twin's synthetic observations (refused with observation files,
+    #: whose errors and quality flags come from the file).
+    synthesis_keys: ClassVar[tuple[str, ...]] = ("error", "withheld_fraction")
+
+    def check(self, path: str) -> None:
+        if self.window_h is not None and self.window_h > self.interval_h * (1 + 1e-12):
+            raise ConfigError(f"{path}.window_h = {self.window_h}: longer than interval_h = "
+                              f"{self.interval_h}, so an observation could fall in two windows")
 
     @classmethod
     def resolve(cls, table: Mapping[str, Any], path: str) -> type:
-        """The section registered for ``table["type"]`` (the default type's without one)."""
+        """The section of the observation module registered for ``table["type"]`` (the default
+        type's without one)."""
         name = table.get("type", "grid_point")
         types = registered(OBSERVATION_GROUP)
         if not isinstance(name, str) or name not in types:
             raise ConfigError(f"{path}.type = {name!r}: expected one of {sorted(types)}")
-        section = types[name].load()
+        section = getattr(types[name].load(), "section_class", None)
         if not (isinstance(section, type) and issubclass(section, ObservationSection)):
-            raise ConfigError(f"{path}.type = {name!r}: its registered section is not an "
-                              "ObservationSection")
+            raise ConfigError(f"{path}.type = {name!r}: what it registers is not an observation "
+                              "module with an ObservationSection")
         return section
 
 
@@ -152,6 +178,15 @@ class OutputSection:
 
 
 @dataclass(frozen=True)
+class VerificationSection:
+    """What the runs are scored against, where the run holds no truth of its own."""
+
+    truth: str = option("", "mode = 'assimilate' or 'free': a truth.nc written by a mode = "
+                        "'truth' run of the same model and grid; the runs' RMSE is computed "
+                        "against it at every analysis time")
+
+
+@dataclass(frozen=True)
 class ParallelSection:
     """The rank layout."""
 
@@ -166,8 +201,9 @@ class ExperimentConfig:
     """An assimilation experiment."""
 
     mode: str = option("twin", "experiment kind: 'twin' (synthetic observations from a truth "
-                       "run, open loop and assimilation) or 'free' (the ensemble forecast only)",
-                       choices=MODES)
+                       "run, open loop and assimilation), 'truth' (the truth and its observation "
+                       "file alone), 'assimilate' (observations from files) or 'free' (the "
+                       "ensemble forecast only)", choices=MODES)
     model: str = option("coupled", "model: its name in the entry-point group pdafpy.models, or "
                         "package.module:Class")
     ensemble: EnsembleSection = option(default_factory=EnsembleSection)
@@ -178,6 +214,7 @@ class ExperimentConfig:
         (), "observation types ([[observations]] tables)")
     schedule: ScheduleSection = option(default_factory=ScheduleSection)
     output: OutputSection = option(default_factory=OutputSection)
+    verification: VerificationSection = option(default_factory=VerificationSection)
     parallel: ParallelSection = option(default_factory=ParallelSection)
 
     def check(self, path: str) -> None:
@@ -186,9 +223,30 @@ class ExperimentConfig:
                 "column_enkf",):
             raise ConfigError(f"localization.radius_m = {self.localization.radius_m}: a local "
                               f"filter ({self.filter.type}) needs a radius > 0")
-        if self.parallel.tasks > self.ensemble.size:
-            raise ConfigError(f"parallel.tasks = {self.parallel.tasks}: more model tasks than "
-                              f"members (ensemble.size = {self.ensemble.size})")
+        runs = RunGroups.for_mode(self.mode, self.ensemble.size).total
+        if self.parallel.tasks > runs:
+            raise ConfigError(f"parallel.tasks = {self.parallel.tasks}: more model tasks than the "
+                              f"{runs} runs of mode = {self.mode!r} (ensemble.size = "
+                              f"{self.ensemble.size})")
+        for i, o in enumerate(self.observations):
+            if self.mode == "assimilate" and not o.file:
+                raise ConfigError(f"observations[{i}].file: mode = 'assimilate' reads every "
+                                  "type's observations from a file; give its path")
+            if self.mode != "assimilate" and o.file:
+                raise ConfigError(f"observations[{i}].file = {o.file!r}: only mode = "
+                                  f"'assimilate' reads observation files (mode is {self.mode!r}, "
+                                  "which makes its own)")
+            if self.mode == "assimilate":
+                defaults = {f.name: f.default for f in dataclasses.fields(o)}
+                for key in o.synthesis_keys:
+                    if getattr(o, key) != defaults[key]:
+                        raise ConfigError(f"observations[{i}].{key}: shapes a twin's synthetic "
+                                          "observations only; with mode = 'assimilate' the file "
+                                          "gives errors and quality flags")
+        if self.verification.truth and self.mode not in ("assimilate", "free"):
+            raise ConfigError(f"verification.truth = {self.verification.truth!r}: mode "
+                              f"{self.mode!r} has its own truth or none to score; only "
+                              "'assimilate' and 'free' runs are scored against a truth file")
         if self.filter.type_trans and self.filter.type not in ("estkf", "lestkf", "etkf",
                                                                "letkf", 4, 5, 6, 7):
             raise ConfigError(f"filter.type_trans = {self.filter.type_trans}: random transforms "

@@ -104,11 +104,14 @@ class RunGroups:
 
     @classmethod
     def for_mode(cls, mode: str, members: int) -> "RunGroups":
-        """The runs of ``pdafpy run``: the assimilation, its open loop and the truth
-        (``mode = "twin"``), or the open loop alone (``mode = "free"``)."""
+        """The runs of ``pdafpy run``: the assimilation, its open loop and the truth (``mode =
+        "twin"``), the truth alone (``"truth"``, the same run as a twin's), the assimilation
+        and its open loop (``"assimilate"``), or the open loop alone (``"free"``)."""
         if mode == "free":
             return cls.free_run(members)
-        return cls.twin(members, open_loop=True, truth=True)
+        if mode == "truth":
+            return cls([RunGroup("truth", "truth", 1, first_key=members)])
+        return cls.twin(members, open_loop=True, truth=mode == "twin")
 
     @classmethod
     def sekf(cls, perturbed: int, truth: bool = False) -> "RunGroups":

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from .cycle import RunFailed
-from .errors import PdafpyError
+from .errors import PdafpyError, RefusedOnEveryRank
 from .experiment import load_configuration
 
 __all__ = ["main"]
@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         if world.Get_rank() == 0:
             print(f"pdafpy run: error: {exc}", file=sys.stderr)
         return 1
+    except RefusedOnEveryRank as exc:               # bad input, found before any model work
+        if world.Get_rank() == 0:
+            print(f"pdafpy run: error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:                        # this rank only: the others may be waiting
         log.error("rank %d failed", world.Get_rank(), exc_info=True)
         print(f"pdafpy run: error on rank {world.Get_rank()}: {exc}", file=sys.stderr)

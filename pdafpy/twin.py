@@ -21,9 +21,8 @@ import numpy as np
 
 from .cycle import CycleHooks, CycleStep, Observed
 from .groups import RunGroups
-from .localize import Localization
-from .obs.synthetic import (GridPointSection, SyntheticType, grid_point_type, observation_type,
-                            synthetic_values)
+from .obs.files import ObservationWriter
+from .obs.records import ObservationRecords
 from .output import EnsembleWriter
 
 __all__ = ["GenericTwin", "field_skill", "print_field_summary"]
@@ -60,31 +59,41 @@ def field_skill(layout: Any, ens: np.ndarray, truth: np.ndarray | None, comm: An
 
 
 class GenericTwin(CycleHooks):
-    """The cycle's hooks of the generic twin or free run (see the module notes).
+    """The cycle's hooks of the generic twin, truth pass, run with observation files, or free
+    run (see the module notes).
 
     Parameters
     ----------
     cfg : ExperimentConfig
     job : pdafpy.job.Job
     groups : RunGroups
-    localization : Localization
-        The default localisation of every observation type.
+    modules : sequence of ObservationModule
+        One per ``[[observations]]`` table.
+    schedule : AnalysisSchedule
+        Its observation windows pick each analysis's observations.
+    records : ObservationRecords
+        The observations read from files (``mode = "assimilate"``; empty otherwise).
     time_unit_s : float
         Seconds per model time unit.
     out : Path
         Output folder.
+    truth_file : TruthFile, optional
+        What to score against where no run is the truth (``[verification] truth``).
     """
 
-    def __init__(self, cfg: Any, job: Any, groups: RunGroups, localization: Localization,
-                 time_unit_s: float, out: Path):
+    def __init__(self, cfg: Any, job: Any, groups: RunGroups, modules: Sequence[Any],
+                 schedule: Any, records: ObservationRecords, time_unit_s: float, out: Path,
+                 truth_file: Any = None):
         self.cfg, self.job, self.groups = cfg, job, groups
-        self.localization, self.time_unit_s = localization, time_unit_s
-        self.types: list[SyntheticType] = [
-            grid_point_type(s, job.grid, job.fields, cfg.ensemble.seed, i)
-            for i, s in enumerate(cfg.observations) if isinstance(s, GridPointSection)]
-        self.offsets = np.concatenate([[0], np.cumsum([t.operator.size for t in self.types])])
+        self.modules, self.schedule, self.records = list(modules), schedule, records
+        self.time_unit_s, self.truth_file = time_unit_s, truth_file
+        synthesise = "truth" in groups
+        self.networks = [m.network() for m in self.modules] if synthesise else []
+        self.operators = [m.operator(n) for m, n in zip(self.modules, self.networks)]
+        self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         self.scores: dict[str, list[dict]] = defaultdict(list)
-        self.writers: dict[str, EnsembleWriter] = {}
+        self.writers: dict[str, Any] = {}
+        self.obs_writer = None
         if job.layout.is_filter:
             self.fl = job.runner.filter_layout
             self.comm = job.layout.comm_filter
@@ -93,22 +102,47 @@ class GenericTwin(CycleHooks):
                 cfg.schedule.start, g.size, cfg.output.members and g.kind != "truth",
                 {"title": f"pdafpy {cfg.mode} run of {cfg.model}: {g.name}",
                  "filter": str(cfg.filter.type)}) for g in groups}
+            if synthesise and self.comm.Get_rank() == 0:
+                self.obs_writer = ObservationWriter(
+                    out / "observations.nc", cfg.schedule.start,
+                    {m.name: m.units for m in self.modules},
+                    {"title": f"synthetic observations of a pdafpy {cfg.mode} run of "
+                              f"{cfg.model}", "seed": cfg.ensemble.seed})
 
     def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
-        """The truth plus noise at every observation of the due types."""
-        if "truth" not in self.groups:
+        """The observations of each due type's window: drawn from the truth (written to the
+        observation file) or read from files; both through the modules' select, QC and
+        operator."""
+        if "truth" in self.groups:
+            records = self._synthesise(step, ens)
+        else:
+            records = self.records
+        if "assimilation" not in self.groups:
             return Observed([])
-        truth = self.groups.part(ens, "truth")
-        box = self.job.boxes[self.comm.Get_rank()]
         types = []
         for k in step.due:
-            t = self.types[k]
-            truth_hx = t.operator.apply_shared(self.fl.view(truth, t.operator.field), box,
-                                               self.comm)[0]
-            values = synthetic_values(truth_hx, t.section.error, self.cfg.ensemble.seed,
-                                      step.index, int(self.offsets[k]))
-            types.append(observation_type(t, values, self.localization))
+            lo, hi = (t * self.time_unit_s for t in self.schedule.observation_window(
+                step.index, k))
+            types.append(self.modules[k].observation_type(
+                self.modules[k].select(records, lo, hi)))
         return Observed(types)
+
+    def _synthesise(self, step: CycleStep, ens: np.ndarray) -> ObservationRecords:
+        """The truth plus noise at every network point of the due types, written to the
+        observation file."""
+        truth = self.groups.part(ens, "truth")
+        box = self.job.boxes[self.comm.Get_rank()]
+        parts = []
+        for k in step.due:
+            op = self.operators[k]
+            truth_hx = op.apply_shared(self.fl.view(truth, op.field), box, self.comm)[0]
+            parts.append(self.modules[k].synthetic(self.networks[k], truth_hx, step.index,
+                                                   int(self.offsets[k]),
+                                                   step.t1 * self.time_unit_s))
+        records = ObservationRecords.concatenate(parts)
+        if self.obs_writer is not None:
+            self.obs_writer.write(records)
+        return records
 
     def _write(self, step: CycleStep, ens: np.ndarray, analysis: bool) -> None:
         for g in self.groups:
@@ -118,24 +152,31 @@ class GenericTwin(CycleHooks):
     def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
         self._write(step, ens, False)
         if "assimilation" in self.groups:
-            self._score("assimilation_forecast", self.groups.part(ens, "assimilation"), ens)
+            self._score("assimilation_forecast", self.groups.part(ens, "assimilation"), ens,
+                        step.t1)
 
     def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
                         observed: Observed) -> None:
         self._write(step, ens, True)
         for g in self.groups:
             if g.kind != "truth":
-                self._score(g.name, self.groups.part(ens, g.name), ens)
+                self._score(g.name, self.groups.part(ens, g.name), ens, step.t1)
         if self.comm.Get_rank() == 0 and observed.types:
             log.info("%s: %d observations used, %d rejected",
                      self.describe_time(step.t1), observed.used, observed.rejected)
 
-    def _score(self, name: str, part: np.ndarray, ens: np.ndarray) -> None:
-        truth = self.groups.part(ens, "truth") if "truth" in self.groups else None
+    def _score(self, name: str, part: np.ndarray, ens: np.ndarray, t: float) -> None:
+        if "truth" in self.groups:
+            truth = self.groups.part(ens, "truth")
+        elif self.truth_file is not None:
+            truth = self.truth_file.state_at(t * self.time_unit_s, self.fl)
+        else:
+            truth = None
         self.scores[name].append(field_skill(self.fl, part, truth, self.comm))
 
     def files(self) -> dict[str, Any]:
-        return dict(self.writers)
+        return dict(self.writers, **({"observations": self.obs_writer}
+                                     if self.obs_writer is not None else {}))
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {"scores": {name: {field: np.array([s[field] for s in series])

@@ -13,11 +13,16 @@ Builders:
   (PDAF ``obs_op_interp_lin`` with ``PDAFomi_get_interp_coeff_lin``);
 - :func:`grid_average` -- the mean over a footprint of grid points (PDAF ``obs_op_gridavg``),
   optionally weighted (e.g. by layer thickness).
+
+Non-linear operators (a CRNS depth weighting that depends on the soil moisture it observes) use
+:class:`ColumnFunctionOperator`: the same stencil gathers the points each observation needs, and
+a function of those values, instead of fixed weights, gives the observation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -25,7 +30,8 @@ from ..decomposition import Box
 from ..errors import ConfigError
 from ..model import Grid
 
-__all__ = ["StencilOperator", "grid_point", "bilinear", "grid_average"]
+__all__ = ["StencilOperator", "ColumnFunctionOperator", "grid_point", "bilinear", "grid_average",
+           "column_function"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,64 @@ class StencilOperator:
         """``sum_r coeff[m, r] values[k, m, r]``, summed in one order whatever the memory layout
         of ``values`` (a fancy-indexed array may come out transposed in memory)."""
         return np.einsum("kmr,mr->km", np.ascontiguousarray(values), self.coeff)
+
+
+@dataclass(frozen=True)
+class ColumnFunctionOperator(StencilOperator):
+    """``H(x)_i = function(values_i)``: a non-linear operator on each observation's stencil.
+
+    The stencil (``level``, ``row``, ``col``; ``coeff`` non-zero where a point is used) gathers,
+    for every member, the values each observation reads, like a :class:`StencilOperator`, so it
+    is evaluated on the rank owning the observation with the same state halo.
+
+    Attributes
+    ----------
+    function : callable
+        ``function(values, coeff) -> (n_members, m)`` from the stencil values
+        ``(n_members, m, r)`` and the stencil's ``coeff`` ``(m, r)`` (which may carry fixed
+        per-point data, e.g. layer thicknesses). It must treat observations independently
+        (row ``i`` of the result depends on ``values[:, i]`` only), so that any subset of the
+        observations gives the same values.
+    """
+
+    function: Callable[[np.ndarray, np.ndarray], np.ndarray] = None
+
+    def subset(self, index: np.ndarray) -> "ColumnFunctionOperator":
+        return ColumnFunctionOperator(self.field, self.level[index], self.row[index],
+                                      self.col[index], self.coeff[index], self.function)
+
+    def _weighted(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(self.function(np.ascontiguousarray(values), self.coeff), dtype=float)
+
+
+def column_function(field: str, row: np.ndarray, col: np.ndarray, levels: np.ndarray,
+                    function: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    data: np.ndarray | None = None) -> ColumnFunctionOperator:
+    """A :class:`ColumnFunctionOperator` reading ``levels`` of field ``field`` in the grid
+    column ``(row[i], col[i])`` of each observation.
+
+    Parameters
+    ----------
+    row, col : (m,) int ndarray
+        Global grid column of each observation.
+    levels : (r,) int ndarray
+        The levels read (e.g. every soil layer).
+    function : callable
+        See :class:`ColumnFunctionOperator`.
+    data : (m, r) float ndarray, optional
+        Per-point data handed to ``function`` as ``coeff`` (non-zero; default ones).
+    """
+    row = np.asarray(row, dtype=np.int64).reshape(-1, 1)
+    col = np.asarray(col, dtype=np.int64).reshape(-1, 1)
+    levels = np.asarray(levels, dtype=np.int64).reshape(1, -1)
+    shape = (row.shape[0], levels.shape[1])
+    coeff = np.ones(shape) if data is None else np.asarray(data, dtype=float).reshape(shape)
+    if np.any(coeff == 0):
+        raise ConfigError(f"column_function on {field!r}: data must be non-zero (zero marks an "
+                          "unused stencil point)")
+    return ColumnFunctionOperator(field, np.broadcast_to(levels, shape).copy(),
+                                  np.broadcast_to(row, shape).copy(),
+                                  np.broadcast_to(col, shape).copy(), coeff, function)
 
 
 def grid_point(field: str, row: np.ndarray, col: np.ndarray,
