@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -117,7 +118,7 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     ----------
     source : path, mapping or None
         The TOML file (None: the defaults of the default model's experiment, the packaged
-        example).
+        example). A ``model = "module:Class"`` is also looked for in the file's folder.
     experiment : Experiment, optional
         The experiment to use (default: the one registered for the file's ``model``).
 
@@ -130,6 +131,10 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     model = user.get("model", ExperimentConfig.model)
     if not isinstance(model, str):
         raise ConfigError(f"model = {model!r}: expected a string")
+    if ":" in model and isinstance(source, (str, Path)):
+        folder = str(Path(source).resolve().parent)    # a model module beside its configuration
+        if folder not in sys.path:
+            sys.path.append(folder)
     experiment = experiment if experiment is not None else experiment_for(model)
     sections = dict(experiment.sections())
     base = experiment.defaults()
