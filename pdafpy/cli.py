@@ -5,6 +5,10 @@ Subcommands
 ``pdafpy run [CONFIG]``
     The main job: the experiment a configuration describes (without one, the packaged example,
     a small twin experiment), run under ``mpirun``.
+``pdafpy analyse CONFIG [--out DIR] [-q]``
+    One analysis of a gridded ensemble read from NetCDF files, with observations from pdafpy's
+    observation files (PDAF's offline mode; see docs/offline.md), run under ``mpirun``; writes
+    the analysis ensemble in the input's layout and its mean.
 ``pdafpy tutorial {offline,online}``
     PDAF's 2D tutorial (run under ``mpirun``), writing PDAF's output files; a command registered
     by the models package (entry-point group ``pdafpy.commands``), like any other package may.
@@ -67,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["run"]:                         # its own parser (-v, -q, --check too)
         from .run import main as run_main
         return run_main(argv[1:])
+    if argv[:1] == ["analyse"]:                     # its own parser (--out, -q)
+        from .offline import main as analyse_main
+        return analyse_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pdafpy", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -83,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(sorted(registered(groups[command]))) or "none"
         p.add_argument("suite", help=f"one of: {names}")
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
+    pa = sub.add_parser("analyse", help="one offline analysis of an ensemble in NetCDF files "
+                        "(docs/offline.md)", add_help=False)
+    pa.add_argument("rest", nargs=argparse.REMAINDER, help="options of pdafpy analyse")
     ps = sub.add_parser("slurm", help="print a filled-in sbatch script (docs/cluster.md)",
                         add_help=False)
     ps.add_argument("rest", nargs=argparse.REMAINDER, help="options of pdafpy slurm")
@@ -98,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in commands:
             return int(commands[args.command].load()(args.rest) or 0)
+        if args.command == "analyse":               # options before the subcommand
+            from .offline import main as analyse_main
+            return analyse_main(args.rest + (["-q"] if args.quiet else []))
         if args.command == "report":
             for path in _report_writer(args.outdir)(args.outdir, args.out, args.cells):
                 print(path)
