@@ -171,3 +171,10 @@ def test_bad_observation_files_end_the_run_in_one_line_with_status_2(tmp_path, c
     status, _ = _run(tmp_path, "twin2", "twin", f'file = "{obs}"')
     assert status == 2
     assert "only mode = 'assimilate' reads observation files" in capsys.readouterr().err
+
+
+def test_bilinear_takes_the_edge_value_in_the_half_cell_past_the_grid():
+    recs = ObservationRecords.build(0.0, [-20.0, 270.0], [340.0, -40.0], 0.0, 1.0, "grid_point")
+    field = np.arange(3 * 4 * 6, dtype=float).reshape(1, 3, 4, 6)
+    hx = grid_point_module(interpolation="bilinear").operator(recs).apply(field, Box(0, 4, 0, 6))
+    np.testing.assert_allclose(hx[0], [6 * 3 + 0, 0 + 5])

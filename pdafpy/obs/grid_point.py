@@ -3,9 +3,10 @@
 ``type = "grid_point"`` observes field ``field`` at level ``level``. An observation at ``(x, y)``
 is the value of the nearest grid column (PDAF's ``obs_op_gridpoint``), or with ``interpolation =
 "bilinear"`` the bilinear interpolation between the four surrounding columns (PDAF's
-``obs_op_interp_lin``). A twin observes every ``stride``-th grid column in x and y, at the
-columns' coordinates; a fraction ``withheld_fraction`` of them, drawn at random from the
-counter-based generator, is flagged withheld for validation.
+``obs_op_interp_lin``; in the half cell past the first or last column or row, where a file's
+observation may lie, the value on the edge). A twin observes every ``stride``-th grid column in
+x and y, at the columns' coordinates; a fraction ``withheld_fraction`` of them, drawn at random
+from the counter-based generator, is flagged withheld for validation.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class GridPointObservations(ObservationModule):
 
     def operator(self, records: ObservationRecords) -> StencilOperator:
         s, grid = self.section, self.context.grid
-        if s.interpolation == "bilinear":
-            return bilinear(s.field, grid, records.x, records.y, s.level)
+        if s.interpolation == "bilinear":        # within half a cell past the edge: the edge's
+            x = np.clip(records.x, grid.x[0], grid.x[-1])
+            y = np.clip(records.y, grid.y[0], grid.y[-1])
+            return bilinear(s.field, grid, x, y, s.level)
         rows, cols = nearest_columns(grid, records.x, records.y)
         return grid_point(s.field, rows, cols, s.level)
