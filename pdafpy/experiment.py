@@ -118,7 +118,8 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     ----------
     source : path, mapping or None
         The TOML file (None: the defaults of the default model's experiment, the packaged
-        example). A ``model = "module:Class"`` is also looked for in the file's folder.
+        example). A ``model`` or observation ``type`` given as ``"module:Class"`` is also looked
+        for in the file's folder.
     experiment : Experiment, optional
         The experiment to use (default: the one registered for the file's ``model``).
 
@@ -131,8 +132,10 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     model = user.get("model", ExperimentConfig.model)
     if not isinstance(model, str):
         raise ConfigError(f"model = {model!r}: expected a string")
-    if ":" in model and isinstance(source, (str, Path)):
-        folder = str(Path(source).resolve().parent)    # a model module beside its configuration
+    named = [model] + [o.get("type", "") for o in user.get("observations", [])
+                       if isinstance(o, dict)]
+    if isinstance(source, (str, Path)) and any(":" in str(n) for n in named):
+        folder = str(Path(source).resolve().parent)    # a module beside its configuration
         if folder not in sys.path:
             sys.path.append(folder)
     experiment = experiment if experiment is not None else experiment_for(model)
@@ -264,7 +267,8 @@ class GenericExperiment:
             records = read_for(modules, cfg.schedule.start) if cfg.mode == "assimilate" \
                 else ObservationRecords.empty()
             truth_file = TruthFile(cfg.verification.truth, grid, [f.name for f in job.fields],
-                                   cfg.schedule.start, schedule.times * unit) \
+                                   cfg.schedule.start, schedule.times * unit,
+                                   cfg.ensemble.size) \
                 if cfg.verification.truth else None
         except PdafpyError as exc:                  # every rank read the same files
             raise RefusedOnEveryRank(str(exc)) from None

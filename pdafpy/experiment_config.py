@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Mapping
 from .config import option
 from .errors import ConfigError
 from .groups import RunGroups
-from .registry import registered
+from .registry import load_registered
 
 __all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "InflationSection",
            "ObservationSection", "ScheduleSection", "OutputSection", "VerificationSection",
@@ -140,13 +140,13 @@ class ObservationSection:
         """The section of the observation module registered for ``table["type"]`` (the default
         type's without one)."""
         name = table.get("type", "grid_point")
-        types = registered(OBSERVATION_GROUP)
-        if not isinstance(name, str) or name not in types:
-            raise ConfigError(f"{path}.type = {name!r}: expected one of {sorted(types)}")
-        section = getattr(types[name].load(), "section_class", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}.type = {name!r}: expected a type name")
+        module = load_registered(OBSERVATION_GROUP, name, f"{path}.type")
+        section = getattr(module, "section_class", None)
         if not (isinstance(section, type) and issubclass(section, ObservationSection)):
-            raise ConfigError(f"{path}.type = {name!r}: what it registers is not an observation "
-                              "module with an ObservationSection")
+            raise ConfigError(f"{path}.type = {name!r}: not an observation module with an "
+                              "ObservationSection (pdafpy.obs.module.ObservationModule)")
         return section
 
 

@@ -101,7 +101,8 @@ class GenericTwin(CycleHooks):
                 out / f"{g.name}.nc", self.comm, job.boxes, job.grid, job.fields,
                 cfg.schedule.start, g.size, cfg.output.members and g.kind != "truth",
                 {"title": f"pdafpy {cfg.mode} run of {cfg.model}: {g.name}",
-                 "filter": str(cfg.filter.type)}) for g in groups}
+                 "filter": str(cfg.filter.type), "perturbation_key": g.first_key})
+                for g in groups}
             if synthesise and self.comm.Get_rank() == 0:
                 self.obs_writer = ObservationWriter(
                     out / "observations.nc", cfg.schedule.start,
@@ -210,6 +211,6 @@ def print_field_summary(summary: Mapping[str, Any], runs: Sequence[str]) -> None
     print("ensemble-mean RMSE against the truth (spread), averaged over the analysis times")
     print(f"{'field':16s}" + "".join(f" {r:>28s}" for r in runs))
     for field, entry in summary["variables"].items():
-        cells = [("-" if entry[r]["rmse"] is None else f"{entry[r]['rmse']:.4f}")
-                 + f" ({entry[r]['spread']:.4f})" if r in entry else "-" for r in runs]
+        cells = [("-" if entry[r]["rmse"] is None else f"{entry[r]['rmse']:.4g}")
+                 + f" ({entry[r]['spread']:.4g})" if r in entry else "-" for r in runs]
         print(f"{field:16s}" + "".join(f" {c:>28s}" for c in cells))

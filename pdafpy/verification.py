@@ -37,6 +37,9 @@ class TruthFile:
         This run's start (ISO 8601); the file's ``time`` may count from another.
     times_s : (k,) ndarray
         The times the run will score at [s since its start]: the file must have each.
+    members : int
+        This run's ensemble size: a truth drawn with a perturbation key below it (a truth pass
+        of a smaller ensemble) would be one of this run's members, and is refused.
 
     Raises
     ------
@@ -45,7 +48,7 @@ class TruthFile:
     """
 
     def __init__(self, path: Path | str, grid: Grid, fields: list[str], start: str,
-                 times_s: np.ndarray):
+                 times_s: np.ndarray, members: int):
         import netCDF4
 
         self.path = Path(path)
@@ -72,6 +75,11 @@ class TruthFile:
             shift = (datetime.fromisoformat(reference) - datetime.fromisoformat(start))
             self.times = np.asarray(ds["time"][:], dtype=float) + shift.total_seconds()
             self.analysis = np.asarray(ds["kind"][:]) == 1
+            key = getattr(ds, "perturbation_key", None)
+        if key is not None and int(key) < members:
+            raise InputFileError(f"{self.path}: the truth has perturbation key {int(key)}, which "
+                                 f"member {int(key)} of this ensemble of {members} shares: run "
+                                 "the truth pass with this run's ensemble.size")
         for t in np.asarray(times_s, dtype=float):
             self._record(t)
 

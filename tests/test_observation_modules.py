@@ -37,7 +37,8 @@ def test_types_are_found_by_their_registered_name():
     from pdafpy.obs.grid_point import GridPointObservations
     assert observation_module("grid_point") is GridPointObservations
     assert issubclass(observation_module("groundwater_level"), ObservationModule)
-    with pytest.raises(ConfigError, match="observation type 'nope' is not registered"):
+    with pytest.raises(ConfigError, match="observations.type = 'nope': not installed; installed: "
+                                          ".*grid_point"):
         observation_module("nope")
 
 
@@ -178,3 +179,61 @@ def test_bilinear_takes_the_edge_value_in_the_half_cell_past_the_grid():
     field = np.arange(3 * 4 * 6, dtype=float).reshape(1, 3, 4, 6)
     hx = grid_point_module(interpolation="bilinear").operator(recs).apply(field, Box(0, 4, 0, 6))
     np.testing.assert_allclose(hx[0], [6 * 3 + 0, 0 + 5])
+
+
+SENSOR = '''
+import numpy as np
+from dataclasses import dataclass
+from pdafpy.config import option
+from pdafpy.experiment_config import ObservationSection
+from pdafpy.obs.module import ObservationModule, nearest_columns
+from pdafpy.obs.operators import grid_average
+from pdafpy.obs.records import ObservationRecords
+
+
+@dataclass(frozen=True)
+class PairSection(ObservationSection):
+    type: str = option("pairs:PairMean", "observation type")
+
+
+class PairMean(ObservationModule):
+    """The mean of two neighbouring Lorenz-96 variables, at every 4th one."""
+    name, units, section_class = "pair_mean", "1", PairSection
+
+    def network(self):
+        x = self.context.grid.x[::4]
+        return ObservationRecords.build(0.0, x, 0.0, np.nan, self.section.error, self.name)
+
+    def operator(self, records):
+        rows, cols = nearest_columns(self.context.grid, records.x, records.y)
+        cols = np.column_stack([cols, (cols + 1) % self.context.grid.nx])
+        return grid_average("x", np.column_stack([rows, rows]), cols)
+'''
+
+
+def test_a_type_is_one_file_beside_the_configuration(tmp_path):
+    (tmp_path / "pairs.py").write_text(SENSOR)
+    cfg = (L96.format(mode="twin", obs="error = 0.5")
+           .replace('type = "grid_point"\nfield = "x"', 'type = "pairs:PairMean"'))
+    (tmp_path / "pairs.toml").write_text(cfg)
+    from pdafpy.run import main
+    assert main([str(tmp_path / "pairs.toml"), "--out", str(tmp_path / "out"), "-q"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["observations_used"] == 60 * 5
+    x = summary["variables"]["x"]
+    assert x["assimilation"]["rmse"] < x["open_loop"]["rmse"]
+    import netCDF4
+    with netCDF4.Dataset(tmp_path / "out" / "observations.nc") as ds:
+        assert set(ds["type"][:]) == {"pair_mean"}
+
+
+def test_a_truth_pass_of_a_smaller_ensemble_is_refused(tmp_path, capsys):
+    assert _run(tmp_path, "truth", "truth")[0] == 0
+    obs, truth = tmp_path / "truth" / "observations.nc", tmp_path / "truth" / "truth.nc"
+    cfg = (L96.format(mode="assimilate", obs=f'file = "{obs}"').replace("size = 10", "size = 12")
+           + f'[verification]\ntruth = "{truth}"\n')
+    (tmp_path / "big.toml").write_text(cfg)
+    from pdafpy.run import main
+    assert main([str(tmp_path / "big.toml"), "--out", str(tmp_path / "big"), "-q"]) == 2
+    assert "the truth has perturbation key 10, which member 10 of this ensemble of 12 shares" \
+        in capsys.readouterr().err

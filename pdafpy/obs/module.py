@@ -35,7 +35,7 @@ from ..errors import ConfigError
 from ..experiment_config import OBSERVATION_GROUP, ObservationSection
 from ..localize import Localization
 from ..model import FieldSpec, Grid
-from ..registry import registered
+from ..registry import load_registered, registered
 from .operators import StencilOperator
 from .records import QC_GOOD, ObservationRecords
 from .synthetic import synthetic_values
@@ -138,18 +138,15 @@ class ObservationModule:
 
 
 def observation_module(name: str) -> type[ObservationModule]:
-    """The module registered as observation type ``name``.
+    """The module registered as observation type ``name``, or named ``package.module:Class``
+    (found on ``sys.path``, e.g. beside the configuration file).
 
     Raises
     ------
     ConfigError
         If none is, listing those that are.
     """
-    found = registered(OBSERVATION_GROUP)
-    if name not in found:
-        raise ConfigError(f"observation type {name!r} is not registered; registered: "
-                          f"{', '.join(sorted(found))}")
-    return found[name].load()
+    return load_registered(OBSERVATION_GROUP, name, "observations.type")
 
 
 def read_for(modules: Sequence[ObservationModule], start: str) -> ObservationRecords:
@@ -164,7 +161,7 @@ def read_for(modules: Sequence[ObservationModule], start: str) -> ObservationRec
     """
     from .files import check_inside_grid, read_observation_file
 
-    names = set(registered(OBSERVATION_GROUP))
+    names = set(registered(OBSERVATION_GROUP)) | {m.name for m in modules}
     parts = []
     for path in dict.fromkeys(m.section.file for m in modules if m.section.file):
         units = {m.name: m.units for m in modules if m.section.file == path}
