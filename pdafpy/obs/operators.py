@@ -95,9 +95,10 @@ class StencilOperator:
         (n_members, m) ndarray
         """
         live = self.coeff != 0
-        r = np.where(live, self.row - box.y0, 0)
-        c = np.where(live, self.col - box.x0, 0)
-        if np.any(live & ((r < 0) | (r >= box.ny) | (c < 0) | (c >= box.nx))):
+        r, c = self.row - box.y0, self.col - box.x0
+        if not live.all():                              # padding points read (0, 0)
+            r, c = np.where(live, r, 0), np.where(live, c, 0)
+        if r.size and (r.min() < 0 or r.max() >= box.ny or c.min() < 0 or c.max() >= box.nx):
             raise ConfigError(f"operator on {self.field!r} reaches past the state halo; "
                               "widen the halo")
         return self._weighted(field[:, self.level, r, c])

@@ -129,9 +129,15 @@ class ObservationSet:
         parts = [p for p in parts if p.size]
         if not parts:
             return cls.empty(n_members)
-        return cls(np.concatenate([p.value for p in parts]),
-                   np.concatenate([p.variance for p in parts]),
-                   np.concatenate([p.coords for p in parts]),
-                   np.concatenate([p.hx for p in parts], axis=1),
-                   np.concatenate([p.global_index for p in parts]),
-                   np.concatenate([p.type_index for p in parts])).sorted()
+        if len(parts) == 1:
+            joined = parts[0]
+        else:
+            joined = cls(np.concatenate([p.value for p in parts]),
+                         np.concatenate([p.variance for p in parts]),
+                         np.concatenate([p.coords for p in parts]),
+                         np.concatenate([p.hx for p in parts], axis=1),
+                         np.concatenate([p.global_index for p in parts]),
+                         np.concatenate([p.type_index for p in parts]))
+        if np.all(joined.global_index[1:] > joined.global_index[:-1]):
+            return joined                                   # already in order: no copy
+        return joined.sorted()
