@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import load_toml, merge_tables, parse_section, parse_tables
 from .errors import ConfigError, PdafpyError, RefusedOnEveryRank
-from .experiment_config import ExperimentConfig, check_layout
+from .experiment_config import MODES, ExperimentConfig, check_layout
 from .groups import RunGroups
 from .model import load_model_class
 from .registry import registered
@@ -150,11 +150,12 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     if unknown:
         raise ConfigError(f"[{unknown[0]}]: unknown table; model {model!r} reads "
                           f"{', '.join(f'[{s}]' for s in sections) or 'no table of its own'}")
+    mode = framework.get("mode", ExperimentConfig.mode)
+    if isinstance(mode, str) and mode in MODES and mode not in experiment.modes:
+        raise ConfigError(f"mode = {mode!r}: model {model!r} runs "
+                          f"{' or '.join(repr(m) for m in experiment.modes)}")
     cfg = parse_section(ExperimentConfig, framework)
     tables = parse_tables(sections, own)
-    if cfg.mode not in experiment.modes:
-        raise ConfigError(f"mode = {cfg.mode!r}: model {model!r} runs "
-                          f"{' or '.join(repr(m) for m in experiment.modes)}")
     experiment.check(cfg, tables)
     return LoadedConfiguration(cfg, tables, experiment)
 

@@ -30,9 +30,12 @@ as aliases. `pdafpy run --check FILE` validates a file without running it.
 
 
 def _own_keys(section: type) -> type:
-    """A copy of an observation section holding only the keys it adds to the base."""
-    base = {f.name for f in dataclasses.fields(ObservationSection)} - {"type"}
-    own = [(f.name, f.type, f) for f in dataclasses.fields(section) if f.name not in base]
+    """A copy of an observation section holding only the keys it adds to the base or declares
+    anew (another default or meaning)."""
+    base = {f.name: f for f in dataclasses.fields(ObservationSection) if f.name != "type"}
+    own = [(f.name, f.type, f) for f in dataclasses.fields(section)
+           if f.name not in base or (f.default, f.metadata) != (base[f.name].default,
+                                                                 base[f.name].metadata)]
     return dataclasses.make_dataclass(section.__name__, own, frozen=True,
                                       namespace={"__doc__": section.__doc__})
 
@@ -41,7 +44,7 @@ def render() -> str:
     parts = [HEADER, reference_markdown(ExperimentConfig, "Top level")]
     by_section: dict[type, list[str]] = {}
     for name, ep in sorted(registered(OBSERVATION_GROUP).items()):
-        by_section.setdefault(ep.load(), []).append(name)
+        by_section.setdefault(ep.load().section_class, []).append(name)
     parts.append("# Observation types\n\nEach `[[observations]]` table takes the keys above "
                  "and those of its `type`:\n")
     for section, names in by_section.items():

@@ -44,10 +44,13 @@ def free_runs(config: str | None, members: int, comm
     from mpi4py import MPI
 
     from models.landda.model import LandDAModel
-    from models.landda.observations import assimilated_wells, wells
+    from models.landda.obs_groundwater_level import GroundwaterLevel
     from models.landda.setup import load, model_config
     from models.landda.twin import initial_member
     from pdafpy.groups import RunGroups
+    from pdafpy.localize import Localization
+    from pdafpy.obs.module import ObservationContext, nearest_columns
+    from pdafpy.obs.records import QC_GOOD
 
     cfg, tables = load(config)
     n = cfg.ensemble.size
@@ -78,8 +81,13 @@ def free_runs(config: str | None, members: int, comm
     if comm.Get_rank() != 0:
         return {}, None, None
     every = {k: v for part in gathered for k, v in part.items()}
-    rows, cols = wells(model.grid, section.count, cfg.ensemble.seed)
-    assimilated = assimilated_wells(section, cfg.ensemble.seed, cfg.observations.index(section))
+    context = ObservationContext(model.grid, tuple(model.fields), cfg.ensemble.seed,
+                                 Localization.from_pdaf(cfg.localization.radius_m,
+                                                        cfg.localization.radius_m))
+    module = GroundwaterLevel(section, context, cfg.observations.index(section))
+    wells = module.network()
+    rows, cols = nearest_columns(model.grid, wells.x, wells.y)
+    assimilated = wells.qc == QC_GOOD
     network = {"rows": rows[assimilated], "cols": cols[assimilated],
                "interval_days": section.interval_h / 24.0, "error_m": section.error,
                "config": config or "packaged example", "days": days}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from pdafpy.errors import ConfigError
+from pdafpy.errors import ConfigError, RefusedOnEveryRank
 from pdafpy.experiment import load_configuration
 from pdafpy.groups import RunGroup, RunGroups
 from pdafpy.schedule import AnalysisSchedule
@@ -313,6 +313,6 @@ def test_every_key_of_the_generic_twin_changes_its_result(tmp_path):
                 tmp_path / "s")["observations_used"] == 12 * 10
     assert _run(dict(base, observations=[dict(obs, withheld_fraction=0.5)]), MPI.COMM_SELF,
                 tmp_path / "w")["observations_used"] == 12 * 10
-    with pytest.raises(ConfigError, match=r"observations\[0\].level = 1: field 'x' has levels "
-                                          r"0..0"):
+    with pytest.raises(RefusedOnEveryRank, match=r"observations\[0\].level = 1: field 'x' has "
+                                                 r"levels 0..0"):
         _run(dict(base, observations=[dict(obs, level=1)]), MPI.COMM_SELF, tmp_path / "l")

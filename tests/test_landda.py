@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ pytest.importorskip("petsc4py")
 
 from models.landda.model import LandDAModel  # noqa: E402
 from models.landda.setup import load, model_config  # noqa: E402
+from pdafpy.decomposition import Box  # noqa: E402
+from pdafpy.obs.records import QC_WITHHELD  # noqa: E402
 
 SMALL = {"grid": {"nx": 4, "ny": 3, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0, 2.0]},
          "schedule": {"length_days": 2.0}, "ensemble": {"size": 4},
@@ -127,10 +130,11 @@ def test_short_twin_runs_and_writes_its_outputs(tmp_path):
 
 
 def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
-    from models.landda.observations import ObservationNetwork
+    from models.landda.obs_groundwater_level import GroundwaterLevelSection
+    from models.landda.obs_surface_soil_moisture import SurfaceSoilMoistureSection
     from pdafpy.cycle import analysis_step
     from pdafpy.decomposition import block_boxes, choose_process_grid
-    from models.landda.observations import LandObservationSection as ObservationSection
+    from pdafpy.obs.module import ObservationContext, build_modules
     from pdafpy.filters import make_filter
     from pdafpy.localize import Localization
     from pdafpy.model import FieldSpec, Grid
@@ -151,15 +155,16 @@ def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
     for k, v in full.items():
         layout.view(ens, k)[:] = v[..., box.y0:box.y1, box.x0:box.x1]
     loc = Localization.from_pdaf(1500.0, 1500.0, 2)
-    sections = [ObservationSection(footprint_cells=3),
-                ObservationSection(type="groundwater_level", error=0.1, count=8,
-                                   withheld_fraction=0.25, radius_m=1000.0)]
-    net = ObservationNetwork(sections, grid, interfaces, loc, seed=4)
+    sections = [SurfaceSoilMoistureSection(footprint_cells=3),
+                GroundwaterLevelSection(error=0.1, count=8, withheld_fraction=0.25,
+                                        radius_m=1000.0)]
+    context = ObservationContext(grid, fields, 4, loc, {"interfaces": interfaces})
     types = []
-    for k, t in enumerate(net.types):
-        values = rng.uniform(0.2, 0.3, t.operator.size) if k == 0 else \
-            rng.uniform(1.5, 2.5, t.operator.size)
-        types.append(net.observation_type(k, values))
+    for module in build_modules(sections, context):
+        network = module.network()
+        low, high = (0.2, 0.3) if module.name == "surface_soil_moisture" else (1.5, 2.5)
+        records = dataclasses.replace(network, value=rng.uniform(low, high, network.size))
+        types.append(module.observation_type(records))
     analysis_step(make_filter("letkf"), ens, layout, grid, types, comm, boxes)
     out = {}
     for k in full:
@@ -171,23 +176,57 @@ def _land_analysis(comm, n_members=6, ny=6, nx=8, nz=4):
     return full, out
 
 
-def test_an_observation_type_can_have_its_own_localisation_radius():
-    from models.landda.observations import ObservationNetwork
-    from models.landda.observations import LandObservationSection as ObservationSection
+def _land_modules(sections, seed=2):
     from pdafpy.localize import Localization
-    from pdafpy.model import Grid
+    from pdafpy.model import FieldSpec, Grid
+    from pdafpy.obs.module import ObservationContext, build_modules
 
     grid = Grid.uniform(6, 8, dy=500.0, dx=500.0, z=[0.025, 0.1])
     loc = Localization.from_pdaf(4000.0, 4000.0, "gaspari_cohn")
-    net = ObservationNetwork([ObservationSection(footprint_cells=2),
-                              ObservationSection(type="groundwater_level", count=4,
-                                                 radius_m=1500.0)],
-                             grid, np.array([0.0, 0.05, 0.15]), loc, seed=2)
-    soil, wells = (net.observation_type(k, np.zeros(t.operator.size))
-                   for k, t in enumerate(net.types))
-    assert soil.localization == loc
-    assert wells.localization.cradius == wells.localization.sradius == 1500.0
-    assert wells.localization.weight == loc.weight
+    fields = (FieldSpec("water_content", 2), FieldSpec("water_table_depth", 1))
+    context = ObservationContext(grid, fields, seed, loc,
+                                 {"interfaces": np.array([0.0, 0.05, 0.15])})
+    return build_modules(sections, context), loc
+
+
+def test_an_observation_type_can_have_its_own_localisation_radius():
+    from models.landda.obs_groundwater_level import GroundwaterLevelSection
+    from models.landda.obs_surface_soil_moisture import SurfaceSoilMoistureSection
+
+    modules, loc = _land_modules([SurfaceSoilMoistureSection(footprint_cells=2),
+                                  GroundwaterLevelSection(count=4, radius_m=1500.0)])
+    soil, wells = (m.localization() for m in modules)
+    assert soil == loc
+    assert wells.cradius == wells.sradius == 1500.0
+    assert wells.weight == loc.weight
+
+
+def test_land_operators_are_rebuilt_from_the_records_locations():
+    """Tiles of 3 x 3 columns from the first row and column (the last ones cut at the grid's
+    edge), weighted by each layer's thickness within 5 cm; wells at their columns."""
+    from models.landda.obs_groundwater_level import GroundwaterLevelSection
+    from models.landda.obs_surface_soil_moisture import SurfaceSoilMoistureSection
+    from models.landda.obs_groundwater_level import wells as well_columns
+
+    soil, wells = _land_modules([SurfaceSoilMoistureSection(footprint_cells=3, depth_m=0.1),
+                                 GroundwaterLevelSection(count=5, withheld_fraction=0.4)],
+                                seed=3)[0]
+    network = soil.network()
+    assert network.size == 2 * 3                      # 6 x 8 columns: tiles of rows 0, 3
+    np.testing.assert_allclose(network.x, [500.0, 2000.0, 3250.0] * 2)   # last tile: 2 columns
+    op = soil.operator(network)
+    field = np.zeros((1, 2, 6, 8))
+    field[0, 0] = 1.0                                  # layer 0 (0-5 cm) 1, layer 1 0
+    field[0, :, 3:, 6:] += 2.0                         # the last tile 2 higher
+    hx = op.apply(field, Box(0, 6, 0, 8))[0]
+    np.testing.assert_allclose(hx, [0.5, 0.5, 0.5, 0.5, 0.5, 2.5])     # 0.05 m of 0.1 m is 1
+    moved = dataclasses.replace(network, x=network.x + 240.0, y=network.y - 240.0)
+    np.testing.assert_array_equal(soil.operator(moved).col, op.col)   # the same tiles
+    records = wells.network()
+    rows, cols = well_columns(soil.context.grid, 5, 3)
+    np.testing.assert_array_equal(wells.operator(records).row[:, 0], rows)
+    np.testing.assert_array_equal(wells.operator(records).col[:, 0], cols)
+    assert np.count_nonzero(records.qc == QC_WITHHELD) == 2
 
 
 @pytest.mark.mpi(min_size=2)
@@ -241,16 +280,15 @@ def test_evapotranspiration_and_lai_are_diagnostics_of_the_last_forecast(monkeyp
 
 def test_withheld_wells_are_drawn_at_random_not_the_far_rows():
     """They used to be the last third of the wells in row order (always the far rows)."""
-    from models.landda.observations import LandObservationSection, assimilated_wells
-    section = LandObservationSection(type="groundwater_level", count=9,
-                                     withheld_fraction=1.0 / 3.0)
-    masks = [assimilated_wells(section, seed, 1) for seed in range(1, 21)]
+    from models.landda.obs_groundwater_level import GroundwaterLevelSection
+    section = GroundwaterLevelSection(count=9, withheld_fraction=1.0 / 3.0)
+    masks = [_land_modules([section, section], seed)[0][1].network().qc != QC_WITHHELD
+             for seed in range(1, 21)]
     assert all(np.count_nonzero(~m) == 3 for m in masks)
     last_third = np.arange(9) >= 6
     assert sum(np.array_equal(~m, last_third) for m in masks) <= 2
     withheld_positions = np.concatenate([np.flatnonzero(~m) for m in masks])
     assert set(withheld_positions.tolist()) == set(range(9))        # every position can be
-    assert np.array_equal(assimilated_wells(section, 4, 1), assimilated_wells(section, 4, 1))
 
 
 def test_the_grid_declares_its_coordinate_reference_system():

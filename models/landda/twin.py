@@ -44,6 +44,8 @@ from pdafpy.groups import RunGroups
 from pdafpy.job import set_up_job, share_from_model
 from pdafpy.localize import Localization
 from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
+from pdafpy.obs.module import ObservationContext, build_modules
+from pdafpy.obs.records import QC_GOOD
 from pdafpy.output import EnsembleWriter, gather_blocks
 from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.schedule import AnalysisSchedule
@@ -53,7 +55,7 @@ from models.land.soil_perturbations import perturb_log10_ks
 from .analysis_plan import analysis_plan
 from .forcing_perturbations import ForcingVariableSection
 from .model import LandDAModel
-from .observations import OBS_UNITS, LandObservationSection, ObservationNetwork, surface_layers
+from .observations import LandObservationSection, surface_layers
 from .scoring import Skill, column_means, theta_violations
 from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
@@ -74,9 +76,15 @@ OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_bi
 
 def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
     """Analysis (and, in a free run, record) times [s since the start]: every observation type
-    on its own clock; daily when none is configured."""
-    intervals = [o.interval_h * SECONDS_PER_HOUR for o in cfg.observations] or [SECONDS_PER_DAY]
-    return AnalysisSchedule(intervals, cfg.schedule.length_days * SECONDS_PER_DAY)
+    on its own clock, with its own window; daily when none is configured."""
+    end = cfg.schedule.length_days * SECONDS_PER_DAY
+    obs = cfg.observations
+    if not obs:
+        return AnalysisSchedule([SECONDS_PER_DAY], end)
+    return AnalysisSchedule([o.interval_h * SECONDS_PER_HOUR for o in obs], end,
+                            windows=[(o.window_h or o.interval_h) * SECONDS_PER_HOUR
+                                     for o in obs],
+                            centred=[o.window_position == "centre" for o in obs])
 
 
 def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
@@ -158,10 +166,12 @@ class LandTwin(CycleHooks):
         loc = Localization.from_pdaf(cfg.localization.radius_m,
                                      cfg.localization.support_radius_m
                                      or cfg.localization.radius_m, cfg.localization.weight)
-        self.network = ObservationNetwork(cfg.observations, job.grid, interfaces, loc,
-                                          cfg.ensemble.seed)
-        self.offsets = np.concatenate([[0], np.cumsum([t.operator.size
-                                                       for t in self.network.types])])
+        self.modules = build_modules(cfg.observations, ObservationContext(
+            job.grid, tuple(job.fields), cfg.ensemble.seed, loc, {"interfaces": interfaces}))
+        self.schedule = analysis_schedule(cfg)
+        self.networks = [m.network() for m in self.modules]
+        self.operators = [m.operator(n) for m, n in zip(self.modules, self.networks)]
+        self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         self.surface = surface_layers(interfaces, 0.05)
         self.root_zone = surface_layers(interfaces, 1.0)
         self.skill = Skill()
@@ -184,8 +194,8 @@ class LandTwin(CycleHooks):
                                         job.filter_box)
         if self.comm.Get_rank() == 0 and "truth" in groups:
             self.obs_writer = ObservationDiagnosticsWriter(
-                out / "observations.nc", [t.section.type for t in self.network.types],
-                cfg.schedule.start, [OBS_UNITS[t.section.type] for t in self.network.types])
+                out / "observations.nc", [m.name for m in self.modules], cfg.schedule.start,
+                [m.units for m in self.modules])
 
     def _hx(self, operator: Any, part: np.ndarray) -> np.ndarray:
         """The operator applied to a one-member ensemble ``part`` over the whole grid, on every
@@ -202,11 +212,12 @@ class LandTwin(CycleHooks):
         da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
         observed = Observed([], _Observed())
         for k in step.due:
-            operator = self.network.types[k].operator
-            values = self.network.synthetic(k, self._hx(operator, truth), step.index,
-                                            int(self.offsets[k]))
-            observed.types.append(self.network.observation_type(k, values))
-            observed.details.values.append(values)
+            module, operator = self.modules[k], self.operators[k]
+            records = module.synthetic(self.networks[k], self._hx(operator, truth), step.index,
+                                       int(self.offsets[k]), step.t1)
+            lo, hi = self.schedule.observation_window(step.index, k)
+            observed.types.append(module.observation_type(module.select(records, lo, hi)))
+            observed.details.values.append(records.value)
             observed.details.forecast_mean.append(self._hx(operator, da_mean))
         return observed
 
@@ -232,7 +243,7 @@ class LandTwin(CycleHooks):
         if "truth" not in groups:                        # a free run: records only
             return
         da, ol, truth = (groups.part(ens, n) for n in ("assimilation", "open_loop", "truth"))
-        analysis_hx = [self._hx(self.network.types[k].operator, da.mean(axis=0, keepdims=True))
+        analysis_hx = [self._hx(self.operators[k], da.mean(axis=0, keepdims=True))
                        for k in step.due]
         for label, (layers, weights) in (("surface", self.surface),
                                          ("root_zone", self.root_zone)):
@@ -250,19 +261,21 @@ class LandTwin(CycleHooks):
         out_of_bounds = comm.allreduce(theta_violations(fl, da, self.theta_bounds))
         if comm.Get_rank() != 0:
             return
-        for t in self.network.types:
-            if t.section.type != "groundwater_level":
+        for module, network, operator in zip(self.modules, self.networks, self.operators):
+            if module.name != "groundwater_level":
                 continue
-            rows, cols = t.operator.row[:, 0], t.operator.col[:, 0]
-            for group, mask in (("assimilated", t.assimilated), ("withheld", ~t.assimilated)):
+            rows, cols = operator.row[:, 0], operator.col[:, 0]
+            assimilated = network.qc == QC_GOOD
+            for group, mask in (("assimilated", assimilated), ("withheld", ~assimilated)):
                 for run in ("da_f", "da", "ol", "truth"):
                     self.skill.add(f"wells_{group}/{run}", wtd[run][rows[mask], cols[mask]])
         self.counts["theta_out_of_bounds"] += int(out_of_bounds > 0)
         details = observed.details
         for i, k in enumerate(step.due):
-            t = self.network.types[k]
-            self.obs_writer.write(step.t1, k, t.coords, t.assimilated, details.values[i],
-                                  t.section.error, details.forecast_mean[i], analysis_hx[i])
+            network = self.networks[k]
+            self.obs_writer.write(step.t1, k, network.coords, network.qc == QC_GOOD,
+                                  details.values[i], network.error_std,
+                                  details.forecast_mean[i], analysis_hx[i])
         innovation = np.concatenate([v - f for v, f in zip(details.values,
                                                            details.forecast_mean)] or [[0.0]])
         log.info("day %6.2f: %4d observations used, %d rejected, mean innovation %+.4f",
@@ -374,7 +387,8 @@ class LandTwinExperiment:
         for i, s in enumerate(cfg.observations):
             if not isinstance(s, LandObservationSection):
                 raise ConfigError(f"observations[{i}].type = {s.type!r}: the land twin observes "
-                                  f"{' and '.join(OBS_UNITS)}")
+                                  "land types only (surface_soil_moisture, groundwater_level: "
+                                  "sections of LandObservationSection)")
         check_parameters(cfg, list(PARAMETER_FIELDS))
 
     def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
