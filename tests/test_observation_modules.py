@@ -13,7 +13,7 @@ from pdafpy.localize import Localization
 from pdafpy.model import FieldSpec, Grid
 from pdafpy.obs.module import (ObservationContext, ObservationModule, build_modules,
                                nearest_columns, observation_module)
-from pdafpy.obs.operators import column_function, grid_point
+from pdafpy.obs.operators import column_function
 from pdafpy.obs.records import QC_GOOD, QC_REJECTED, QC_WITHHELD, ObservationRecords
 from pdafpy.decomposition import Box
 
