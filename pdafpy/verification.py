@@ -32,7 +32,7 @@ class TruthFile:
     grid : Grid
         This run's grid: the file's must be the same.
     fields : sequence of str
-        The fields scored: each must be in the file as ``NAME_mean``.
+        The fields scored: each must be in the file as ``NAME_mean``; the others are NaN.
     start : str
         This run's start (ISO 8601); the file's ``time`` may count from another.
     times_s : (k,) ndarray
@@ -64,6 +64,7 @@ class TruthFile:
                     raise InputFileError(f"{self.path}: variable {name!r}: not this run's grid "
                                          f"({coords.size} {name} coordinates from "
                                          f"{coords[0]:g} to {coords[-1]:g})")
+            self.fields = list(fields)
             missing = [f for f in fields if f"{f}_mean" not in ds.variables]
             if missing:
                 raise InputFileError(f"{self.path}: variable {missing[0] + '_mean'!r} is missing")
@@ -101,6 +102,7 @@ class TruthFile:
         Returns
         -------
         (1, layout.size) ndarray
+            NaN in the fields not scored.
 
         Raises
         ------
@@ -110,11 +112,12 @@ class TruthFile:
         import netCDF4
 
         k, box = self._record(time_s), layout.box
-        truth = np.zeros((1, layout.size))
+        truth = np.full((1, layout.size), np.nan)
         with netCDF4.Dataset(self.path, "r") as ds:
             ds.set_auto_mask(False)
             for f in layout.fields:
-                var = ds[f"{f.name}_mean"]
-                block = var[k, ..., box.y0:box.y1, box.x0:box.x1]
+                if f.name not in self.fields:
+                    continue
+                block = ds[f"{f.name}_mean"][k, ..., box.y0:box.y1, box.x0:box.x1]
                 layout.view(truth, f.name)[0] = np.reshape(block, (f.levels, box.ny, box.nx))
         return truth

@@ -75,8 +75,8 @@ def test_model_and_mode_choose_the_experiment():
     assert cfg.ensemble.size == 8                                # pdafpy's defaults, no land
     with pytest.raises(ConfigError, match="model = 'nosuchmodel': not installed; installed:"):
         load_experiment({"model": "nosuchmodel"})
-    with pytest.raises(ConfigError, match="mode = 'assimilate': model 'coupled' runs 'twin' or "
-                                          "'free'"):
+    with pytest.raises(ConfigError, match=r"observations\[0\].file: mode = 'assimilate' reads "
+                                          "every type's observations from a file"):
         load_experiment({"mode": "assimilate"})
     with pytest.raises(ConfigError, match=r"\[grid\]: unknown table; model 'lorenz96' reads "
                                           r"\[lorenz96\]"):

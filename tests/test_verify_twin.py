@@ -12,6 +12,7 @@ import netCDF4
 import numpy as np
 import pytest
 
+from pdafpy.obs.records import QC_GOOD, QC_WITHHELD
 from models.landda.verify_twin import checks
 
 
@@ -103,10 +104,10 @@ def test_small_verification_reports_every_check_and_exits_accordingly(small_veri
 def test_small_verification_analysis_fits_the_observations_better(small_verification):
     tmp, _ = small_verification
     with netCDF4.Dataset(tmp / "out" / "observations.nc") as ds:
-        used = ds["assimilated"][:] == 1
+        used = ds["qc"][:] == QC_GOOD
         innovation = np.asarray(ds["innovation"][:])[used]
         residual = np.asarray(ds["residual"][:])[used]
-        withheld = np.count_nonzero(ds["assimilated"][:] == 0)
+        withheld = np.count_nonzero(ds["qc"][:] == QC_WITHHELD)
     assert innovation.size > 0 and withheld > 0
     # the analysis mean is closer to the assimilated observations than the forecast mean
     assert np.sqrt(np.mean(residual ** 2)) < np.sqrt(np.mean(innovation ** 2))

@@ -59,8 +59,11 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
 
 def print_summary(summary: dict) -> None:
     """The skill and timing tables, as a person reads them."""
-    if not summary["variables"]:
-        print(f"a free run of {summary['members']} members (no truth, nothing scored)")
+    if "observations_written" in summary:
+        print(f"truth pass: {summary['observations_written']} observations written to "
+              "observations.nc, the truth to truth.nc")
+    elif not summary["variables"]:
+        print(f"{summary['members']} members, no truth: nothing scored")
     else:
         _print_skill(summary)
     print(f"\n{'phase':12s} {'seconds':>9s}")

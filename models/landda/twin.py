@@ -1,20 +1,29 @@
-"""The land twin experiment: truth, synthetic observations, open loop and assimilation in one run.
+"""The land experiment: twin, truth pass, assimilation of observation files, free run.
 
-Three run groups (:class:`pdafpy.groups.RunGroups`) travel through the layout: the ``N``
-assimilated members, the open loop (member ``k`` has assimilation member ``k``'s initial state,
-parameters and forcing perturbations) and the truth, a draw from the same distributions as the
-members (its own initial head, Ks and forcing perturbations), so that the ensemble spread
-describes the open loop's error. The assimilation cycle is pdafpy's
-(:class:`pdafpy.cycle.AssimilationCycle`); this module adds what is land-specific
-(:class:`LandTwin`): synthetic observations from the truth, the weakly coupled analysis plan
-(:mod:`models.landda.analysis_plan`), the output files and the skill scores. With ``mode =
-"free"`` only the open loop runs (no truth, no observation, no analysis): ``open_loop.nc`` gets
-its records at the observation types' times (daily without any), ``summary.json`` the timings.
+Run groups (:class:`pdafpy.groups.RunGroups`) travel through the layout: the ``N`` assimilated
+members, the open loop (member ``k`` has assimilation member ``k``'s initial state, parameters
+and forcing perturbations) and the truth, a draw from the same distributions as the members (its
+own initial head, Ks and forcing perturbations), so that the ensemble spread describes the open
+loop's error. The assimilation cycle is pdafpy's (:class:`pdafpy.cycle.AssimilationCycle`);
+this module adds what is land-specific (:class:`LandTwin`): the observations, the weakly
+coupled analysis plan (:mod:`models.landda.analysis_plan`), the output files and the skill
+scores. Each mode (``[mode]``) runs:
 
-Outputs in ``[output] directory``: ``assimilation.nc``, ``open_loop.nc`` (forecast and analysis
-records of ensemble mean and spread), ``truth.nc``, ``observations.nc`` (observation-space
-diagnostics), ``summary.json`` (skill of open loop and assimilation against the truth per
-variable, observation counts, timings per phase) and a log line per analysis.
+- ``twin``: truth, open loop and assimilation; observations drawn from the truth each analysis
+  (the observation modules' networks) and assimilated through the modules;
+- ``truth``: the truth alone, the same run as a twin's; its observations are written to
+  ``observations.nc`` (pdafpy's observation file) and nothing is analysed;
+- ``assimilate``: open loop and assimilation of the observation files (each type's ``file``),
+  scored against a truth pass's ``truth.nc`` when ``[verification] truth`` names one; wells are
+  validated at the file's distinct well locations;
+- ``free``: the open loop alone, with records at the observation types' times (daily without
+  any).
+
+Outputs in ``[output] directory``: one NetCDF file per run group (forecast and analysis records
+of ensemble mean and spread), ``observations.nc`` (the observations, with the operator on the
+forecast and analysis means where an analysis was made), ``summary.json`` (skill of open loop
+and assimilation against the truth per variable, observation counts, timings per phase) and a
+log line per analysis.
 
 **Checkpoints** (``[schedule] checkpoint_every = k``) and **failed members** (``[ensemble]
 on_failure``) are the cycle's (see :mod:`pdafpy.cycle`); ``pdafpy run CONFIG --restart CKPT``
@@ -36,7 +45,7 @@ from pdafpy.atomic import write_json
 from pdafpy.checkpoint import read_checkpoint
 from pdafpy.cycle import (AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
                           CycleOptions, CycleStep, Observed)
-from pdafpy.errors import ConfigError
+from pdafpy.errors import ConfigError, PdafpyError, RefusedOnEveryRank
 from pdafpy.experiment import layout_signature, resolved_configuration
 from pdafpy.experiment_config import ExperimentConfig, check_layout
 from pdafpy.filters import make_filter
@@ -44,11 +53,13 @@ from pdafpy.groups import RunGroups
 from pdafpy.job import set_up_job, share_from_model
 from pdafpy.localize import Localization
 from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
-from pdafpy.obs.module import ObservationContext, build_modules
-from pdafpy.obs.records import QC_GOOD
+from pdafpy.obs.files import ObservationWriter
+from pdafpy.obs.module import ObservationContext, build_modules, read_for
+from pdafpy.obs.records import QC_GOOD, ObservationRecords
 from pdafpy.output import EnsembleWriter, gather_blocks
 from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.schedule import AnalysisSchedule
+from pdafpy.verification import TruthFile
 
 from models.land.soil_perturbations import perturb_log10_ks
 
@@ -70,6 +81,11 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 #: The model's parameter fields the analysis may estimate (``[filter] parameters``).
 PARAMETER_FIELDS = ("log10_ks",)
+#: The truth's fields the skill scores read (from a truth file in ``assimilate`` mode).
+SCORED_FIELDS = ("water_content", "water_table_depth")
+#: Each mode's run, as titles name it.
+TITLES = {"twin": "twin experiment", "truth": "truth pass", "assimilate": "assimilation of "
+          "observation files", "free": "free run"}
 OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
                  "evapotranspiration", "leaf_area_index")
 
@@ -134,15 +150,17 @@ def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int,
 @dataclass
 class _Observed:
     """What a step observed, for the observation-space diagnostics: every observation of each
-    due type (assimilated and withheld) and the operator on the forecast mean."""
+    due type's window (assimilated, withheld and rejected), its operator and the operator on
+    the forecast mean."""
 
-    values: list[np.ndarray] = field(default_factory=list)
+    records: list[ObservationRecords] = field(default_factory=list)
+    operators: list[Any] = field(default_factory=list)
     forecast_mean: list[np.ndarray] = field(default_factory=list)
 
 
 class LandTwin(CycleHooks):
-    """The land twin's part of the cycle (see the module notes). Built on every rank; files
-    exist on the filter ranks (the observation file on filter rank 0 only).
+    """The land experiment's part of the cycle (see the module notes). Built on every rank;
+    files exist on the filter ranks (the observation file on filter rank 0 only).
 
     Parameters
     ----------
@@ -150,28 +168,33 @@ class LandTwin(CycleHooks):
         The configuration (:func:`models.landda.setup.load`).
     job : pdafpy.job.Job
     groups : RunGroups
+    modules : sequence of ObservationModule
+        One per ``[[observations]]`` table.
     interfaces : (nz + 1,) ndarray
         Layer interface depths [m].
     out : Path
         Output folder.
+    records : ObservationRecords, optional
+        The observations read from files (``mode = "assimilate"``).
+    truth_file : TruthFile, optional
+        What an ``assimilate`` or ``free`` run is scored against (``[verification] truth``).
     """
 
     records_loaded_state = True
 
     def __init__(self, cfg: ExperimentConfig, tables: Mapping[str, Any], job: Any,
-                 groups: RunGroups, interfaces: np.ndarray, out: Path):
+                 groups: RunGroups, modules: Any, interfaces: np.ndarray, out: Path,
+                 records: ObservationRecords | None = None, truth_file: Any = None):
         self.cfg, self.job, self.groups = cfg, job, groups
         self.grid, self.boxes = job.grid, job.boxes
         self.interfaces = interfaces
-        loc = Localization.from_pdaf(cfg.localization.radius_m,
-                                     cfg.localization.support_radius_m
-                                     or cfg.localization.radius_m, cfg.localization.weight)
-        self.modules = build_modules(cfg.observations, ObservationContext(
-            job.grid, tuple(job.fields), cfg.ensemble.seed, loc, {"interfaces": interfaces}))
+        self.modules, self.records, self.truth_file = list(modules), records, truth_file
         self.schedule = analysis_schedule(cfg)
-        self.networks = [m.network() for m in self.modules]
+        self.synthesise = "truth" in groups
+        self.networks = [m.network() for m in self.modules] if self.synthesise else []
         self.operators = [m.operator(n) for m, n in zip(self.modules, self.networks)]
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
+        self.wells = self._well_sites()
         self.surface = surface_layers(interfaces, 0.05)
         self.root_zone = surface_layers(interfaces, 1.0)
         self.skill = Skill()
@@ -187,15 +210,33 @@ class LandTwin(CycleHooks):
         self.writers = {g.name: EnsembleWriter(
             out / f"{g.name}.nc", self.comm, job.boxes, job.grid, out_fields, cfg.schedule.start,
             g.size, cfg.output.members and g.kind != "truth",
-            {"title": f"pdafpy {'twin experiment' if cfg.mode == 'twin' else 'free run'}: "
-                      f"{g.name}", "filter": str(cfg.filter.type)},
+            {"title": f"pdafpy {TITLES[cfg.mode]}: {g.name}", "filter": str(cfg.filter.type)}
+            | ({"perturbation_key": g.first_key} if cfg.mode == "truth" else {}),
             z_bounds=interfaces) for g in groups}
         self.theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
                                         job.filter_box)
-        if self.comm.Get_rank() == 0 and "truth" in groups:
-            self.obs_writer = ObservationDiagnosticsWriter(
-                out / "observations.nc", [m.name for m in self.modules], cfg.schedule.start,
-                [m.units for m in self.modules])
+        if self.comm.Get_rank() == 0 and cfg.mode != "free":
+            units = {m.name: m.units for m in self.modules}
+            writer = ObservationWriter if cfg.mode == "truth" else ObservationDiagnosticsWriter
+            self.obs_writer = writer(out / "observations.nc", cfg.schedule.start, units,
+                                     {"title": f"pdafpy {TITLES[cfg.mode]}: observations"})
+
+    def _well_sites(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Rows, columns and whether assimilated of the wells of every groundwater type, for
+        validation: a twin's network, or the distinct locations of the file's wells."""
+        sites = []
+        for k, module in enumerate(self.modules):
+            if module.name != "groundwater_level":
+                continue
+            if self.synthesise:
+                wells = self.networks[k]
+            else:
+                wells = self.records.subset(self.records.type == module.name)
+                _, first = np.unique(wells.coords, axis=0, return_index=True)
+                wells = wells.subset(np.sort(first))
+            op = module.operator(wells)
+            sites.append((op.row[:, 0], op.col[:, 0], wells.qc == QC_GOOD))
+        return sites
 
     def _hx(self, operator: Any, part: np.ndarray) -> np.ndarray:
         """The operator applied to a one-member ensemble ``part`` over the whole grid, on every
@@ -204,20 +245,33 @@ class LandTwin(CycleHooks):
                                      self.boxes[self.comm.Get_rank()], self.comm)[0]
 
     def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
-        """Synthetic observations: the truth plus noise, for every due type (none in a free
-        run)."""
-        if "truth" not in self.groups:
+        """The observations of each due type's window: the truth plus noise (twin, truth
+        pass) or the file's; a truth pass writes them and analyses nothing."""
+        if self.cfg.mode == "free":
             return Observed([])
-        truth = self.groups.part(ens, "truth")
-        da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
+        truth = self.groups.part(ens, "truth") if self.synthesise else None
+        analysed = "assimilation" in self.groups
+        da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True) \
+            if analysed else None
         observed = Observed([], _Observed())
         for k in step.due:
-            module, operator = self.modules[k], self.operators[k]
-            records = module.synthetic(self.networks[k], self._hx(operator, truth), step.index,
-                                       int(self.offsets[k]), step.t1)
+            module = self.modules[k]
             lo, hi = self.schedule.observation_window(step.index, k)
-            observed.types.append(module.observation_type(module.select(records, lo, hi)))
-            observed.details.values.append(records.value)
+            if self.synthesise:
+                operator = self.operators[k]
+                records = module.synthetic(self.networks[k], self._hx(operator, truth),
+                                           step.index, int(self.offsets[k]), step.t1)
+                records = module.select(records, lo, hi)
+            else:
+                records = module.select(self.records, lo, hi)
+                operator = module.operator(records)
+            if not analysed:
+                if self.obs_writer is not None:
+                    self.obs_writer.write(records)
+                continue
+            observed.types.append(module.observation_type(records))
+            observed.details.records.append(records)
+            observed.details.operators.append(operator)
             observed.details.forecast_mean.append(self._hx(operator, da_mean))
         return observed
 
@@ -240,14 +294,37 @@ class LandTwin(CycleHooks):
         groups, fl, comm, grid = self.groups, self.fl, self.comm, self.grid
         for g in groups:
             self.writers[g.name].write(step.t1, True, groups.part(ens, g.name), fl)
-        if "truth" not in groups:                        # a free run: records only
+        if "assimilation" not in groups:                 # a free run or truth pass: records
             return
-        da, ol, truth = (groups.part(ens, n) for n in ("assimilation", "open_loop", "truth"))
-        analysis_hx = [self._hx(self.operators[k], da.mean(axis=0, keepdims=True))
-                       for k in step.due]
+        da, ol = groups.part(ens, "assimilation"), groups.part(ens, "open_loop")
+        details = observed.details
+        analysis_hx = [self._hx(op, da.mean(axis=0, keepdims=True)) for op in details.operators]
+        truth = groups.part(ens, "truth") if self.synthesise else (
+            self.truth_file.state_at(step.t1, fl) if self.truth_file is not None else None)
+        if truth is not None:
+            self._score(forecast, da, ol, truth)
+        out_of_bounds = comm.allreduce(theta_violations(fl, da, self.theta_bounds))
+        if comm.Get_rank() != 0:
+            return
+        self.counts["theta_out_of_bounds"] += int(out_of_bounds > 0)
+        for records, fmean, amean in zip(details.records, details.forecast_mean, analysis_hx):
+            self.obs_writer.write_diagnostics(records, fmean, amean)
+        innovation = np.concatenate([r.value - f for r, f in zip(details.records,
+                                                                 details.forecast_mean)]
+                                    or [[0.0]])
+        log.info("day %6.2f: %4d observations used, %d rejected, mean innovation %+.4f",
+                 step.t1 / SECONDS_PER_DAY, observed.used, observed.rejected,
+                 float(np.mean(innovation)))
+
+    def _score(self, forecast: np.ndarray, da: np.ndarray, ol: np.ndarray,
+               truth: np.ndarray) -> None:
+        """Surface, root-zone and well skill of one analysis against the truth (collective;
+        the series on filter rank 0)."""
+        fl, comm, grid = self.fl, self.comm, self.grid
+        runs = (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))
         for label, (layers, weights) in (("surface", self.surface),
                                          ("root_zone", self.root_zone)):
-            for run, part in (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth)):
+            for run, part in runs:
                 mean = column_means(fl, part, weights, layers)
                 self.skill.add_columns(f"{label}/{run}", comm, self.boxes, mean.mean(axis=0),
                                        grid)
@@ -256,31 +333,13 @@ class LandTwin(CycleHooks):
                                            mean.std(axis=0, ddof=1), grid)
         wtd = {run: gather_blocks(comm, self.boxes,
                                   fl.view(part, "water_table_depth")[:, 0].mean(0),
-                                  grid.ny, grid.nx)
-               for run, part in (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))}
-        out_of_bounds = comm.allreduce(theta_violations(fl, da, self.theta_bounds))
+                                  grid.ny, grid.nx) for run, part in runs}
         if comm.Get_rank() != 0:
             return
-        for module, network, operator in zip(self.modules, self.networks, self.operators):
-            if module.name != "groundwater_level":
-                continue
-            rows, cols = operator.row[:, 0], operator.col[:, 0]
-            assimilated = network.qc == QC_GOOD
+        for rows, cols, assimilated in self.wells:
             for group, mask in (("assimilated", assimilated), ("withheld", ~assimilated)):
                 for run in ("da_f", "da", "ol", "truth"):
                     self.skill.add(f"wells_{group}/{run}", wtd[run][rows[mask], cols[mask]])
-        self.counts["theta_out_of_bounds"] += int(out_of_bounds > 0)
-        details = observed.details
-        for i, k in enumerate(step.due):
-            network = self.networks[k]
-            self.obs_writer.write(step.t1, k, network.coords, network.qc == QC_GOOD,
-                                  details.values[i], network.error_std,
-                                  details.forecast_mean[i], analysis_hx[i])
-        innovation = np.concatenate([v - f for v, f in zip(details.values,
-                                                           details.forecast_mean)] or [[0.0]])
-        log.info("day %6.2f: %4d observations used, %d rejected, mean innovation %+.4f",
-                 step.t1 / SECONDS_PER_DAY, observed.used, observed.rejected,
-                 float(np.mean(innovation)))
 
     def files(self) -> dict[str, Any]:
         """The ensemble files, and the observation file last (filter rank 0 only)."""
@@ -330,10 +389,22 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
         pert = dict(tables.get("perturbations", {}))
         job.runner.load(lambda run, box: initial_member(job.model, base, groups.key(run),
                                                         cfg.ensemble.seed, pert))
-    hooks = LandTwin(cfg, tables, job, groups, interfaces, out)
+    loc = Localization.from_pdaf(cfg.localization.radius_m,
+                                 cfg.localization.support_radius_m or cfg.localization.radius_m,
+                                 cfg.localization.weight)
+    try:                                  # every rank checks the same inputs, before any forecast
+        modules = build_modules(cfg.observations, ObservationContext(
+            job.grid, tuple(job.fields), cfg.ensemble.seed, loc, {"interfaces": interfaces}))
+        records = read_for(modules, cfg.schedule.start) if cfg.mode == "assimilate" else None
+        truth_file = TruthFile(cfg.verification.truth, job.grid, list(SCORED_FIELDS),
+                               cfg.schedule.start, analysis_schedule(cfg).times,
+                               cfg.ensemble.size) if cfg.verification.truth else None
+    except PdafpyError as exc:
+        raise RefusedOnEveryRank(str(exc)) from None
+    hooks = LandTwin(cfg, tables, job, groups, modules, interfaces, out, records, truth_file)
     filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
                        type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed) \
-        if cfg.mode == "twin" else None
+        if "assimilation" in groups else None
     options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                            multiplicative=cfg.inflation.multiplicative, rtpp=cfg.inflation.rtpp,
                            rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
@@ -351,6 +422,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     counts = dict(result.counts, **hooks.counts)
     summary = summarize(cfg, hooks.skill, counts, result.seconds, result.wall_s,
                         world.Get_size(), job.grid, groups.total)
+    if cfg.mode == "truth":
+        summary["observations_written"] = hooks.obs_writer.rows
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", summary)
     return summary
@@ -368,7 +441,7 @@ class LandTwinExperiment:
         example) or ``verify_twin.toml`` (the verification twin, itself over the example).
     """
 
-    modes = ("twin", "free")
+    modes = ("twin", "truth", "assimilate", "free")
 
     def __init__(self, packaged: str = "default.toml"):
         self.packaged = packaged

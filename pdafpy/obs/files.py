@@ -267,6 +267,8 @@ class ObservationWriter:
         Global attributes (title, source, ...).
     """
 
+    #: Variables a subclass adds along ``obs`` (kept by checkpoints like the others).
+    _extra: tuple[str, ...] = ()
     _NUMERIC = {"time": ("f8", "time"), "x": ("f8", "projection_x_coordinate"),
                 "y": ("f8", "projection_y_coordinate"), "depth": ("f8", "depth"),
                 "value": ("f8", None), "error_std": ("f8", None), "qc": ("i1", None)}
@@ -317,19 +319,24 @@ class ObservationWriter:
     def records(self) -> dict[str, np.ndarray]:
         """Every row written so far, by variable (for a checkpoint)."""
         self.ds.set_auto_mask(False)
-        return {name: np.array(self.ds[name][:]) for name in self._NUMERIC} | {
+        numeric = (*self._NUMERIC, *self._extra)
+        return {name: np.array(self.ds[name][:]) for name in numeric} | {
             name: np.array(self.ds[name][:], dtype=str) for name in ("type", "station")}
 
     def append_records(self, saved: Mapping[str, np.ndarray]) -> None:
         """Write back :meth:`records` of an earlier run (a restart continues the file)."""
         if not saved or not len(saved.get("time", ())):
             return
-        if set(saved) != set(self._NUMERIC) | {"type", "station"}:
+        if set(saved) != set(self._NUMERIC) | {"type", "station"} | set(self._extra):
             raise InputFileError(f"{self.path}: the rows to continue from have the variables "
                                  f"{sorted(saved)}")
+        first = self.rows
         self.write(ObservationRecords(*(np.asarray(saved[f], dtype=object if f in ("type",
                                         "station") else None) for f in (
             "time", "x", "y", "depth", "value", "error_std", "type", "qc", "station"))))
+        for name in self._extra:
+            self.ds[name][first:self.rows] = saved[name]
+        self.ds.sync()
 
     def close(self) -> None:
         """Finish the file and give it its final name."""
