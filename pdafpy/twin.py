@@ -1,19 +1,24 @@
-"""pdafpy's generic twin and free run, for any model that declares what ``pdafpy run`` needs.
+"""pdafpy's generic experiment, for any model that declares what ``pdafpy run`` needs.
 
 The run groups are the assimilation (``N`` members), its open loop and the truth (``mode =
-"twin"``), or the ensemble alone (``mode = "free"``). Each ``[[observations]]`` of type
-``grid_point`` (:mod:`pdafpy.obs.synthetic`) is drawn from the truth at its own interval. The
-output folder receives one NetCDF file per run group (forecast and analysis records of
-ensemble mean and spread of every field, :class:`pdafpy.output.EnsembleWriter`) and
-``summary.json``: per field, the RMSE over the grid of the ensemble mean against the truth,
-averaged over the analysis times, for the open loop, the assimilation's forecasts (before each
-analysis) and its analyses, with the ensemble spread.
+"twin"``), the truth alone (``"truth"``), the assimilation and its open loop (``"assimilate"``)
+or the open loop alone (``"free"``). The observations of each ``[[observations]]`` type (any
+registered observation module, :mod:`pdafpy.obs.module`) are drawn from the truth at the type's
+own interval, or read from its ``file``, and taken through the module's select, QC and operator.
+The output folder receives one NetCDF file per run group (forecast and analysis records of
+ensemble mean and spread of every field, :class:`pdafpy.output.EnsembleWriter`),
+``observations.nc`` (pdafpy's observation file; with the operator on the forecast and analysis
+means where an analysis was made) and ``summary.json``: per field, the RMSE over the grid of the
+ensemble mean against the truth (the run's own, or a truth pass's file), averaged over the
+analysis times, for the open loop, the assimilation's forecasts (before each analysis) and its
+analyses, with the ensemble spread.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -21,6 +26,7 @@ import numpy as np
 
 from .cycle import CycleHooks, CycleStep, Observed
 from .groups import RunGroups
+from .obs.diagnostics_file import ObservationDiagnosticsWriter
 from .obs.files import ObservationWriter
 from .obs.records import ObservationRecords
 from .output import EnsembleWriter
@@ -56,6 +62,16 @@ def field_skill(layout: Any, ens: np.ndarray, truth: np.ndarray | None, comm: An
     comm.Allreduce(MPI.IN_PLACE, sums)
     return {name: (float(np.sqrt(s[0] / s[2])), float(np.sqrt(s[1] / s[2])))
             for name, s in zip(names, sums)}
+
+
+@dataclass
+class _Diagnostics:
+    """What a step observed, per due type: its window's records, their operator and the
+    operator on the forecast mean (for the observation-space diagnostics)."""
+
+    records: list[ObservationRecords] = field(default_factory=list)
+    operators: list[Any] = field(default_factory=list)
+    forecast_mean: list[np.ndarray] = field(default_factory=list)
 
 
 class GenericTwin(CycleHooks):
@@ -103,47 +119,49 @@ class GenericTwin(CycleHooks):
                 {"title": f"pdafpy {cfg.mode} run of {cfg.model}: {g.name}",
                  "filter": str(cfg.filter.type), "perturbation_key": g.first_key})
                 for g in groups}
-            if synthesise and self.comm.Get_rank() == 0:
-                self.obs_writer = ObservationWriter(
+            if cfg.mode != "free" and self.comm.Get_rank() == 0:
+                writer = ObservationWriter if cfg.mode == "truth" \
+                    else ObservationDiagnosticsWriter
+                self.obs_writer = writer(
                     out / "observations.nc", cfg.schedule.start,
                     {m.name: m.units for m in self.modules},
-                    {"title": f"synthetic observations of a pdafpy {cfg.mode} run of "
-                              f"{cfg.model}", "seed": cfg.ensemble.seed})
+                    {"title": f"observations of a pdafpy {cfg.mode} run of {cfg.model}",
+                     "seed": cfg.ensemble.seed})
 
     def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
-        """The observations of each due type's window: drawn from the truth (written to the
-        observation file) or read from files; both through the modules' select, QC and
-        operator."""
-        if "truth" in self.groups:
-            records = self._synthesise(step, ens)
-        else:
-            records = self.records
+        """The observations of each due type's window: drawn from the truth or read from
+        files, both through the modules' select, QC and operator; a truth pass writes them and
+        analyses nothing."""
+        records = self._synthesise(step, ens) if "truth" in self.groups else self.records
         if "assimilation" not in self.groups:
+            if self.obs_writer is not None:
+                self.obs_writer.write(records)
             return Observed([])
-        types = []
+        mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
+        observed = Observed([], _Diagnostics())
         for k in step.due:
             lo, hi = (t * self.time_unit_s for t in self.schedule.observation_window(
                 step.index, k))
-            types.append(self.modules[k].observation_type(
-                self.modules[k].select(records, lo, hi)))
-        return Observed(types)
+            chosen = self.modules[k].select(records, lo, hi)
+            operator = self.modules[k].operator(chosen)
+            observed.types.append(self.modules[k].observation_type(chosen))
+            observed.details.records.append(chosen)
+            observed.details.operators.append(operator)
+            observed.details.forecast_mean.append(self._hx(operator, mean))
+        return observed
+
+    def _hx(self, operator: Any, part: np.ndarray) -> np.ndarray:
+        """The operator on a one-run ``part`` over the whole grid, on every filter rank."""
+        box = self.job.boxes[self.comm.Get_rank()]
+        return operator.apply_shared(self.fl.view(part, operator.field), box, self.comm)[0]
 
     def _synthesise(self, step: CycleStep, ens: np.ndarray) -> ObservationRecords:
-        """The truth plus noise at every network point of the due types, written to the
-        observation file."""
+        """The truth plus noise at every network point of the due types."""
         truth = self.groups.part(ens, "truth")
-        box = self.job.boxes[self.comm.Get_rank()]
-        parts = []
-        for k in step.due:
-            op = self.operators[k]
-            truth_hx = op.apply_shared(self.fl.view(truth, op.field), box, self.comm)[0]
-            parts.append(self.modules[k].synthetic(self.networks[k], truth_hx, step.index,
-                                                   int(self.offsets[k]),
-                                                   step.t1 * self.time_unit_s))
-        records = ObservationRecords.concatenate(parts)
-        if self.obs_writer is not None:
-            self.obs_writer.write(records)
-        return records
+        return ObservationRecords.concatenate([
+            self.modules[k].synthetic(self.networks[k], self._hx(self.operators[k], truth),
+                                      step.index, int(self.offsets[k]),
+                                      step.t1 * self.time_unit_s) for k in step.due])
 
     def _write(self, step: CycleStep, ens: np.ndarray, analysis: bool) -> None:
         for g in self.groups:
@@ -162,7 +180,15 @@ class GenericTwin(CycleHooks):
         for g in self.groups:
             if g.kind != "truth":
                 self._score(g.name, self.groups.part(ens, g.name), ens, step.t1)
-        if self.comm.Get_rank() == 0 and observed.types:
+        if not observed.types:
+            return
+        mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
+        details = observed.details
+        analysis_mean = [self._hx(op, mean) for op in details.operators]
+        if self.comm.Get_rank() == 0:
+            for records, fmean, amean in zip(details.records, details.forecast_mean,
+                                             analysis_mean):
+                self.obs_writer.write_diagnostics(records, fmean, amean)
             log.info("%s: %d observations used, %d rejected",
                      self.describe_time(step.t1), observed.used, observed.rejected)
 

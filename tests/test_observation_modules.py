@@ -237,3 +237,15 @@ def test_a_truth_pass_of_a_smaller_ensemble_is_refused(tmp_path, capsys):
     assert main([str(tmp_path / "big.toml"), "--out", str(tmp_path / "big"), "-q"]) == 2
     assert "the truth has perturbation key 10, which member 10 of this ensemble of 12 shares" \
         in capsys.readouterr().err
+
+
+def test_a_generic_twins_observation_file_holds_its_diagnostics(tmp_path):
+    import netCDF4
+    status, summary = _run(tmp_path, "twin", "twin")
+    assert status == 0
+    with netCDF4.Dataset(tmp_path / "twin" / "observations.nc") as ds:
+        assert len(ds.dimensions["obs"]) == summary["observations_used"] == 600
+        innovation, residual = ds["innovation"][:], ds["residual"][:]
+        np.testing.assert_allclose(innovation, ds["value"][:] - ds["forecast_mean"][:])
+    # the analysis mean fits the observations better than the forecast mean
+    assert np.sqrt(np.mean(residual ** 2)) < np.sqrt(np.mean(innovation ** 2))
