@@ -224,10 +224,10 @@ class GenericTwin(CycleHooks):
         """Per field and run: the time-mean RMSE against the truth and spread (filter rank 0)."""
         variables: dict[str, dict] = defaultdict(dict)
         for name, series in self.scores.items():
-            for field in series[0]:
-                values = np.array([s[field] for s in series])
+            for name_of_field in series[0]:
+                values = np.array([s[name_of_field] for s in series])
                 rmse = float(np.mean(values[:, 0]))
-                variables[field][name] = {"rmse": rmse if np.isfinite(rmse) else None,
+                variables[name_of_field][name] = {"rmse": rmse if np.isfinite(rmse) else None,
                                           "spread": float(np.mean(values[:, 1]))}
         return dict(variables)
 
@@ -236,7 +236,7 @@ def print_field_summary(summary: Mapping[str, Any], runs: Sequence[str]) -> None
     """The per-field table of a generic run, as a person reads it."""
     print("ensemble-mean RMSE against the truth (spread), averaged over the analysis times")
     print(f"{'field':16s}" + "".join(f" {r:>28s}" for r in runs))
-    for field, entry in summary["variables"].items():
+    for name, entry in summary["variables"].items():
         cells = [("-" if entry[r]["rmse"] is None else f"{entry[r]['rmse']:.4g}")
                  + f" ({entry[r]['spread']:.4g})" if r in entry else "-" for r in runs]
-        print(f"{field:16s}" + "".join(f" {c:>28s}" for c in cells))
+        print(f"{name:16s}" + "".join(f" {c:>28s}" for c in cells))

@@ -291,7 +291,7 @@ class LandTwin(CycleHooks):
         recomputed from the analysed state, water content reconciled per ``[update]
         variable``), so the records and scores describe the state the forecast continues from.
         """
-        groups, fl, comm, grid = self.groups, self.fl, self.comm, self.grid
+        groups, fl, comm = self.groups, self.fl, self.comm
         for g in groups:
             self.writers[g.name].write(step.t1, True, groups.part(ens, g.name), fl)
         if "assimilation" not in groups:                 # a free run or truth pass: records
