@@ -130,6 +130,16 @@ class ObservationSection:
     #: whose errors and quality flags come from the file).
     synthesis_keys: ClassVar[tuple[str, ...]] = ("error", "withheld_fraction")
 
+    def check_read_from_file(self, path: str) -> None:
+        """Refuse :attr:`synthesis_keys` set away from their defaults: observations read from
+        a file carry their own errors and quality flags."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for key in self.synthesis_keys:
+            if getattr(self, key) != defaults[key]:
+                raise ConfigError(f"{path}.{key}: shapes a twin's synthetic observations only; "
+                                  "observations read from a file carry their own errors and "
+                                  "quality flags")
+
     def check(self, path: str) -> None:
         if self.window_h is not None and self.window_h > self.interval_h * (1 + 1e-12):
             raise ConfigError(f"{path}.window_h = {self.window_h}: longer than interval_h = "
@@ -237,12 +247,7 @@ class ExperimentConfig:
                                   f"'assimilate' reads observation files (mode is {self.mode!r}, "
                                   "which makes its own)")
             if self.mode == "assimilate":
-                defaults = {f.name: f.default for f in dataclasses.fields(o)}
-                for key in o.synthesis_keys:
-                    if getattr(o, key) != defaults[key]:
-                        raise ConfigError(f"observations[{i}].{key}: shapes a twin's synthetic "
-                                          "observations only; with mode = 'assimilate' the file "
-                                          "gives errors and quality flags")
+                o.check_read_from_file(f"observations[{i}]")
         if self.verification.truth and self.mode not in ("assimilate", "free"):
             raise ConfigError(f"verification.truth = {self.verification.truth!r}: mode "
                               f"{self.mode!r} has its own truth or none to score; only "

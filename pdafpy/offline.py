@@ -20,9 +20,7 @@ is 2; every rank stops alike.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +33,7 @@ from .config import load_toml, option, parse_section
 from .errors import ConfigError, PdafpyError, RefusedOnEveryRank
 from .experiment_config import (FilterSection, InflationSection, LocalizationSection,
                                 ObservationSection)
+from .run import run_collectively
 
 __all__ = ["ForecastSection", "AnalysisOutputSection", "OfflineConfig", "load_offline_config",
            "run_analysis", "main"]
@@ -107,12 +106,7 @@ class OfflineConfig:
             if not o.file:
                 raise ConfigError(f"observations[{i}].file: give the observation file holding "
                                   "this type's observations")
-            defaults = {f.name: f.default for f in dataclasses.fields(o)}
-            for key in o.synthesis_keys:
-                if getattr(o, key) != defaults[key]:
-                    raise ConfigError(f"observations[{i}].{key}: shapes a twin's synthetic "
-                                      "observations only; the file gives errors and quality "
-                                      "flags")
+            o.check_read_from_file(f"observations[{i}]")
         if self.filter.parameters:
             raise ConfigError(f"filter.parameters = {list(self.filter.parameters)}: an offline "
                               "analysis updates every field of forecast.fields; list "
@@ -301,20 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     world = MPI.COMM_WORLD
-    try:
-        cfg = _on_every_rank(world, lambda: load_offline_config(args.config))
-        summary = run_analysis(world, cfg, args.out)
-    except RefusedOnEveryRank as exc:
-        if world.Get_rank() == 0:
-            print(f"pdafpy analyse: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:                        # this rank only: the others may be waiting
-        log.error("rank %d failed", world.Get_rank(), exc_info=True)
-        print(f"pdafpy analyse: error on rank {world.Get_rank()}: {exc}", file=sys.stderr)
-        sys.stderr.flush()
-        if world.Get_size() > 1:
-            world.Abort(1)
-        return 1
+    status, summary = run_collectively(world, "pdafpy analyse", lambda: run_analysis(
+        world, _on_every_rank(world, lambda: load_offline_config(args.config)), args.out))
     if summary is not None and not args.quiet:
         _print_summary(summary)
-    return 0
+    return status

@@ -14,14 +14,16 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from .cycle import RunFailed
 from .errors import PdafpyError, RefusedOnEveryRank
 from .experiment import load_configuration
 
-__all__ = ["main"]
+__all__ = ["main", "run_collectively"]
 
 log = logging.getLogger("pdafpy.run")
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,23 +67,31 @@ def main(argv: list[str] | None = None) -> int:
                   f"(model {loaded.cfg.model!r}, mode {loaded.cfg.mode!r}, "
                   f"{world.Get_size()} rank{'s' if world.Get_size() > 1 else ''})")
         return 0
+    status, summary = run_collectively(world, "pdafpy run", lambda: loaded.experiment.run(
+        world, loaded.cfg, loaded.tables, args.out, restart))
+    if summary is not None:
+        loaded.experiment.print_summary(summary)
+    return status
+
+
+def run_collectively(world: Any, prog: str, work: Callable[[], T]) -> tuple[int, T | None]:
+    """Run a command's collective ``work`` on every rank of ``world``; returns the exit status
+    (0 done, 1 failed, 2 bad input) and what ``work`` returned (None on failure).
+
+    An error raised alike on every rank (:class:`RunFailed`, :class:`RefusedOnEveryRank`) is
+    printed once, by rank 0; any other is this rank's alone, so it is logged with its traceback
+    and the job aborted, since the other ranks may be waiting for this one.
+    """
     try:
-        summary = loaded.experiment.run(world, loaded.cfg, loaded.tables, args.out, restart)
-    except RunFailed as exc:                        # raised on every rank alike
+        return 0, work()
+    except (RunFailed, RefusedOnEveryRank) as exc:
         if world.Get_rank() == 0:
-            print(f"pdafpy run: error: {exc}", file=sys.stderr)
-        return 1
-    except RefusedOnEveryRank as exc:               # bad input, found before any model work
-        if world.Get_rank() == 0:
-            print(f"pdafpy run: error: {exc}", file=sys.stderr)
-        return 2
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+        return (1 if isinstance(exc, RunFailed) else 2), None
     except Exception as exc:                        # this rank only: the others may be waiting
         log.error("rank %d failed", world.Get_rank(), exc_info=True)
-        print(f"pdafpy run: error on rank {world.Get_rank()}: {exc}", file=sys.stderr)
+        print(f"{prog}: error on rank {world.Get_rank()}: {exc}", file=sys.stderr)
         sys.stderr.flush()
         if world.Get_size() > 1:
             world.Abort(1)
-        return 1
-    if summary is not None:
-        loaded.experiment.print_summary(summary)
-    return 0
+        return 1, None
