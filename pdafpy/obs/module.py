@@ -76,7 +76,7 @@ class ObservationModule:
     Parameters
     ----------
     section : ObservationSection
-        Its ``[[observations]]`` table (of :attr:`section`'s class).
+        Its ``[[observations]]`` table (an instance of :attr:`section_class`).
     context : ObservationContext
     index : int
         Its position among the configuration's observation types (keys its random draws).
