@@ -5,7 +5,8 @@ package registered (the coupled land model's twin, whose packaged example runs w
 configuration), or pdafpy's generic twin and free run (:mod:`pdafpy.twin`) for any other model;
 ``mode`` picks twin or free run. Every key of every section is validated on every rank before
 any model work; a bad one is reported in one line and the exit status is 2. ``--check`` stops
-there (exit 0 when the configuration is valid for this number of ranks).
+there, after reading the observation files too (exit 0 when everything is valid for this number
+of ranks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Callable, TypeVar
 from .cycle import RunFailed
 from .errors import PdafpyError, RefusedOnEveryRank
 from .experiment import load_configuration
+from .obs.module import check_files
 
 __all__ = ["main", "run_collectively"]
 
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.restart is not None and not args.check:
             restart = loaded.experiment.read_restart(args.restart, world, loaded.cfg,
                                                      loaded.tables)
+        if args.check:
+            check_files(loaded.cfg.observations, loaded.cfg.schedule.start)
     except PdafpyError as exc:
         error = str(exc)
     errors = [e for e in world.allgather(error) if e is not None]

@@ -249,3 +249,19 @@ def test_a_generic_twins_observation_file_holds_its_diagnostics(tmp_path):
         np.testing.assert_allclose(innovation, ds["value"][:] - ds["forecast_mean"][:])
     # the analysis mean fits the observations better than the forecast mean
     assert np.sqrt(np.mean(residual ** 2)) < np.sqrt(np.mean(innovation ** 2))
+
+
+def test_check_reads_the_observation_files_before_any_model_work(tmp_path, capsys):
+    from pdafpy.run import main
+    assert _run(tmp_path, "truth", "truth")[0] == 0
+    obs = tmp_path / "truth" / "observations.nc"
+    cfg = tmp_path / "assim.toml"
+    cfg.write_text(L96.format(mode="assimilate", obs=f'file = "{obs}"'))
+    assert main(["--check", str(cfg)]) == 0
+    import netCDF4
+    with netCDF4.Dataset(obs, "a") as ds:
+        ds["error_std"][5] = -1.0
+    capsys.readouterr()
+    assert main(["--check", str(cfg)]) == 2
+    assert "variable 'error_std': error standard deviations must be finite and > 0 (obs index 5" \
+        in capsys.readouterr().err

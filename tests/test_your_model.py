@@ -119,13 +119,17 @@ def test_heat2d_truth_pass_then_assimilation_serially(example_on_path, tmp_path)
     _check_skill(summary)
 
 
-@pytest.mark.parametrize("name", ["truth", "assimilate"])
-def test_the_example_configurations_pass_check(name, capsys):
-    """``pdafpy run --check``: the model found beside the file, every key valid; the
-    assimilation's observation and truth files are only read by the run itself."""
+def test_the_example_configurations_pass_check(capsys, tmp_path, monkeypatch):
+    """``pdafpy run --check``: the model found beside the file, every key valid; for the
+    assimilation, the observation file is read and checked too (missing before the truth
+    pass: one line naming it)."""
     from pdafpy.run import main
-    assert main(["--check", str(EXAMPLE / f"{name}.toml")]) == 0
+    assert main(["--check", str(EXAMPLE / "truth.toml")]) == 0
     assert "valid (model 'heat2d:Heat2D'" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)                    # the example's relative paths: not there yet
+    assert main(["--check", str(EXAMPLE / "assimilate.toml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.endswith("observations.nc: observation file not found")
 
 
 def test_members_advanced_together_equal_members_advanced_one_by_one(example_on_path):

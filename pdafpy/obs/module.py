@@ -42,7 +42,7 @@ from .synthetic import synthetic_values
 from .types import ObservationType
 
 __all__ = ["ObservationContext", "ObservationModule", "observation_module", "build_modules",
-           "read_for", "nearest_columns"]
+           "check_files", "read_for", "nearest_columns"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,24 @@ def observation_module(name: str) -> type[ObservationModule]:
         If none is, listing those that are.
     """
     return load_registered(OBSERVATION_GROUP, name, "observations.type")
+
+
+def check_files(sections: Sequence[ObservationSection], start: str) -> None:
+    """Read and check the observation files of ``sections`` without the model (``pdafpy run
+    --check``): structure, times, values, errors, types and quality flags. Units and locations
+    are checked against the model when the run starts (:func:`read_for`).
+
+    Raises
+    ------
+    InputFileError
+        On the first problem, naming the file and the variable.
+    """
+    from .files import read_observation_file
+
+    names = set(registered(OBSERVATION_GROUP)) | {observation_module(s.type).name
+                                                   for s in sections}
+    for path in dict.fromkeys(s.file for s in sections if s.file):
+        read_observation_file(path, start, names, {})
 
 
 def read_for(modules: Sequence[ObservationModule], start: str) -> ObservationRecords:
