@@ -285,7 +285,9 @@ class GenericExperiment:
         options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                                multiplicative=cfg.inflation.multiplicative,
                                rtpp=cfg.inflation.rtpp, rtps=cfg.inflation.rtps,
-                               adaptive_forget=cfg.inflation.adaptive_forget)
+                               adaptive_forget=cfg.inflation.adaptive_forget,
+                               record_every=cfg.output.every_h * 3600.0 / unit
+                               if cfg.output.every_h else None)
         checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
                                       layout_signature(cfg, world.Get_size()),
                                       resolved_configuration(cfg, tables),

@@ -185,6 +185,11 @@ class OutputSection:
 
     directory: str = option("out", "output folder")
     members: bool = option(False, "also write every member (not only mean and spread)")
+    every_h: float | None = option(None, "also write forecast records every every_h hours "
+                                   "between analyses (at multiples from the start), so a time "
+                                   "series shows each cycle's forecast and the analysis jump "
+                                   "(default: at analysis times only)", unit="h", minimum=0.0,
+                                   exclusive_minimum=True)
 
 
 @dataclass(frozen=True)

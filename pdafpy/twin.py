@@ -168,6 +168,11 @@ class GenericTwin(CycleHooks):
             self.writers[g.name].write(step.t1 * self.time_unit_s, analysis,
                                        self.groups.part(ens, g.name), self.fl)
 
+    def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
+        for g in self.groups:
+            self.writers[g.name].write(t * self.time_unit_s, False, self.groups.part(ens, g.name),
+                                       self.fl)
+
     def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
         self._write(step, ens, False)
         if "assimilation" in self.groups:

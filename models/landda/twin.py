@@ -275,6 +275,10 @@ class LandTwin(CycleHooks):
             observed.details.forecast_mean.append(self._hx(operator, da_mean))
         return observed
 
+    def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
+        for g in self.groups:
+            self.writers[g.name].write(t, False, self.groups.part(ens, g.name), self.fl)
+
     def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
         for g in self.groups:
             self.writers[g.name].write(step.t1, False, self.groups.part(ens, g.name), self.fl)
@@ -408,7 +412,9 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                            multiplicative=cfg.inflation.multiplicative, rtpp=cfg.inflation.rtpp,
                            rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
-                           parameter_damping=cfg.filter.parameter_damping)
+                           parameter_damping=cfg.filter.parameter_damping,
+                           record_every=cfg.output.every_h * SECONDS_PER_HOUR
+                           if cfg.output.every_h else None)
     checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
                                   layout_signature(cfg, world.Get_size()),
                                   resolved_configuration(cfg, tables),

@@ -157,6 +157,10 @@ class CycleHooks:
         """The analyses of this step, in order (default: all types, every field, at once)."""
         return [AnalysisPart(tuple(range(len(observed.types))))] if observed.types else []
 
+    def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
+        """Records of the forecast at ``t`` inside the step's window (every
+        :attr:`CycleOptions.record_every`), before it reaches the analysis time."""
+
     def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
         """Records of the forecast, before the analysis."""
 
@@ -209,6 +213,12 @@ class CycleOptions:
         Fraction of the increment applied to each part's ``damped`` fields.
     rotate : bool
         A random mean-preserving rotation of the analysis anomalies (DAPPER's ``rot``).
+    record_every : float or None
+        Also hand the ensemble to :meth:`CycleHooks.record_between` at every multiple of this
+        [model time units] between analyses (None: at analysis times only). The forecast is
+        then advanced in pieces ending there; a model whose ``advance`` does not depend on
+        where a span is cut (the land model's coupling steps, at multiples of their length)
+        gives the same result.
     """
 
     seed: int = 1
@@ -219,6 +229,7 @@ class CycleOptions:
     adaptive_forget: bool = False
     parameter_damping: float = 1.0
     rotate: bool = False
+    record_every: float | None = None
 
 
 @dataclass(frozen=True)
@@ -352,16 +363,42 @@ class AssimilationCycle:
         totals = {k: self.world.allreduce(self.seconds.get(k, 0.0), op=MPI.MAX) for k in PHASES}
         return CycleResult(totals, dict(self.counts), wall)
 
+    def _forecast(self, step: CycleStep) -> list[MemberFailure]:
+        """Advance every run over the step's window, handing the ensemble to
+        :meth:`CycleHooks.record_between` at the record times inside it; the runs that failed
+        (each once, at its first failure: its state stays NaN until the analysis time)."""
+        failures: dict[int, MemberFailure] = {}
+        start = step.t0
+        for t in [*self._record_times(step.t0, step.t1), step.t1]:
+            t0 = time.perf_counter()
+            for f in gather_failures(self.world, self.runner.forecast(start, t)):
+                failures.setdefault(f.member, f)
+            self.seconds["forecast"] += time.perf_counter() - t0
+            if t < step.t1:
+                t0 = time.perf_counter()
+                ens = self.runner.collect()
+                if self.layout.is_filter:
+                    self.hooks.record_between(step, t, ens)
+                self.seconds["output"] += time.perf_counter() - t0
+            start = t
+        return list(failures.values())
+
+    def _record_times(self, t0: float, t1: float) -> np.ndarray:
+        """The multiples of :attr:`CycleOptions.record_every` strictly inside ``(t0, t1)``."""
+        every = self.options.record_every
+        if not every:
+            return np.zeros(0)
+        tol = 1e-9
+        return every * np.arange(np.floor(t0 / every + tol) + 1, np.ceil(t1 / every - tol))
+
     def _step(self, step: CycleStep) -> None:
         runner, groups, layout = self.runner, self.groups, self.layout
-        t0 = time.perf_counter()
-        failures = gather_failures(self.world, runner.forecast(step.t0, step.t1))
+        failures = self._forecast(step)
         if failures:
             self._check_failures(failures)
         t1 = time.perf_counter()
         ens = runner.collect()
         t2 = time.perf_counter()
-        self.seconds["forecast"] += t1 - t0
         self.seconds["collect"] += t2 - t1
         forecast = observed = None
         if layout.is_filter:
