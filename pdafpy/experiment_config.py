@@ -116,10 +116,12 @@ class ObservationSection:
     radius_m: float | None = option(None, "this type's localisation cut-off, where its weight "
                                     "reaches zero (default: [localization] radius_m)", unit="m",
                                     minimum=0.0, exclusive_minimum=True)
-    window_h: float | None = option(None, "length of the window whose observations an analysis "
-                                    "takes, at most interval_h (default: interval_h)", unit="h",
+    window_h: float | None = option(None, "observation files: length of the window whose "
+                                    "observations an analysis takes, at most interval_h "
+                                    "(default: interval_h)", unit="h",
                                     minimum=0.0, exclusive_minimum=True)
-    window_position: str = option("end", "where the analysis time lies in its window: 'end' "
+    window_position: str = option("end", "observation files: where the analysis time lies in "
+                                  "its window: 'end' "
                                   "(observations in (t - window, t]) or 'centre' ((t - window/2, "
                                   "t + window/2])", choices=WINDOW_POSITIONS)
     file: str = option("", "mode = 'assimilate': the observation file holding this type's "
@@ -253,6 +255,11 @@ class ExperimentConfig:
                                   "which makes its own)")
             if self.mode == "assimilate":
                 o.check_read_from_file(f"observations[{i}]")
+            elif o.window_h is not None or o.window_position != "end":
+                raise ConfigError(f"observations[{i}].window_h/window_position: a "
+                                  f"{self.mode!r} run makes its observations at the analysis "
+                                  "times, which every window holds; windows select "
+                                  "observations read from files (mode = 'assimilate')")
         if self.verification.truth and self.mode not in ("assimilate", "free"):
             raise ConfigError(f"verification.truth = {self.verification.truth!r}: mode "
                               f"{self.mode!r} has its own truth or none to score; only "

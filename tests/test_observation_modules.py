@@ -265,3 +265,10 @@ def test_check_reads_the_observation_files_before_any_model_work(tmp_path, capsy
     assert main(["--check", str(cfg)]) == 2
     assert "variable 'error_std': error standard deviations must be finite and > 0 (obs index 5" \
         in capsys.readouterr().err
+
+
+def test_windows_are_refused_where_observations_are_made_at_analysis_times(tmp_path, capsys):
+    status, _ = _run(tmp_path, "twin", "twin", "error = 1.0\nwindow_h = 3.0")
+    assert status == 2
+    assert "observations[0].window_h/window_position: a 'twin' run makes its observations" \
+        in capsys.readouterr().err
