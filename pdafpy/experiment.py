@@ -33,7 +33,7 @@ from .registry import registered
 
 __all__ = ["Experiment", "GenericExperiment", "LoadedConfiguration", "experiment_for",
            "load_configuration", "resolved_configuration", "layout_signature",
-           "check_parameters", "EXPERIMENT_GROUP", "RESTART_FREE"]
+           "check_parameters", "observation_schedule", "EXPERIMENT_GROUP", "RESTART_FREE"]
 
 EXPERIMENT_GROUP = "pdafpy.experiments"
 CHECKPOINT = "checkpoint.h5"
@@ -331,16 +331,18 @@ class GenericExperiment:
               f"observations used; wall {summary['wall_s']:.2f} s on {summary['ranks']} ranks")
 
 
-def observation_schedule(cfg: ExperimentConfig, time_unit_s: float) -> Any:
+def observation_schedule(cfg: ExperimentConfig, time_unit_s: float,
+                         without_observations: float | None = None) -> Any:
     """The analysis times of ``cfg``: each observation type's clock and window, in model time
-    units (one analysis at the end of the run when there is no observation type)."""
+    units; without an observation type, every ``without_observations`` [model time units]
+    (default: once, at the end of the run)."""
     from .schedule import AnalysisSchedule
 
     per_h = 3600.0 / time_unit_s
     obs = cfg.observations
     end = cfg.schedule.length_days * 86400.0 / time_unit_s
     if not obs:
-        return AnalysisSchedule([end], end)
+        return AnalysisSchedule([without_observations or end], end)
     return AnalysisSchedule([o.interval_h * per_h for o in obs], end,
                             windows=[(o.window_h or o.interval_h) * per_h for o in obs],
                             centred=[o.window_position == "centre" for o in obs])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from .cycle import CycleHooks, CycleStep, Observed
 from .groups import RunGroups
-from .obs.diagnostics_file import ObservationDiagnosticsWriter
+from .obs.diagnostics_file import ObservationDiagnosticsWriter, WindowObservations
 from .obs.files import ObservationWriter
 from .obs.records import ObservationRecords
 from .output import EnsembleWriter
@@ -62,16 +61,6 @@ def field_skill(layout: Any, ens: np.ndarray, truth: np.ndarray | None, comm: An
     comm.Allreduce(MPI.IN_PLACE, sums)
     return {name: (float(np.sqrt(s[0] / s[2])), float(np.sqrt(s[1] / s[2])))
             for name, s in zip(names, sums)}
-
-
-@dataclass
-class _Diagnostics:
-    """What a step observed, per due type: its window's records, their operator and the
-    operator on the forecast mean (for the observation-space diagnostics)."""
-
-    records: list[ObservationRecords] = field(default_factory=list)
-    operators: list[Any] = field(default_factory=list)
-    forecast_mean: list[np.ndarray] = field(default_factory=list)
 
 
 class GenericTwin(CycleHooks):
@@ -138,7 +127,7 @@ class GenericTwin(CycleHooks):
                 self.obs_writer.write(records)
             return Observed([])
         mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
-        observed = Observed([], _Diagnostics())
+        observed = Observed([], WindowObservations())
         for k in step.due:
             lo, hi = (t * self.time_unit_s for t in self.schedule.observation_window(
                 step.index, k))

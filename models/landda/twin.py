@@ -35,7 +35,6 @@ files are never read) and renames them when done.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,13 +45,14 @@ from pdafpy.checkpoint import read_checkpoint
 from pdafpy.cycle import (AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
                           CycleOptions, CycleStep, Observed)
 from pdafpy.errors import ConfigError, PdafpyError, RefusedOnEveryRank
-from pdafpy.experiment import layout_signature, resolved_configuration
+from pdafpy.experiment import (layout_signature, observation_schedule,
+                               resolved_configuration)
 from pdafpy.experiment_config import ExperimentConfig, check_layout
 from pdafpy.filters import make_filter
 from pdafpy.groups import RunGroups
 from pdafpy.job import set_up_job, share_from_model
 from pdafpy.localize import Localization
-from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter
+from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter, WindowObservations
 from pdafpy.obs.files import ObservationWriter
 from pdafpy.obs.module import ObservationContext, build_modules, read_for
 from pdafpy.obs.records import QC_GOOD, ObservationRecords
@@ -93,14 +93,7 @@ OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_bi
 def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
     """Analysis (and, in a free run, record) times [s since the start]: every observation type
     on its own clock, with its own window; daily when none is configured."""
-    end = cfg.schedule.length_days * SECONDS_PER_DAY
-    obs = cfg.observations
-    if not obs:
-        return AnalysisSchedule([SECONDS_PER_DAY], end)
-    return AnalysisSchedule([o.interval_h * SECONDS_PER_HOUR for o in obs], end,
-                            windows=[(o.window_h or o.interval_h) * SECONDS_PER_HOUR
-                                     for o in obs],
-                            centred=[o.window_position == "centre" for o in obs])
+    return observation_schedule(cfg, 1.0, SECONDS_PER_DAY)
 
 
 def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
@@ -145,17 +138,6 @@ def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int,
         state["log10_ks"] = np.log10(perturb_log10_ks(ks, seed, key, box, (g.ny, g.nx),
                                                       sd_log10=sd_ks, spatial=spatial))
     return state
-
-
-@dataclass
-class _Observed:
-    """What a step observed, for the observation-space diagnostics: every observation of each
-    due type's window (assimilated, withheld and rejected), its operator and the operator on
-    the forecast mean."""
-
-    records: list[ObservationRecords] = field(default_factory=list)
-    operators: list[Any] = field(default_factory=list)
-    forecast_mean: list[np.ndarray] = field(default_factory=list)
 
 
 class LandTwin(CycleHooks):
@@ -253,7 +235,7 @@ class LandTwin(CycleHooks):
         analysed = "assimilation" in self.groups
         da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True) \
             if analysed else None
-        observed = Observed([], _Observed())
+        observed = Observed([], WindowObservations())
         for k in step.due:
             module = self.modules[k]
             lo, hi = self.schedule.observation_window(step.index, k)

@@ -20,20 +20,32 @@ withheld or rejected. Like every pdafpy output, the file is ``NAME.nc.part`` unt
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from .files import ObservationWriter
 from .records import ObservationRecords
 
-__all__ = ["ObservationDiagnosticsWriter"]
+__all__ = ["ObservationDiagnosticsWriter", "WindowObservations"]
 
 _DIAGNOSTICS = {"forecast_mean": "operator applied to the forecast ensemble mean",
                 "analysis_mean": "operator applied to the analysis ensemble mean",
                 "innovation": "observation minus forecast mean",
                 "residual": "observation minus analysis mean"}
+
+
+@dataclass
+class WindowObservations:
+    """What an analysis observed, per due type, for its diagnostics: the records of the type's
+    window (assimilated, withheld and rejected), their operator and that operator on the
+    forecast ensemble mean ``(m,)``."""
+
+    records: list[ObservationRecords] = field(default_factory=list)
+    operators: list[Any] = field(default_factory=list)
+    forecast_mean: list[np.ndarray] = field(default_factory=list)
 
 
 class ObservationDiagnosticsWriter(ObservationWriter):
