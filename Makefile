@@ -10,10 +10,10 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 setup:
 	@bash scripts/setup_env.sh
 
-# Main job: the packaged twin experiment (coupled land/subsurface model, 8 members, 10 days,
-# LETKF) on 2 MPI ranks; outputs and summary.json in $(OUT)/twin.
+# Main job: the packaged twin experiment (coupled land/subsurface model, 16 members, 20 days,
+# LETKF) on 2 MPI ranks, one model task each; outputs and summary.json in $(OUT)/twin.
 run: setup
-	mpirun -n $(RANKS) .venv/bin/pdafpy run --out $(OUT)/twin
+	mpirun -n $(RANKS) .venv/bin/pdafpy run --tasks $(RANKS) --out $(OUT)/twin
 
 # PDAF's online tutorial, compared with PDAF's reference outputs.
 tutorial: setup

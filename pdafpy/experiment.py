@@ -53,7 +53,9 @@ class Experiment(Protocol):
         """The model's own top-level tables and their sections (dataclasses)."""
 
     def defaults(self) -> dict[str, Any]:
-        """The packaged configuration a user's file is laid over (may be empty)."""
+        """The packaged configuration a user's file is laid over (may be empty). An experiment
+        may also offer ``example()``: the experiment whose defaults are its packaged example,
+        run when no configuration is given."""
 
     def inner_sections(self) -> Mapping[str, type]:
         """Sections of free-form tables inside its own ones, for the reference (may be empty):
@@ -110,18 +112,23 @@ def experiment_for(model: str) -> Any:
 
 
 def load_configuration(source: Path | str | Mapping[str, Any] | None,
-                       experiment: Any = None) -> LoadedConfiguration:
+                       experiment: Any = None,
+                       overrides: Mapping[str, Mapping[str, Any]] | None = None
+                       ) -> LoadedConfiguration:
     """Read and validate a configuration: its ``model``'s experiment, the file laid over the
     experiment's defaults, every section parsed.
 
     Parameters
     ----------
     source : path, mapping or None
-        The TOML file (None: the defaults of the default model's experiment, the packaged
-        example). A ``model`` or observation ``type`` given as ``"module:Class"`` is also looked
+        The TOML file (None: the default model's packaged example, its ``example()``
+        experiment where it has one, else its defaults). A ``model`` or observation ``type`` given as ``"module:Class"`` is also looked
         for in the file's folder.
     experiment : Experiment, optional
         The experiment to use (default: the one registered for the file's ``model``).
+    overrides : mapping table -> {key: value}, optional
+        Keys laid over the file's, table by table, and validated like them (command-line
+        options such as ``pdafpy run --tasks``: ``{"parallel": {"tasks": 2}}``).
 
     Raises
     ------
@@ -129,6 +136,11 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
         On the first problem, naming the key or file.
     """
     user = dict(load_toml(source) if isinstance(source, (str, Path)) else (source or {}))
+    for table, keys in (overrides or {}).items():
+        given = user.get(table, {})
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"{table} = {given!r}: expected a table")
+        user[table] = dict(given, **keys)
     model = user.get("model", ExperimentConfig.model)
     if not isinstance(model, str):
         raise ConfigError(f"model = {model!r}: expected a string")
@@ -139,6 +151,8 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
         if folder not in sys.path:
             sys.path.append(folder)
     experiment = experiment if experiment is not None else experiment_for(model)
+    if source is None and hasattr(experiment, "example"):
+        experiment = experiment.example()          # a model's packaged example
     sections = dict(experiment.sections())
     base = experiment.defaults()
     split = [({k: v for k, v in t.items() if k not in sections},

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", nargs="?",
                         help="experiment TOML (default: the packaged example)")
     parser.add_argument("--out", type=Path, help="output folder (overrides [output] directory)")
+    parser.add_argument("--tasks", type=int, metavar="N",
+                        help="model tasks (overrides [parallel] tasks; PDAF's n_modeltasks)")
     parser.add_argument("--restart", type=Path, metavar="CKPT",
                         help="continue from a checkpoint of this configuration and rank layout")
     parser.add_argument("--check", action="store_true",
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     world = MPI.COMM_WORLD
     error = loaded = restart = None
     try:
-        loaded = load_configuration(args.config)
+        overrides = {"parallel": {"tasks": args.tasks}} if args.tasks is not None else None
+        loaded = load_configuration(args.config, overrides=overrides)
         loaded.experiment.check_layout(loaded.cfg, world.Get_size())
         if args.restart is not None and not args.check:
             restart = loaded.experiment.read_restart(args.restart, world, loaded.cfg,

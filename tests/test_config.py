@@ -17,11 +17,19 @@ def load_experiment(source):
     return loaded.cfg, loaded.tables
 
 
-def test_no_file_gives_the_packaged_example():
+def test_no_file_gives_the_packaged_example_over_the_defaults():
     cfg, model = load_experiment(None)
     assert cfg.model == "coupled" and cfg.mode == "twin"
-    assert cfg.ensemble.size == 8 and cfg.filter.type == "letkf"
-    assert [o.type for o in cfg.observations] == ["surface_soil_moisture", "groundwater_level"]
+    assert cfg.ensemble.size == 16 and cfg.filter.type == "letkf"
+    assert cfg.filter.parameters == ("log10_ks",) and cfg.output.every_h == 6.0
+    assert [o.interval_h for o in cfg.observations] == [12.0, 24.0]
+    assert model["grid"]["nx"] == 8 and model["update"] == {"variable": "both"}
+    assert model["grid"]["dx_m"] == 500.0                  # the defaults' (default.toml)
+
+
+def test_a_file_is_laid_over_the_defaults_not_the_example():
+    cfg, model = load_experiment({"ensemble": {"size": 6}})
+    assert cfg.ensemble.size == 6 and cfg.filter.parameters == () and cfg.output.every_h is None
     assert model["grid"]["nx"] == 12 and model["update"] == {"variable": "pressure_head"}
 
 

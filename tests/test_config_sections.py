@@ -18,20 +18,20 @@ from pdafpy.config import parse_tables
 from pdafpy.errors import ConfigError
 
 
-def _tables(name: str = "verify_twin.toml") -> dict:
-    """The model tables of a packaged experiment (verify_twin.toml has all seven)."""
+def _tables(name: str = "example.toml") -> dict:
+    """The model tables of a packaged experiment (example.toml has all seven)."""
     table = packaged_table(name)
     return {k: copy.deepcopy(table[k]) for k in MODEL_SECTIONS if k in table}
 
 
-@pytest.mark.parametrize("name", ["default.toml", "verify_twin.toml"])
+@pytest.mark.parametrize("name", ["default.toml", "example.toml"])
 def test_every_key_of_the_packaged_files_parses_and_only_the_keys_given_come_back(name):
     tables = _tables(name)
     parsed = parse_tables(MODEL_SECTIONS, tables)
     assert parsed == tables
     for key, table in tables.items():
         assert list(parsed[key]) == list(table)
-    assert set(_tables("verify_twin.toml")) == set(MODEL_SECTIONS)
+    assert set(_tables("example.toml")) == set(MODEL_SECTIONS)
 
 
 def test_values_are_converted_and_aliases_given_under_the_key_s_own_name():

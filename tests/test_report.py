@@ -26,7 +26,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BOUNDS = np.array([0.0, 0.02, 0.05, 0.15, 0.5, 1.2, 3.0])
 NY, NX, NZ, N = 3, 4, 6, 4
 SUMMARY = {"variables": {"surface": {"open_loop": {"ubrmse": 0.03}, "assimilation": {
-    "ubrmse": 0.02}, "ubrmse_reduction": 0.33, "spread_over_rmse": 0.8}},
+    "ubrmse": 0.02}, "assimilation_forecast": {"ubrmse": 0.025}, "ubrmse_reduction": 0.33,
+    "forecast_ubrmse_reduction": 0.17, "spread_over_rmse": 0.8}},
     "seconds": {"forecast": 1.5, "analyse": 0.2}, "wall_s": 1.8, "filter": "letkf",
     "members": N, "observations_used": 10}
 

@@ -17,8 +17,8 @@ from :class:`pdafpy.output.EnsembleWriter`, and ``summary.json``) and writes PNG
     Maps of the assimilation's ensemble spread of surface water content in the forecast and the
     analysis of the last analysis time.
 ``summary.png``
-    The skill table of ``summary.json`` (ubRMSE of open loop and assimilation, reduction,
-    spread/RMSE) and its timing table.
+    The skill table of ``summary.json`` (ubRMSE of the open loop, the forecasts before each
+    analysis and the analyses, both reductions, spread/RMSE) and its timing table.
 
 Layer averages are weighted by the thickness of each layer inside the depth range, from the layer
 bounds ``z_bnds`` in the files. The files hold the spread of each layer, not of layer averages: the
@@ -159,7 +159,8 @@ class SummaryTables:
     facts : str
         One line: filter, members, days, ranks, grid, observations used and rejected.
     skill : list of list of str
-        Per variable: name, ubRMSE open loop, ubRMSE analysis, reduction, spread/RMSE.
+        Per variable: name, ubRMSE of the open loop, of the forecasts before each analysis and of
+        the analyses, the two reductions against the open loop, spread/RMSE.
     timing : list of list of str
         Per phase: name, seconds (slowest rank); the wall time last.
     """
@@ -186,7 +187,10 @@ def read_summary(path: Path) -> SummaryTables:
         raise InputFileError(f"{path}: not JSON ({exc}); expected the summary.json of "
                              "`pdafpy run`") from None
     try:
-        skill = [[name, f"{v['open_loop']['ubrmse']:.4f}", f"{v['assimilation']['ubrmse']:.4f}",
+        skill = [[name, f"{v['open_loop']['ubrmse']:.4f}",
+                  f"{v['assimilation_forecast']['ubrmse']:.4f}",
+                  f"{v['assimilation']['ubrmse']:.4f}",
+                  f"{100 * v['forecast_ubrmse_reduction']:.1f} %",
                   f"{100 * v['ubrmse_reduction']:.1f} %",
                   f"{v['spread_over_rmse']:.2f}" if v.get("spread_over_rmse") else "-"]
                  for name, v in summary["variables"].items()]
@@ -194,8 +198,9 @@ def read_summary(path: Path) -> SummaryTables:
         timing.append(["wall", f"{summary['wall_s']:.2f}"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputFileError(f"{path}: not a pdafpy run summary ({type(exc).__name__}: {exc}); "
-                             "expected 'variables' with ubRMSE of 'open_loop' and "
-                             "'assimilation' and 'ubrmse_reduction' per variable, 'seconds' per "
+                             "expected 'variables' with ubRMSE of 'open_loop', "
+                             "'assimilation_forecast' and 'assimilation', "
+                             "'forecast_ubrmse_reduction' and 'ubrmse_reduction' per variable, 'seconds' per "
                              "phase and 'wall_s'") from None
     facts = [f"{k} {summary[k]}" for k in ("filter", "members", "days", "ranks", "grid")
              if k in summary]
@@ -367,12 +372,12 @@ def _summary_figure(summary: SummaryTables, path: Path) -> Path:
     fig.text(0.05, 0.92, summary.facts, fontsize=9)
     ax = fig.add_axes([0.05, 0.52, 0.9, 0.36])
     ax.axis("off")
-    ax.set_title("skill against the truth (ubRMSE: m3 m-3 for water content, m for wells)",
-                 fontsize=10, loc="left")
+    ax.set_title("ubRMSE against the truth (m3 m-3 for water content, m for wells) and its "
+                 "reduction against the open loop", fontsize=10, loc="left")
     if summary.skill:
         table = ax.table(cellText=summary.skill, loc="upper center",
-                         colLabels=["variable", "ubRMSE open loop", "ubRMSE analysis",
-                                    "reduction", "spread/RMSE"])
+                         colLabels=["variable", "open loop", "forecast", "analysis",
+                                    "red. forecast", "red. analysis", "spread/RMSE"])
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         table.scale(1.0, 1.4)

@@ -3,9 +3,10 @@
 The coupled model's tables are typed in :mod:`models.landda.config_sections`; this module adds
 the land twin's own: ``[perturbations]`` (how the ensemble and the truth differ), ``[update]``
 (what the analysis writes back, TSMP-PDAF's ``updateflag``) and ``[coupling]`` (the
-land-subsurface coupling step). A configuration lists only what differs from the packaged
-example (``default.toml``); :func:`load` lays it over the example with
-:func:`pdafpy.experiment.load_configuration`.
+land-subsurface coupling step). A configuration lists only what differs from the model's
+defaults (``default.toml``); :func:`load` lays it over them with
+:func:`pdafpy.experiment.load_configuration`. Without a configuration, ``pdafpy run`` runs the
+packaged example (``example.toml``, itself laid over the defaults).
 """
 
 from __future__ import annotations
@@ -82,24 +83,27 @@ class PerturbationSection:
 
 
 def packaged_table(name: str = "default.toml") -> dict:
-    """A packaged experiment file as written (``default.toml``, ``verify_twin.toml``)."""
+    """A packaged experiment file as written (``default.toml``, ``example.toml``)."""
     return tomllib.loads(resources.files("models.landda").joinpath(name).read_text())
 
 
 def default_table() -> dict:
-    """The packaged example (``models/landda/default.toml``)."""
+    """The model's defaults (``models/landda/default.toml``)."""
     return packaged_table("default.toml")
 
 
-def load(source: str | Path | Mapping[str, Any] | None,
-         packaged: str = "default.toml") -> tuple[ExperimentConfig, dict]:
-    """The experiment configuration: the packaged example (and, for another ``packaged`` file,
-    its overrides of it) overridden by ``source`` (a file or a table), validated."""
+def load(source: str | Path | Mapping[str, Any] | None, packaged: str = "default.toml",
+         overrides: Mapping[str, Mapping[str, Any]] | None = None
+         ) -> tuple[ExperimentConfig, dict]:
+    """The experiment configuration: the model's defaults (and, for another ``packaged`` file
+    such as the example, its overrides of them) overridden by ``source`` (a file or a table) and
+    then by ``overrides`` (table -> keys, e.g. command-line options), validated. Without
+    ``source``, the default ``packaged`` file gives way to the packaged example."""
     from pdafpy.experiment import load_configuration
 
     from .twin import LandTwinExperiment
 
-    loaded = load_configuration(source, LandTwinExperiment(packaged))
+    loaded = load_configuration(source, LandTwinExperiment(packaged), overrides)
     return loaded.cfg, loaded.tables
 
 

@@ -81,6 +81,8 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 #: The model's parameter fields the analysis may estimate (``[filter] parameters``).
 PARAMETER_FIELDS = ("log10_ks",)
+#: The packaged example: overrides of ``default.toml`` run when no configuration is given.
+EXAMPLE_FILE = "example.toml"
 #: The truth's fields the skill scores read (from a truth file in ``assimilate`` mode).
 SCORED_FIELDS = ("water_content", "water_table_depth")
 #: Each mode's run, as titles name it.
@@ -425,14 +427,18 @@ class LandTwinExperiment:
     Parameters
     ----------
     packaged : str
-        The packaged file the user's configuration overrides: ``default.toml`` (the packaged
-        example) or ``verify_twin.toml`` (the verification twin, itself over the example).
+        The packaged file the user's configuration overrides: ``default.toml`` (the model's
+        defaults) or ``example.toml`` (the packaged example, itself over the defaults).
     """
 
     modes = ("twin", "truth", "assimilate", "free")
 
     def __init__(self, packaged: str = "default.toml"):
         self.packaged = packaged
+
+    def example(self) -> "LandTwinExperiment":
+        """The experiment ``pdafpy run`` runs without a configuration: the packaged example."""
+        return LandTwinExperiment(EXAMPLE_FILE) if self.packaged == "default.toml" else self
 
     def sections(self) -> dict[str, type]:
         return dict(MODEL_SECTIONS)
