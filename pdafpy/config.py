@@ -47,7 +47,7 @@ def option(default: Any = dataclasses.MISSING, doc: str = "", *, unit: str = "",
     Parameters
     ----------
     default, default_factory
-        The default (every key has one: the packaged example's value).
+        The default (every key has one: the model's defaults' value).
     doc : str
         One-line description for the reference and for error messages.
     unit : str
@@ -321,7 +321,7 @@ def canonical_keys(cls: type, table: Mapping[str, Any], path: str = "") -> dict[
 
 def merge_tables(schema: type | Mapping[str, type], base: Mapping[str, Any],
                  override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` laid over ``base`` (e.g. a user's file over the packaged example).
+    """``override`` laid over ``base`` (e.g. a user's file over the model's defaults).
 
     Keys are first brought to their own names (:func:`canonical_keys`), so that an alias in one
     and the name in the other are the same key. Sub-sections of the schema are merged key by

@@ -206,3 +206,24 @@ def test_committed_reference_is_up_to_date():
     spec.loader.exec_module(module)
     assert (root / "docs/config.md").read_text() == module.render(), \
         "run scripts/make_config_reference.py"
+
+
+def test_command_line_overrides_are_laid_over_the_file_and_validated_like_its_keys():
+    loaded = load_configuration({"parallel": {"tasks": 1, "filter_ranks": 0}},
+                                overrides={"parallel": {"tasks": 2}})
+    assert loaded.cfg.parallel.tasks == 2 and loaded.cfg.parallel.filter_ranks == 0
+    assert load_configuration(None, overrides={"parallel": {"tasks": 2}}).cfg.ensemble.size == 16
+    with pytest.raises(ConfigError, match=r"parallel\.tasks = 0"):
+        load_configuration(None, overrides={"parallel": {"tasks": 0}})
+    with pytest.raises(ConfigError, match="parallel = 3: expected a table"):
+        load_configuration({"parallel": 3}, overrides={"parallel": {"tasks": 2}})
+
+
+@pytest.mark.parametrize("tasks, status, message", [
+    ("1", 0, "valid"), ("0", 2, "parallel.tasks = 0"),
+    ("2", 2, "parallel.tasks = 2")])          # two tasks need at least two ranks
+def test_run_tasks_option_is_checked_before_any_model_work(tasks, status, message, capsys):
+    from pdafpy.run import main
+    assert main(["--check", "--tasks", tasks]) == status
+    captured = capsys.readouterr()
+    assert message in (captured.out if status == 0 else captured.err)
