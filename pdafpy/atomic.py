@@ -7,6 +7,7 @@ atomic on POSIX file systems: readers see the old file or the complete new one.
 from __future__ import annotations
 
 import json
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,18 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
 
 def write_json(path: Path | str, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path``, atomically."""
+    """Write ``obj`` as indented strict JSON to ``path``, atomically: NaN and infinities, which
+    strict parsers reject, are written as ``null``."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1))
+        tmp.write_text(json.dumps(_strict(obj), indent=1, allow_nan=False))
+
+
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float (Python's or numpy's) replaced by None."""
+    if isinstance(obj, float):                      # numpy.float64 is a float too
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj

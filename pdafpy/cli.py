@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(sorted(registered(groups[command]))) or "none"
         p.add_argument("suite", help=f"one of: {names}")
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite")
+    prun = sub.add_parser("run", help="the experiment a configuration describes (without one, "
+                          "the packaged example), under mpirun", add_help=False)
+    prun.add_argument("rest", nargs=argparse.REMAINDER, help="options of pdafpy run")
     pa = sub.add_parser("analyse", help="one offline analysis of an ensemble in NetCDF files "
                         "(docs/offline.md)", add_help=False)
     pa.add_argument("rest", nargs=argparse.REMAINDER, help="options of pdafpy analyse")
@@ -101,13 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--cells", nargs="+", metavar="ROW,COL",
                     help="cells of the time-series figure, 0-based (default: 3 on the diagonal)")
     pr.add_argument("--out", type=Path, help="folder for the figures (default OUTDIR/report)")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command in ("run", "analyse"):          # their own parsers read their options
+        args.rest = unknown + args.rest
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command in commands:
             return int(commands[args.command].load()(args.rest) or 0)
+        if args.command == "run":                   # options before the subcommand
+            from .run import main as run_main
+            return run_main(args.rest + (["-q"] if args.quiet else [])
+                            + (["-v"] if args.verbose else []))
         if args.command == "analyse":               # options before the subcommand
             from .offline import main as analyse_main
             return analyse_main(args.rest + (["-q"] if args.quiet else []))

@@ -147,6 +147,14 @@ def test_bad_input_is_one_line_naming_the_path_and_exit_2(outputs, capsys, what)
     assert not (folder / "report").exists() or not any((folder / "report").iterdir())
 
 
+def test_a_figure_folder_that_is_a_file_is_one_line_and_exit_2(outputs, capsys):
+    folder, _ = outputs
+    target = folder / "summary.json"
+    assert main(["report", str(folder), "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(target) in err and "cannot make the folder" in err
+
+
 def test_bad_cells_are_named(outputs, capsys):
     folder, _ = outputs
     assert main(["report", str(folder), "--cells", "3,0"]) == 2

@@ -407,7 +407,8 @@ def write_report(outdir: Path | str, figdir: Path | str | None = None,
     Raises
     ------
     InputFileError
-        For a missing folder or file, or a file that is not a pdafpy output, naming it.
+        For a missing folder or file, or a file that is not a pdafpy output, naming it; for a
+        figure folder that cannot be made (a file of that name, a read-only parent).
     ConfigError
         For a bad ``cells`` item.
     """
@@ -423,7 +424,11 @@ def write_report(outdir: Path | str, figdir: Path | str | None = None,
     ny, nx = da.y.size, da.x.size
     chosen = parse_cells(cells, ny, nx) if cells else default_cells(ny, nx)
     figdir = Path(figdir) if figdir is not None else outdir / "report"
-    figdir.mkdir(parents=True, exist_ok=True)
+    try:
+        figdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:                          # a file of that name, a read-only folder
+        raise InputFileError(f"{figdir}: cannot make the folder for the figures "
+                             f"({exc.strerror or exc}); expected a folder or a new path") from None
     names = dict(zip(("cells", "rmse", "increments", "spread", "summary"), FIGURES))
     return [_cells_figure(runs, chosen, figdir / names["cells"]),
             _rmse_figure(runs, figdir / names["rmse"]),
