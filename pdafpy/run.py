@@ -6,7 +6,8 @@ configuration), or pdafpy's generic twin and free run (:mod:`pdafpy.twin`) for a
 ``mode`` picks twin or free run. Every key of every section is validated on every rank before
 any model work; a bad one is reported in one line and the exit status is 2. ``--check`` stops
 there, after reading the observation files too (exit 0 when everything is valid for this number
-of ranks).
+of ranks). A run holds its output folder (:mod:`pdafpy.output_lock`): a second run into the same
+folder is refused in one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .cycle import RunFailed
 from .errors import PdafpyError, RefusedOnEveryRank
 from .experiment import load_configuration
 from .obs.module import check_files
+from .output_lock import output_lock
 
 __all__ = ["main", "run_collectively"]
 
@@ -74,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"(model {loaded.cfg.model!r}, mode {loaded.cfg.mode!r}, "
                   f"{world.Get_size()} rank{'s' if world.Get_size() > 1 else ''})")
         return 0
-    status, summary = run_collectively(world, "pdafpy run", lambda: loaded.experiment.run(
-        world, loaded.cfg, loaded.tables, args.out, restart))
+    folder = args.out if args.out is not None else Path(loaded.cfg.output.directory)
+
+    def locked_run() -> Any:
+        with output_lock(world, folder):
+            return loaded.experiment.run(world, loaded.cfg, loaded.tables, args.out, restart)
+
+    status, summary = run_collectively(world, "pdafpy run", locked_run)
     if summary is not None:
         loaded.experiment.print_summary(summary)
     return status
