@@ -7,7 +7,9 @@ checks that the request fits together, so a mistake costs a message instead of a
 - the world size ``tasks * P + filter_ranks`` fits ``nodes * cores_per_node``, and leaves no node
   empty;
 - no model task (and no group of filter ranks) is cut in two by a node boundary when it could sit
-  on one node.
+  on one node;
+- every configuration file of the job that exists is valid with the job's layout laid over it,
+  as ``pdafpy run`` will read it (e.g. no more model tasks than the mode has runs).
 
 How the layout meets ``srun``: ``srun --distribution=block`` gives every node an even share of the
 ranks (the first ``ntasks % nodes`` nodes one more) and numbers them node after node, so node 0
@@ -326,6 +328,27 @@ def _parallel_of_configs(config: str, array: int | None) -> tuple[int | None, in
     return values[paths[0]]
 
 
+def check_runnable(config: str, array: int | None, tasks: int, filter_ranks: int) -> None:
+    """Validate every configuration file of the job that exists, with the job's layout laid over
+    it, as ``pdafpy run`` will: every key, and no more model tasks than the mode has runs.
+
+    Raises
+    ------
+    ConfigError, InputFileError
+        Naming the file and the key.
+    """
+    from .experiment import load_configuration
+
+    paths = [config] if array is None else [config.replace("%a", str(i)) for i in range(array)]
+    for path in paths:
+        if Path(path).is_file():
+            try:
+                load_configuration(path, overrides={"parallel": {"tasks": tasks,
+                                                                 "filter_ranks": filter_ranks}})
+            except PdafpyError as exc:
+                raise type(exc)(f"{path}: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """``pdafpy slurm CONFIG --nodes N --ranks-per-task P ...``: print a checked batch script.
 
@@ -362,11 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     template = args.template or ("array" if args.array is not None
                                  else "single_node" if args.nodes == 1 else "multi_node")
     try:
+        if args.array is not None and args.array < 1:
+            raise ConfigError(f"--array {args.array}: expected a number of array elements >= 1")
         tasks, filter_ranks = args.tasks, args.filter_ranks
         if tasks is None or filter_ranks is None:
             from_config = _parallel_of_configs(args.config, args.array)
             tasks = from_config[0] if tasks is None else tasks
             filter_ranks = from_config[1] if filter_ranks is None else filter_ranks
+        if tasks is not None:
+            check_runnable(args.config, args.array, tasks, filter_ranks or 0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             script = render_script(args.config, args.nodes, args.ranks_per_task, tasks,

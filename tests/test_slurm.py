@@ -234,3 +234,18 @@ def test_rendered_script_runs_under_a_stand_in_srun(tmp_path, dry_run):
     else:
         runs = re.findall(r"^pdafpy run my exp.toml rank (\d) threads 1 1 1$", out, flags=re.M)
         assert runs == ["0", "1", "2", "3", "4"]
+
+
+def test_a_layout_the_configuration_cannot_run_is_refused(tmp_path, capsys):
+    """More model tasks than the experiment has runs: refused as ``pdafpy run`` refuses it, and
+    the rest of the configuration validated too; a bad --array is one line (it was a traceback)."""
+    config = tmp_path / "l96.toml"
+    config.write_text('model = "lorenz96"\n[ensemble]\nsize = 4\n')
+    assert main([str(config), "--nodes", "1", "--ranks-per-task", "1", "--tasks", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "l96.toml" in err and "parallel.tasks = 10: more model tasks than the 9 runs" in err
+    config.write_text('model = "lorenz96"\n[ensemble]\nsize = 4\n[filter]\nforget = -1\n')
+    assert main([str(config), "--nodes", "1", "--ranks-per-task", "1", "--tasks", "2"]) == 2
+    assert "filter.forget" in capsys.readouterr().err
+    assert main([str(config), "--nodes", "1", "--ranks-per-task", "1", "--array", "0"]) == 2
+    assert "--array 0: expected" in capsys.readouterr().err
