@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -53,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     world = MPI.COMM_WORLD
+    if world.Get_size() > 1:
+        # A rank waiting in an MPI call cannot run Python's SIGINT handler, and one that did would
+        # wait at exit for ranks that wait for it: Ctrl-C reaching any rank ends that process at
+        # once, as kill -9 does, and mpirun ends the job. Files already renamed into place and
+        # the last checkpoint stay valid (both are written under temporary names).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     error = loaded = restart = None
     try:
         overrides = {"parallel": {"tasks": args.tasks}} if args.tasks is not None else None
@@ -90,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_collectively(world: Any, prog: str, work: Callable[[], T]) -> tuple[int, T | None]:
     """Run a command's collective ``work`` on every rank of ``world``; returns the exit status
-    (0 done, 1 failed, 2 bad input) and what ``work`` returned (None on failure).
+    (0 done, 1 failed, 2 bad input, 130 interrupted by Ctrl-C on one rank) and what ``work``
+    returned (None on failure).
 
     An error raised alike on every rank (:class:`RunFailed`, :class:`RefusedOnEveryRank`) is
     printed once, by rank 0; any other is this rank's alone, so it is logged with its traceback
@@ -98,6 +106,9 @@ def run_collectively(world: Any, prog: str, work: Callable[[], T]) -> tuple[int,
     """
     try:
         return 0, work()
+    except KeyboardInterrupt:                       # one rank (several: see main)
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130, None
     except (RunFailed, RefusedOnEveryRank) as exc:
         if world.Get_rank() == 0:
             print(f"{prog}: error: {exc}", file=sys.stderr)
