@@ -3,6 +3,8 @@ clear message per bad input."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pdafpy.config import merge_tables, parse_section, reference_markdown
@@ -227,3 +229,23 @@ def test_run_tasks_option_is_checked_before_any_model_work(tasks, status, messag
     assert main(["--check", "--tasks", tasks]) == status
     captured = capsys.readouterr()
     assert message in (captured.out if status == 0 else captured.err)
+
+
+@pytest.mark.parametrize("tables, key", [
+    ({"soil": {"ks_m_per_s": [1e-6, 2e-6]}}, "soil.ks_m_per_s: shape (2,)"),
+    ({"grid": {"dz_m": [0.1, 0.2]}, "soil": {"theta_s": [[0.4, 0.4], [0.4, 0.4]]}},
+     "soil.theta_s: shape (2, 2)"),
+    ({"initial": {"water_table_depth_m": 1.0, "pressure_head_m": [[-1.0] * 5] * 3}},
+     "initial.pressure_head_m: shape (3, 5)"),
+])
+def test_maps_that_do_not_fit_the_grid_are_refused_before_the_model_is_built(tables, key):
+    """They used to pass the configuration and abort the job when the model was built."""
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_configuration(tables)
+
+
+def test_maps_that_fit_the_grid_are_accepted():
+    loaded = load_configuration({"grid": {"nx": 2, "ny": 3, "dz_m": [0.1, 0.2]},
+                                 "soil": {"ks_m_per_s": [1e-6, 2e-6],
+                                          "theta_s": [[0.4, 0.41], [0.4, 0.4], [0.42, 0.4]]}})
+    assert loaded.tables["soil"]["ks_m_per_s"] == [1e-6, 2e-6]

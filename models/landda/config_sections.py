@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
 
 from pdafpy.config import option
 from pdafpy.errors import ConfigError
@@ -33,12 +35,14 @@ from pdafpy.errors import ConfigError
 from ..land.evapotranspiration import ET_METHODS
 from ..land.parameters import CLASS_CODES, LAND_COVER, LandCover
 from ..land.roots import EVAP_BETA_KINDS
+from ..richards.grid import ZHAO2025_DZ
 from ..richards.averaging import KR_AVERAGING
 from ..richards.boundary import SURFACE_KR
 from ..richards.retention import MODELS as RETENTION_MODELS
 
 __all__ = ["GridSection", "SoilSection", "FaceSection", "BoundarySection", "InitialSection",
-           "SolverSection", "LandSection", "ForcingSection", "MODEL_SECTIONS"]
+           "SolverSection", "LandSection", "ForcingSection", "MODEL_SECTIONS",
+           "check_field_shapes"]
 
 #: A parameter over the grid: one value, one per layer, one per column or one per cell.
 FieldValue = Union[float, tuple[float, ...], tuple[tuple[float, ...], ...],
@@ -378,6 +382,32 @@ class ForcingSection:
             except ValueError:
                 raise ConfigError(f"{path}.start = {self.start!r}: expected an ISO 8601 time "
                                   "such as 2020-04-01T00:00:00") from None
+
+
+def check_field_shapes(tables: Mapping[str, Any]) -> None:
+    """Values of ``[soil]`` and ``[initial]`` given per layer, per column or per cell must fit
+    ``[grid]`` (checked here, before any model work, rather than when the model is built).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the shape given and the shapes the grid allows.
+    """
+    grid = tables.get("grid", {})
+    dz = grid.get("dz_m") or (ZHAO2025_DZ if grid.get("layers") == "zhao2025" else None)
+    nx, ny = grid.get("nx"), grid.get("ny")
+    if dz is None or nx is None or ny is None:
+        return
+    nz = len(dz)
+    allowed = {(), (nz,), (ny, nx), (nz, ny, nx)}
+    for table, section in (("soil", SoilSection), ("initial", InitialSection)):
+        fields = {f.name for f in dataclasses.fields(section) if "FieldValue" in str(f.type)}
+        for key, value in tables.get(table, {}).items():
+            shape = np.shape(value)
+            if key in fields and shape not in allowed:
+                raise ConfigError(f"{table}.{key}: shape {shape} does not fit the grid; expected "
+                                  f"one value, {nz} (one per layer of grid.dz_m), ({ny}, {nx}) "
+                                  f"(one per column) or ({nz}, {ny}, {nx}) (one per cell)")
 
 
 #: The model's tables and their sections.

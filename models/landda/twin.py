@@ -64,6 +64,7 @@ from pdafpy.verification import TruthFile
 from models.land.soil_perturbations import perturb_log10_ks
 
 from .analysis_plan import analysis_plan
+from .config_sections import check_field_shapes
 from .forcing_perturbations import ForcingVariableSection
 from .model import LandDAModel
 from .observations import LandObservationSection, surface_layers
@@ -457,6 +458,7 @@ class LandTwinExperiment:
                                   "land types only (surface_soil_moisture, groundwater_level: "
                                   "sections of LandObservationSection)")
         check_parameters(cfg, list(PARAMETER_FIELDS))
+        check_field_shapes(tables)
 
     def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
         check_layout(cfg, world_size)
