@@ -122,8 +122,8 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
     ----------
     source : path, mapping or None
         The TOML file (None: the default model's packaged example, its ``example()``
-        experiment where it has one, else its defaults). A ``model`` or observation ``type`` given as ``"module:Class"`` is also looked
-        for in the file's folder.
+        experiment where it has one, else its defaults). A ``model`` or observation ``type``
+        given as ``"module:Class"`` is also looked for in the file's folder.
     experiment : Experiment, optional
         The experiment to use (default: the one registered for the file's ``model``).
     overrides : mapping table -> {key: value}, optional

@@ -200,8 +200,8 @@ def read_summary(path: Path) -> SummaryTables:
         raise InputFileError(f"{path}: not a pdafpy run summary ({type(exc).__name__}: {exc}); "
                              "expected 'variables' with ubRMSE of 'open_loop', "
                              "'assimilation_forecast' and 'assimilation', "
-                             "'forecast_ubrmse_reduction' and 'ubrmse_reduction' per variable, 'seconds' per "
-                             "phase and 'wall_s'") from None
+                             "'forecast_ubrmse_reduction' and 'ubrmse_reduction' per variable, "
+                             "'seconds' per phase and 'wall_s'") from None
     facts = [f"{k} {summary[k]}" for k in ("filter", "members", "days", "ranks", "grid")
              if k in summary]
     if "observations_used" in summary:

@@ -2,8 +2,9 @@
 
 Runs the packaged example (``example.toml``; a ``--config`` file overrides it) once per seed of
 ``--seeds`` (default 2 3 4, three seeds other than the example's 1), with ``[ensemble] seed`` set
-to it and its outputs in ``OUT/seed_<seed>``; ``--tasks N`` sets ``[parallel] tasks``. The seed draws everything random in the twin: the truth's and the members'
-perturbations, the observation errors and which wells are withheld. The checks below are made on
+to it and its outputs in ``OUT/seed_<seed>``; ``--tasks N`` sets ``[parallel] tasks``. The seed
+draws everything random in the twin: the truth's and the members' perturbations, the
+observation errors and which wells are withheld. The checks below are made on
 the median over the seeds, so that one lucky or unlucky draw decides nothing. The table prints,
 per check, each seed's figure, the median, the bound, the margin (how far the median lies inside
 the bound: median minus bound for a lower bound, distance to the nearer edge for a range;
