@@ -1,7 +1,8 @@
 """Diagnostics of ensembles and analyses.
 
 Skill against a reference (truth or observations): :func:`rmse`, :func:`bias`, :func:`ubrmse`,
-:func:`correlation`, :func:`anomaly_correlation`. Ensemble properties: :func:`spread`,
+:func:`correlation`, :func:`anomaly_correlation`, and the same per element accumulated over time
+in constant memory (:class:`RunningSkill`). Ensemble properties: :func:`spread`,
 :func:`crps` (Hersbach 2000, with its decomposition), :func:`rank_histogram`. Observation space:
 :func:`innovation_statistics` (mean, variance, Desroziers et al. 2005 estimate of the observation
 error), :func:`normalised_innovations`, :func:`degrees_of_freedom_for_signal`.
@@ -19,7 +20,8 @@ import numpy as np
 
 __all__ = ["rmse", "bias", "ubrmse", "correlation", "anomaly_correlation", "spread", "crps",
            "CRPSDecomposition", "rank_histogram", "innovation_statistics",
-           "InnovationStatistics", "normalised_innovations", "degrees_of_freedom_for_signal"]
+           "InnovationStatistics", "normalised_innovations", "degrees_of_freedom_for_signal",
+           "RunningSkill"]
 
 
 def rmse(estimate: np.ndarray, reference: np.ndarray, axis=None) -> np.ndarray:
@@ -218,3 +220,72 @@ def degrees_of_freedom_for_signal(hx_analysis: np.ndarray, variance: np.ndarray)
         Observation-error variances.
     """
     return float(np.sum(np.var(hx_analysis, axis=0, ddof=1) / variance))
+
+
+class RunningSkill:
+    """Skill of an estimate against a reference per element, accumulated one time at a time.
+
+    Holds counts, means and co-moments of the estimate, the reference and their difference per
+    element (Welford's updates, stable where sums of squares would cancel), so memory and
+    checkpoints do not grow with the number of times. :meth:`rmse`, :meth:`bias`,
+    :meth:`ubrmse` and :meth:`correlation` equal :func:`rmse`, :func:`bias`, :func:`ubrmse` and
+    :func:`correlation` of the stacked series along time (to rounding).
+    """
+
+    _MOMENTS = ("mean_e", "mean_r", "mean_d", "m2_e", "m2_r", "m2_d", "c_er")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean_e = self.mean_r = self.mean_d = np.zeros(0)
+        self.m2_e = self.m2_r = self.m2_d = self.c_er = np.zeros(0)
+
+    def add(self, estimate: np.ndarray, reference: np.ndarray) -> None:
+        """Add one time: ``estimate`` and ``reference`` of the same shape (any)."""
+        e, r = np.asarray(estimate, dtype=float), np.asarray(reference, dtype=float)
+        if self.n == 0:
+            for name in self._MOMENTS:
+                setattr(self, name, np.zeros(e.shape))
+        elif e.shape != self.mean_e.shape or r.shape != e.shape:
+            raise ValueError(f"shape {e.shape} (reference {r.shape}) differs from the "
+                             f"accumulated {self.mean_e.shape}")
+        self.n += 1
+        de, dr = e - self.mean_e, r - self.mean_r
+        self.mean_e = self.mean_e + de / self.n
+        self.mean_r = self.mean_r + dr / self.n
+        self.m2_e = self.m2_e + de * (e - self.mean_e)
+        self.m2_r = self.m2_r + dr * (r - self.mean_r)
+        self.c_er = self.c_er + de * (r - self.mean_r)
+        d = e - r
+        dd = d - self.mean_d
+        self.mean_d = self.mean_d + dd / self.n
+        self.m2_d = self.m2_d + dd * (d - self.mean_d)
+
+    def bias(self) -> np.ndarray:
+        """Mean difference per element."""
+        return self.mean_d
+
+    def ubrmse(self) -> np.ndarray:
+        """RMSE of the anomalies about each mean, per element."""
+        return np.sqrt(self.m2_d / self.n)
+
+    def rmse(self) -> np.ndarray:
+        """Root-mean-square difference per element."""
+        return np.sqrt(self.m2_d / self.n + self.mean_d ** 2)
+
+    def correlation(self) -> np.ndarray:
+        """Pearson correlation per element (NaN where either series is constant)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.c_er / np.sqrt(self.m2_e * self.m2_r)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Its arrays, for a checkpoint (constant size)."""
+        return {"n": np.int64(self.n), **{k: getattr(self, k) for k in self._MOMENTS}}
+
+    @classmethod
+    def restored(cls, saved: dict[str, np.ndarray]) -> "RunningSkill":
+        """Inverse of :meth:`state`."""
+        skill = cls()
+        skill.n = int(saved["n"])
+        for name in cls._MOMENTS:
+            setattr(skill, name, np.asarray(saved[name], dtype=float))
+        return skill

@@ -13,6 +13,7 @@ __all__ = [
     "LayoutError",
     "InputFileError",
     "ModelError",
+    "OutputError",
     "RefusedOnEveryRank",
 ]
 
@@ -35,6 +36,11 @@ class InputFileError(PdafpyError, OSError):
 
 class ModelError(PdafpyError, RuntimeError):
     """A model failed to advance or rejected its input (e.g. a solver that did not converge)."""
+
+
+class OutputError(PdafpyError, OSError):
+    """An output file could not be written (a full disk, a write error); the message names the
+    file and the operating system's reason. Records in files already closed stay valid."""
 
 
 class RefusedOnEveryRank(PdafpyError):

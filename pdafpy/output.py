@@ -1,13 +1,16 @@
 """NetCDF output of ensemble statistics, CF conventions, written by one rank.
 
 Each filter rank computes the ensemble mean and spread (standard deviation, ddof 1) of its block;
-filter rank 0 gathers the blocks and appends one record per output time to a NetCDF4 file with
-dimensions ``(time, z, y, x)`` (``member`` too when members are written). Debian's netCDF4 has no
-parallel I/O, hence the single writer; the gather moves two fields per variable, not the ensemble.
+filter rank 0 gathers the blocks and appends one record per output time to a NetCDF file
+(NETCDF4_CLASSIC, compressed) with dimensions ``(time, z, y, x)`` (``member`` too when members are
+written). Debian's netCDF4 has no parallel I/O, hence the single writer; the gather moves two
+fields per variable, not the ensemble.
 
-The file is written as ``NAME.nc.part`` and synced after every record, and renamed to ``NAME.nc``
-by :meth:`EnsembleWriter.close`: a run that fails midway keeps every record written so far in the
-``.part`` file, and a finished file never appears half written.
+The output ``NAME.nc`` is written in segments, one per checkpoint interval
+(:mod:`pdafpy.segments`): each is synced after every record and renamed into place when closed,
+so a run that fails midway loses at most the open segment, and a closed file is never half
+written. ``xarray.open_mfdataset("NAME.*.nc")`` or :func:`pdafpy.segments.open_output` read them
+as one.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .decomposition import Box
-from .errors import InputFileError
 from .model import FieldSpec, Grid
+from .segments import SegmentedWriter, write_failure
 from .state import StateLayout
 
 __all__ = ["EnsembleWriter", "gather_blocks"]
@@ -38,13 +41,13 @@ def gather_blocks(comm: Any, boxes: Sequence[Box], local: np.ndarray, ny: int,
     return full
 
 
-class EnsembleWriter:
-    """Append ensemble mean, spread (and optionally members) of fields to a CF NetCDF file.
+class EnsembleWriter(SegmentedWriter):
+    """Append ensemble mean, spread (and optionally members) of fields to CF NetCDF segments.
 
     Parameters
     ----------
     path : Path
-        Final file name (``.nc``).
+        The output's name, ``NAME.nc`` (its segments are ``NAME.00000.nc``, ...).
     comm : mpi4py.MPI.Comm
         Filter communicator; every rank calls :meth:`write` and :meth:`close`.
     boxes : sequence of Box
@@ -68,8 +71,7 @@ class EnsembleWriter:
                  fields: Sequence[FieldSpec], reference_time: str, n_members: int,
                  members: bool = False, attributes: dict | None = None,
                  z_bounds: Sequence[float] | None = None):
-        self.path = Path(path)
-        self.part = self.path.with_name(self.path.name + ".part")
+        super().__init__(path, comm.Get_rank() == 0)
         self.comm = comm
         self.boxes = list(boxes)
         self.grid = grid
@@ -81,18 +83,17 @@ class EnsembleWriter:
         if self.z_bounds is not None and self.z_bounds.shape != (nz + 1,):
             raise ValueError(f"{self.path}: z_bounds must hold nz + 1 = {nz + 1} interface "
                              f"depths, got shape {self.z_bounds.shape}")
-        self._ds = None
-        if comm.Get_rank() == 0:
-            self._create(reference_time, attributes or {})
+        self.reference_time = reference_time
+        self.attributes = dict(attributes or {})
 
-    def _create(self, reference_time: str, attributes: dict) -> None:
+    def _create(self, path: Path) -> Any:
         import netCDF4
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        ds = netCDF4.Dataset(self.part, "w", format="NETCDF4")
+        ds = netCDF4.Dataset(path, "w", format="NETCDF4_CLASSIC")
         ds.Conventions = "CF-1.8"
         ds.history = f"written by pdafpy, {datetime.now().isoformat(timespec='seconds')}"
-        for key, value in attributes.items():
+        ds.segment = self.segment
+        for key, value in self.attributes.items():
             setattr(ds, key, value)
         ds.createDimension("time", None)
         ds.createDimension("y", self.grid.ny)
@@ -103,7 +104,7 @@ class EnsembleWriter:
             ds.createDimension("member", self.n_members)
             ds.createVariable("member", "i4", ("member",))[:] = np.arange(1, self.n_members + 1)
         t = ds.createVariable("time", "f8", ("time",))
-        t.units = f"seconds since {reference_time.replace('T', ' ')}"
+        t.units = f"seconds since {self.reference_time.replace('T', ' ')}"
         t.standard_name = "time"
         t.calendar = "standard"
         ds.createVariable("kind", "i1", ("time",)).flag_meanings = "forecast analysis"
@@ -130,7 +131,7 @@ class EnsembleWriter:
             if self.members:
                 v = ds.createVariable(f.name, "f4", dims[:1] + ("member",) + dims[1:], zlib=True)
                 v.units, v.long_name = f.units, f"{f.name} of each member"
-        self._ds = ds
+        return ds
 
     def write(self, time_s: float, analysis: bool, ens: np.ndarray, layout: StateLayout) -> None:
         """Append one record (collective over the filter ranks).
@@ -155,51 +156,27 @@ class EnsembleWriter:
             if self.members:
                 records[f.name + "/members"] = gather_blocks(self.comm, self.boxes, view,
                                                              self.grid.ny, self.grid.nx)
-        if self._ds is None:
+        if not self.writes:
+            self.written(1)
             return
-        ds = self._ds
-        k = len(ds.dimensions["time"])
-        ds["time"][k] = time_s
-        ds["kind"][k] = 1 if analysis else 0
-        for f in self.fields:
-            mean, spread = records[f.name]
-            squeeze = (lambda a: a[0]) if f.levels == 1 else (lambda a: a)
-            ds[f"{f.name}_mean"][k] = squeeze(mean)
-            ds[f"{f.name}_spread"][k] = squeeze(spread)
-            if self.members:
-                members = records[f.name + "/members"]
-                ds[f.name][k] = members[:, 0] if f.levels == 1 else members
-        ds.sync()
-
-    def records(self) -> dict[str, np.ndarray]:
-        """Every record written so far, by variable along ``time`` (``time``, ``kind``, the
-        ``*_mean`` and ``*_spread`` fields, members), for a checkpoint; empty off rank 0."""
-        if self._ds is None:
-            return {}
-        self._ds.set_auto_mask(False)
-        return {name: np.array(var[:]) for name, var in self._ds.variables.items()
-                if var.dimensions[:1] == ("time",)}
-
-    def append_records(self, records: dict[str, np.ndarray]) -> None:
-        """Write back :meth:`records` of an earlier run (rank 0; a no-op elsewhere), so that a
-        restarted run's file holds the same records as an uninterrupted run's."""
-        if self._ds is None or not records:
-            return
-        ds = self._ds
-        mine = {name for name, var in ds.variables.items() if var.dimensions[:1] == ("time",)}
-        if set(records) != mine:
-            raise InputFileError(f"{self.path}: the records to continue from have the variables "
-                                 f"{sorted(records)}, this file {sorted(mine)}")
-        k = len(ds.dimensions["time"])
-        n = len(records["time"])
-        for name, values in records.items():
-            ds[name][k:k + n] = values
-        ds.sync()
+        ds = self.dataset()
+        try:
+            k = len(ds.dimensions["time"])
+            ds["time"][k] = time_s
+            ds["kind"][k] = 1 if analysis else 0
+            for f in self.fields:
+                mean, spread = records[f.name]
+                squeeze = (lambda a: a[0]) if f.levels == 1 else (lambda a: a)
+                ds[f"{f.name}_mean"][k] = squeeze(mean)
+                ds[f"{f.name}_spread"][k] = squeeze(spread)
+                if self.members:
+                    members = records[f.name + "/members"]
+                    ds[f.name][k] = members[:, 0] if f.levels == 1 else members
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(self.part, exc) from None
+        self.written(1)
 
     def close(self) -> None:
-        """Close the file and give it its final name (collective)."""
-        if self._ds is not None:
-            self._ds.close()
-            self._ds = None
-            self.part.replace(self.path)
+        """Close the last segment and rename it into place (collective)."""
+        super().close()
         self.comm.Barrier()

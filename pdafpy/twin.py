@@ -96,7 +96,8 @@ class GenericTwin(CycleHooks):
         self.networks = [m.network() for m in self.modules] if synthesise else []
         self.operators = [m.operator(n) for m, n in zip(self.modules, self.networks)]
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
-        self.scores: dict[str, list[dict]] = defaultdict(list)
+        #: run -> field -> [sum of RMSE, sum of spread, analyses] (constant size)
+        self.scores: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
         self.writers: dict[str, Any] = {}
         self.obs_writer = None
         if job.layout.is_filter:
@@ -193,22 +194,20 @@ class GenericTwin(CycleHooks):
             truth = self.truth_file.state_at(t * self.time_unit_s, self.fl)
         else:
             truth = None
-        self.scores[name].append(field_skill(self.fl, part, truth, self.comm))
+        for name_of_field, values in field_skill(self.fl, part, truth, self.comm).items():
+            total = self.scores[name].setdefault(name_of_field, np.zeros(3))
+            total += (values[0], values[1], 1.0)
 
     def files(self) -> dict[str, Any]:
         return dict(self.writers, **({"observations": self.obs_writer}
                                      if self.obs_writer is not None else {}))
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {"scores": {name: {field: np.array([s[field] for s in series])
-                                  for field in series[0]}
-                           for name, series in self.scores.items() if series}}
+        return {"scores": {name: dict(fields) for name, fields in self.scores.items()}}
 
     def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
         for name, fields in saved.get("scores", {}).items():
-            rows = zip(*[np.asarray(v) for v in fields.values()])
-            self.scores[name] = [{f: tuple(float(x) for x in r) for f, r in zip(fields, row)}
-                                 for row in rows]
+            self.scores[name] = {f: np.asarray(v, dtype=float) for f, v in fields.items()}
 
     def describe_time(self, t: float) -> str:
         days = t * self.time_unit_s / 86400.0
@@ -217,12 +216,11 @@ class GenericTwin(CycleHooks):
     def summary(self) -> dict[str, Any]:
         """Per field and run: the time-mean RMSE against the truth and spread (filter rank 0)."""
         variables: dict[str, dict] = defaultdict(dict)
-        for name, series in self.scores.items():
-            for name_of_field in series[0]:
-                values = np.array([s[name_of_field] for s in series])
-                rmse = float(np.mean(values[:, 0]))
+        for name, fields in self.scores.items():
+            for name_of_field, (rmse_sum, spread_sum, count) in fields.items():
+                rmse = float(rmse_sum / count)
                 variables[name_of_field][name] = {"rmse": rmse if np.isfinite(rmse) else None,
-                                          "spread": float(np.mean(values[:, 1]))}
+                                                  "spread": float(spread_sum / count)}
         return dict(variables)
 
 

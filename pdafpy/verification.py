@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import InputFileError
 from .model import Grid
+from .segments import open_output
 
 __all__ = ["TruthFile"]
 
@@ -28,7 +29,8 @@ class TruthFile:
     Parameters
     ----------
     path : path
-        The file (written by :class:`pdafpy.output.EnsembleWriter` for the truth group).
+        The output (written by :class:`pdafpy.output.EnsembleWriter` for the truth group): the
+        file, or the name ``truth.nc`` of its segments (:mod:`pdafpy.segments`).
     grid : Grid
         This run's grid: the file's must be the same.
     fields : sequence of str
@@ -49,13 +51,11 @@ class TruthFile:
 
     def __init__(self, path: Path | str, grid: Grid, fields: list[str], start: str,
                  times_s: np.ndarray, members: int):
-        import netCDF4
-
         self.path = Path(path)
         try:
-            ds = netCDF4.Dataset(self.path, "r")
-        except OSError as exc:
-            raise InputFileError(f"{self.path}: cannot read the truth file ({exc})") from None
+            ds = open_output(self.path)
+        except InputFileError as exc:
+            raise InputFileError(f"cannot read the truth file: {exc}") from None
         with ds:
             ds.set_auto_mask(False)
             for name, coords in (("x", grid.x), ("y", grid.y)):
@@ -109,11 +109,9 @@ class TruthFile:
         InputFileError
             If the file has no analysis record at that time.
         """
-        import netCDF4
-
         k, box = self._record(time_s), layout.box
         truth = np.full((1, layout.size), np.nan)
-        with netCDF4.Dataset(self.path, "r") as ds:
+        with open_output(self.path) as ds:
             ds.set_auto_mask(False)
             for f in layout.fields:
                 if f.name not in self.fields:

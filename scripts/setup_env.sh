@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything pdafpy needs on a Debian machine, idempotently:
 #   1. Debian packages: PETSc, petsc4py, mpi4py, h5py (MPI build), netCDF4, SciPy, Matplotlib,
-#      Open MPI, xarray (reads segmented outputs as one) and hypothesis (the fuzzing tests)
+#      Open MPI, xarray and dask (open_mfdataset reads segmented outputs as one) and hypothesis
+#      (the fuzzing tests)
 #      (skipped when all are installed already);
 #   2. a virtual environment .venv made with --system-site-packages, so it uses Debian's numpy and
 #      the packages compiled against it, holding pytest, pytest-mpi and pdafpy (editable).
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(python3-petsc4py petsc-dev python3-mpi4py python3-h5py-mpi python3-netcdf4
                  python3-scipy python3-matplotlib python3-venv python3-pip openmpi-bin
-                 libopenmpi-dev make python3-xarray python3-hypothesis)
+                 libopenmpi-dev make python3-xarray python3-dask python3-hypothesis)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -7,7 +7,8 @@ import pytest
 
 from pdafpy.diagnostics import (anomaly_correlation, bias, correlation, crps,
                                 degrees_of_freedom_for_signal, innovation_statistics,
-                                normalised_innovations, rank_histogram, rmse, spread, ubrmse)
+                                normalised_innovations, rank_histogram, rmse, spread, ubrmse,
+                                RunningSkill)
 
 
 def test_rmse_bias_ubrmse_identity():
@@ -64,3 +65,25 @@ def test_normalised_innovations_and_dfs():
     z = normalised_innovations(np.array([1.0, 2.0]), hx, np.array([1.0, 1.0]))
     assert np.allclose(z, [0.0, 0.0])
     assert degrees_of_freedom_for_signal(hx, np.array([2.0, 4.0])) == pytest.approx(1.0 + 0.5)
+
+
+def test_running_skill_equals_the_statistics_of_the_stacked_series():
+    rng = np.random.default_rng(5)
+    truth = 0.3 + 0.05 * rng.standard_normal((40, 3, 4))
+    estimate = truth + 0.02 + 0.01 * rng.standard_normal((40, 3, 4))
+    estimate[:, 0, 0] = 0.25                                    # a constant series
+    skill = RunningSkill()
+    for e, t in zip(estimate, truth):
+        skill.add(e, t)
+    restored = RunningSkill.restored(skill.state())            # a checkpoint's round trip
+    for s in (skill, restored):
+        np.testing.assert_allclose(s.rmse(), rmse(estimate, truth, axis=0), rtol=1e-12)
+        np.testing.assert_allclose(s.bias(), bias(estimate, truth, axis=0), rtol=1e-12)
+        np.testing.assert_allclose(s.ubrmse(), ubrmse(estimate, truth, axis=0), rtol=1e-10)
+        with np.errstate(invalid="ignore"):
+            want = correlation(estimate, truth, axis=0)
+        np.testing.assert_allclose(s.correlation(), want, rtol=1e-10, equal_nan=True)
+    assert np.isnan(skill.correlation()[0, 0])
+    assert sum(np.size(v) for v in skill.state().values()) == 1 + 7 * 12   # not 40 times
+    with pytest.raises(ValueError, match="shape"):
+        skill.add(np.zeros(5), np.zeros(5))

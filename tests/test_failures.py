@@ -19,6 +19,7 @@ from pdafpy.ensemble import REDRAW_PURPOSE, redraw_members
 from pdafpy.errors import ModelError
 from pdafpy.model import FieldSpec
 from pdafpy.random import standard_normal
+from pdafpy.segments import open_output
 from pdafpy.state import StateLayout
 
 FIELDS = (FieldSpec("pressure_head", 3, "m", "state"), FieldSpec("swe", 1, "kg m-2", "state"),
@@ -113,7 +114,7 @@ def test_failed_member_is_redrawn_and_the_run_completes(tmp_path, model_packages
     assert ("assimilation member 1 (run 1) failed in the forecast from day 0.25 to day 0.5: "
             "richards: time step failed") in warnings[0]
     assert "redrawn from the mean and spread of the 3 other assimilation members" in warnings[0]
-    with netCDF4.Dataset(tmp_path / "out" / "assimilation.nc") as ds:
+    with open_output(tmp_path / "out" / "assimilation.nc") as ds:
         k = int(np.flatnonzero((ds["time"][:] == 43200.0) & (ds["kind"][:] == 0))[0])
         for name in ("pressure_head", "water_content", "water_table_depth", "leaf_biomass"):
             values = np.asarray(ds[name][k])              # (member, ...) at the failure's end

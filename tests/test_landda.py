@@ -124,7 +124,7 @@ def test_short_twin_runs_and_writes_its_outputs(tmp_path):
     assert summary["observations_used"] > 0
     assert summary["theta_out_of_bounds_cycles"] == 0
     assert {"surface", "root_zone"} <= set(summary["variables"])
-    for name in ("assimilation.nc", "open_loop.nc", "truth.nc"):
+    for name in ("assimilation.00000.nc", "open_loop.00000.nc", "truth.00000.nc"):
         assert (tmp_path / "out" / name).is_file()
     assert "core-hours per member per simulated year" in proc.stdout
 
@@ -307,8 +307,8 @@ def test_a_free_run_of_the_land_model_writes_the_open_loop_only(tmp_path):
     summary = loaded.experiment.run(MPI.COMM_SELF, loaded.cfg, loaded.tables, tmp_path)
     assert summary["runs"] == 4 and summary["variables"] == {}
     assert summary["observations_used"] == 0
-    assert sorted(p.name for p in tmp_path.glob("*.nc")) == ["open_loop.nc"]
-    with netCDF4.Dataset(tmp_path / "open_loop.nc") as ds:
+    assert sorted(p.name for p in tmp_path.glob("*.nc")) == ["open_loop.00000.nc"]
+    with netCDF4.Dataset(tmp_path / "open_loop.00000.nc") as ds:
         assert np.allclose(ds["time"][:], [86400.0, 86400.0])    # forecast and record, daily
 
 

@@ -11,6 +11,7 @@ from pdafpy.model import Grid
 from pdafpy.obs.files import ObservationWriter, check_inside_grid, read_observation_file
 from pdafpy.obs.records import QC_GOOD, QC_WITHHELD, ObservationRecords
 from pdafpy.schedule import AnalysisSchedule
+from pdafpy.segments import segment_paths
 
 START = "2020-04-01T00:00:00"
 UNITS = {"grid_point": "K"}
@@ -26,22 +27,39 @@ def records(m: int = 5) -> ObservationRecords:
 
 
 def write(path, recs=None, units=None):
+    """Write one segment of records; its file."""
     w = ObservationWriter(path, START, units or UNITS, {"title": "test"})
     w.write(recs if recs is not None else records())
     w.close()
-    return path
+    return segment_paths(path)[0]
 
 
 def test_written_records_read_back_identically(tmp_path):
     path = write(tmp_path / "obs.nc")
-    assert not (tmp_path / "obs.nc.part").exists()
-    back = read_observation_file(path, START, REGISTERED, UNITS)
+    assert [p.name for p in tmp_path.iterdir()] == ["obs.00000.nc"]
+    back = read_observation_file(tmp_path / "obs.nc", START, REGISTERED, UNITS)
     want = records()
     for name in ("time", "x", "y", "value", "error_std", "qc"):
         np.testing.assert_array_equal(getattr(back, name), getattr(want, name))
     assert back.type.tolist() == want.type.tolist()
     assert back.station.tolist() == want.station.tolist()
     assert np.all(np.isnan(back.depth))
+
+
+def test_the_segments_of_a_run_read_as_one_file(tmp_path):
+    w = ObservationWriter(tmp_path / "obs.nc", START, UNITS)
+    whole = records(7)
+    w.write(whole.subset(np.arange(3)))
+    w.roll()                                                  # a checkpoint
+    w.write(whole.subset(np.arange(3, 7)))
+    w.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obs.00000.nc", "obs.00001.nc"]
+    back = read_observation_file(tmp_path / "obs.nc", START, REGISTERED, UNITS)
+    np.testing.assert_array_equal(back.time, whole.time)
+    assert back.station.tolist() == whole.station.tolist()
+    (tmp_path / "obs.00000.nc").rename(tmp_path / "obs.00002.nc")
+    with pytest.raises(InputFileError, match=r"obs.nc: segment obs.00000.nc is missing"):
+        read_observation_file(tmp_path / "obs.nc", START, REGISTERED, UNITS)
 
 
 def test_times_count_from_the_runs_start(tmp_path):

@@ -15,6 +15,7 @@ from pdafpy.obs.module import (ObservationContext, ObservationModule, build_modu
                                nearest_columns, observation_module)
 from pdafpy.obs.operators import column_function
 from pdafpy.obs.records import QC_GOOD, QC_REJECTED, QC_WITHHELD, ObservationRecords
+from pdafpy.segments import segment_paths
 from pdafpy.decomposition import Box
 
 GRID = Grid.uniform(4, 6, dy=100.0, dx=50.0)
@@ -158,7 +159,7 @@ def test_bad_observation_files_end_the_run_in_one_line_with_status_2(tmp_path, c
     assert status == 0
     obs = tmp_path / "truth" / "observations.nc"
     import netCDF4
-    with netCDF4.Dataset(obs, "a") as ds:
+    with netCDF4.Dataset(segment_paths(obs)[0], "a") as ds:
         ds["x"][3] = 400.0                                 # the ring has 20 points
     capsys.readouterr()
     status, _ = _run(tmp_path, "assim", "assimilate", f'file = "{obs}"')
@@ -223,7 +224,8 @@ def test_a_type_is_one_file_beside_the_configuration(tmp_path):
     x = summary["variables"]["x"]
     assert x["assimilation"]["rmse"] < x["open_loop"]["rmse"]
     import netCDF4
-    with netCDF4.Dataset(tmp_path / "out" / "observations.nc") as ds:
+    (segment,) = segment_paths(tmp_path / "out" / "observations.nc")
+    with netCDF4.Dataset(segment) as ds:
         assert set(ds["type"][:]) == {"pair_mean"}
 
 
@@ -243,7 +245,8 @@ def test_a_generic_twins_observation_file_holds_its_diagnostics(tmp_path):
     import netCDF4
     status, summary = _run(tmp_path, "twin", "twin")
     assert status == 0
-    with netCDF4.Dataset(tmp_path / "twin" / "observations.nc") as ds:
+    (segment,) = segment_paths(tmp_path / "twin" / "observations.nc")
+    with netCDF4.Dataset(segment) as ds:
         assert len(ds.dimensions["obs"]) == summary["observations_used"] == 600
         innovation, residual = ds["innovation"][:], ds["residual"][:]
         np.testing.assert_allclose(innovation, ds["value"][:] - ds["forecast_mean"][:])
@@ -259,7 +262,7 @@ def test_check_reads_the_observation_files_before_any_model_work(tmp_path, capsy
     cfg.write_text(L96.format(mode="assimilate", obs=f'file = "{obs}"'))
     assert main(["--check", str(cfg)]) == 0
     import netCDF4
-    with netCDF4.Dataset(obs, "a") as ds:
+    with netCDF4.Dataset(segment_paths(obs)[0], "a") as ds:
         ds["error_std"][5] = -1.0
     capsys.readouterr()
     assert main(["--check", str(cfg)]) == 2

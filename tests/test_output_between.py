@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from failing_run import CONFIG
+from pdafpy.segments import open_output
 
 netCDF4 = pytest.importorskip("netCDF4")
 
@@ -46,7 +47,7 @@ def _run(folder, name, text):
 
 
 def _records(path):
-    with netCDF4.Dataset(path) as ds:
+    with open_output(path) as ds:
         return np.asarray(ds["time"][:]), np.asarray(ds["kind"][:]), \
             {v: np.asarray(ds[v][:]) for v in ds.variables if v.endswith("_mean")}
 

@@ -17,6 +17,7 @@ from pdafpy.cli import main
 from pdafpy.decomposition import Box
 from pdafpy.model import FieldSpec, Grid
 from pdafpy.output import EnsembleWriter
+from pdafpy.segments import open_output
 from pdafpy.state import StateLayout
 
 netCDF4 = pytest.importorskip("netCDF4")
@@ -89,7 +90,7 @@ def test_report_takes_cells_and_a_figure_folder(outputs, tmp_path, capsys):
 
 def test_layer_averages_are_thickness_weighted_from_the_layer_bounds(outputs):
     folder, expected = outputs
-    with netCDF4.Dataset(folder / "truth.nc") as ds:
+    with open_output(folder / "truth.nc") as ds:
         assert ds["z"].bounds == "z_bnds"
         assert np.allclose(ds["z_bnds"][:, 0], BOUNDS[:-1])
         assert np.allclose(ds["z_bnds"][:, 1], BOUNDS[1:])
@@ -102,7 +103,7 @@ def test_layer_averages_are_thickness_weighted_from_the_layer_bounds(outputs):
         EnsembleWriter(folder / "x.nc", MPI.COMM_SELF, [Box(0, NY, 0, NX)],
                        Grid.uniform(NY, NX, z=BOUNDS[1:]), (FieldSpec("theta", NZ),),
                        "2020-05-01T00:00:00", 1, z_bounds=BOUNDS[1:])
-    assert not (folder / "x.nc.part").exists()
+    assert not list(folder.glob("x.*"))
 
 
 def test_default_cells_are_distinct_and_inside_the_grid():
@@ -116,10 +117,10 @@ def bad_input(folder: Path, what: str) -> Path:
     if what == "folder":
         return folder / "nowhere"
     if what == "missing file":
-        (folder / "truth.nc").unlink()
+        (folder / "truth.00000.nc").unlink()
         return folder / "truth.nc"
     if what == "not netcdf":
-        (folder / "open_loop.nc").write_text("not a netcdf file\n")
+        (folder / "open_loop.00000.nc").write_text("not a netcdf file\n")
         return folder / "open_loop.nc"
     if what == "not a pdafpy output":
         with netCDF4.Dataset(folder / "assimilation.nc", "w") as ds:

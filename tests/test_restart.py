@@ -4,9 +4,11 @@ A tiny twin (4 x 3 columns of 6 layers, 4 members, analyses every 6 h for one da
 ``checkpoint_every = 2``, members written) runs under ``mpirun -n 2`` as subprocesses. The
 uninterrupted run is compared with (a) a run that crashes in cycle 3 (an injected solver failure
 with ``on_failure = "abort"``) and is restarted from its cycle-2 checkpoint, and (b) a half-day
-run extended to the full day from its last checkpoint. Every variable of every NetCDF output, the
-summary (less its timings) and the final checkpoint's ensemble and model-internal state must be
-equal bit for bit. A checkpoint of another rank layout or another configuration is refused with one line.
+run extended to the full day from its last checkpoint. Every variable of every NetCDF segment
+(two per output: one per checkpoint interval), the summary (less its timings) and the final
+checkpoint's ensemble and model-internal state must be equal bit for bit; the crashed run keeps
+its first segments closed and readable, and a checkpoint does not grow with the run. A checkpoint
+of another rank layout or another configuration is refused with one line.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import numpy as np
 import pytest
 from failing_run import run_pdafpy, write_config
 
+from pdafpy.segments import open_output
+
 netCDF4 = pytest.importorskip("netCDF4")
 h5py = pytest.importorskip("h5py")
 pytest.importorskip("petsc4py")
 
 FILES = ("assimilation.nc", "open_loop.nc", "truth.nc")
+SEGMENTS = [f"{name[:-3]}.{k:05d}.nc" for name in FILES + ("observations.nc",) for k in (0, 1)]
 TIMINGS = ("seconds", "wall_s", "core_hours_per_member_per_simulated_year")
 
 
@@ -38,17 +43,18 @@ def datasets(path: Path) -> dict[str, np.ndarray]:
 
 def assert_same_run(a: Path, b: Path) -> None:
     names = sorted(p.name for p in a.glob("*.nc"))
-    assert set(FILES) <= set(names) and names == sorted(p.name for p in b.glob("*.nc"))
+    assert names == sorted(SEGMENTS) and names == sorted(p.name for p in b.glob("*.nc"))
     for name in names:
         with netCDF4.Dataset(a / name) as da, netCDF4.Dataset(b / name) as db:
             assert set(da.variables) == set(db.variables), name
-            if name in FILES:
-                assert len(da.dimensions["time"]) == 8
             for var in da.variables:
                 x, y = np.asarray(da[var][:]), np.asarray(db[var][:])
                 same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" \
                     else np.array_equal(x, y)
                 assert same, f"{name}: {var} differs"
+    for name in FILES:
+        with open_output(a / name) as ds:
+            assert len(ds.dimensions["time"]) == 8
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     for key in TIMINGS:
         sa.pop(key), sb.pop(key)
@@ -77,15 +83,20 @@ def test_run_restarted_after_a_crash_ends_bit_identical(uninterrupted, tmp_path)
     crash = run_pdafpy([aborting, "--out", out], inject=["solve", "1", "43200", "64800"])
     assert crash.returncode != 0
     assert crash.stderr.count("assimilation member 1 (run 1) failed") == 1
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["checkpoint.h5"] + [p.name + ".part" for p in uninterrupted.glob("*.nc")])
+    # the first interval's segments, closed at the checkpoint; the failure came in the
+    # forecast before the second interval's first record, so no segment was open
+    closed = sorted(n for n in SEGMENTS if ".00000." in n)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["checkpoint.h5"] + closed)
+    for name in closed:                                      # written before the crash, valid
+        with netCDF4.Dataset(out / name) as ds:
+            assert len(ds.dimensions["obs" if name.startswith("obs") else "time"]) > 0
     with h5py.File(out / "checkpoint.h5") as h5:
         assert h5.attrs["cycle"] == 1 and h5.attrs["time"] == 43200.0
     # on_failure may change on restart; the failure is not injected again
     restart = run_pdafpy([write_config(tmp_path, "twin.toml"), "--out", out, "--restart",
                           out / "checkpoint.h5"])
     assert restart.returncode == 0, restart.stderr[-3000:]
-    assert not list(out.glob("*.part"))
+    assert not list(out.glob("*.part*"))
     assert_same_run(uninterrupted, out)
 
 
@@ -93,10 +104,13 @@ def test_run_extended_from_its_last_checkpoint_ends_bit_identical(uninterrupted,
     out = tmp_path / "extended"
     half = run_pdafpy([write_config(tmp_path, "half.toml", days=0.5), "--out", out])
     assert half.returncode == 0, half.stderr[-3000:]
+    shapes = {k: np.shape(v) for k, v in datasets(out / "checkpoint.h5").items()}
     more = run_pdafpy([write_config(tmp_path, "twin.toml"), "--out", out, "--restart",
                        out / "checkpoint.h5"])
     assert more.returncode == 0, more.stderr[-3000:]
     assert_same_run(uninterrupted, out)
+    # the checkpoint after 4 cycles holds the same arrays as after 2: it does not grow
+    assert {k: np.shape(v) for k, v in datasets(out / "checkpoint.h5").items()} == shapes
 
 
 def test_checkpoint_of_another_layout_or_configuration_is_refused(uninterrupted, tmp_path):

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import pytest
+from pdafpy.segments import open_output
 
 netCDF4 = pytest.importorskip("netCDF4")
 pytest.importorskip("petsc4py")
@@ -49,7 +50,7 @@ def runs(tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
                                "pdafpy.cli", "run", str(cfg), "--out", str(root / name)],
                               capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode == 0, f"{name}: {proc.stderr[-2000:]}"
-        with netCDF4.Dataset(root / name / "assimilation.nc") as ds:
+        with open_output(root / name / "assimilation.nc") as ds:
             ds.set_auto_mask(False)
             out[name] = {k: np.asarray(ds[k][:]) for k in ("kind",) + VARIABLES}
     return out

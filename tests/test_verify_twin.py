@@ -170,14 +170,14 @@ def test_small_verification_reports_every_check_and_exits_accordingly(small_veri
     assert surface["margin"] == pytest.approx(surface["median"] - 30.0)
     assert result["passed"] == all(c["passed"] is not False for c in result["checks"])
     for seed in (1, 2):
-        assert (tmp / "out" / f"seed_{seed}" / "observations.nc").is_file()
+        assert (tmp / "out" / f"seed_{seed}" / "observations.00000.nc").is_file()
         assert f"seed {seed}" in proc.stdout
 
 
 def test_small_verification_analysis_fits_the_observations_better(small_verification):
     tmp, _ = small_verification
     for seed in (1, 2):
-        with netCDF4.Dataset(tmp / "out" / f"seed_{seed}" / "observations.nc") as ds:
+        with netCDF4.Dataset(tmp / "out" / f"seed_{seed}" / "observations.00000.nc") as ds:
             used = ds["qc"][:] == QC_GOOD
             innovation = np.asarray(ds["innovation"][:])[used]
             residual = np.asarray(ds["residual"][:])[used]

@@ -41,6 +41,7 @@ import numpy as np
 
 from pdafpy.atomic import atomic_path
 from pdafpy.errors import ConfigError, InputFileError
+from pdafpy.segments import open_output
 
 __all__ = ["RunRecords", "SummaryTables", "read_run", "read_summary", "default_cells", "parse_cells",
            "layer_weights", "write_report", "FIGURES"]
@@ -114,21 +115,17 @@ def layer_weights(bounds: np.ndarray, depth_m: float, path: Path | str = "") -> 
 
 
 def read_run(path: Path) -> RunRecords:
-    """Read one output file of ``pdafpy run``.
+    """Read one output of ``pdafpy run`` (its segments, :mod:`pdafpy.segments`, as one).
 
     Raises
     ------
     InputFileError
         Naming ``path``: missing, not NetCDF, lacking the variables of a twin output, no records.
     """
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file; expected {_WHAT}")
-    import netCDF4
-
     try:
-        ds = netCDF4.Dataset(path)
-    except OSError as exc:
-        raise InputFileError(f"{path}: not a NetCDF file ({exc}); expected {_WHAT}") from None
+        ds = open_output(path)
+    except InputFileError as exc:
+        raise InputFileError(f"{exc}; expected {_WHAT}") from None
     with ds:
         ds.set_auto_mask(False)
         missing = [v for v in _VARIABLES if v not in ds.variables]

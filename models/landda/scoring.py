@@ -1,58 +1,75 @@
 """Skill of the land twin: column diagnostics of every run against the truth, per analysis.
 
-Filter rank 0 keeps time series (one ``(ny, nx)`` map, or one value per well, per analysis) of
-the thickness-weighted surface (0-5 cm) and root-zone (0-1 m) water content of the assimilation's
-forecast and analysis, the open loop and the truth, the assimilation's forecast spread, and the
-water-table depth at the assimilated and the withheld wells; :mod:`models.landda.summary` turns
-them into the scores of ``summary.json``.
+Filter rank 0 accumulates, per cell or well, the skill (:class:`pdafpy.diagnostics.RunningSkill`)
+of the thickness-weighted surface (0-5 cm) and root-zone (0-1 m) water content of the
+assimilation's forecast and analysis and of the open loop against the truth, the assimilation's
+forecast spread, and the same for the water-table depth at the assimilated and the withheld
+wells; :mod:`models.landda.summary` turns them into the scores of ``summary.json``. Memory and
+checkpoints hold a few arrays per cell, whatever the run's length.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, Mapping
 
 import numpy as np
 
-from pdafpy.checkpoint import flatten
-from pdafpy.output import gather_blocks
+from pdafpy.diagnostics import RunningSkill
 
 __all__ = ["Skill", "column_means", "theta_violations"]
 
 
 class Skill:
-    """Time series of column diagnostics on filter rank 0, for the summary."""
+    """Skill of each run against the truth per diagnostic (``surface``, ``root_zone``,
+    ``wells_assimilated``, ``wells_withheld``), on filter rank 0, for the summary.
+
+    Attributes
+    ----------
+    runs : dict
+        ``"LABEL/RUN"`` (runs ``da_f``, ``da``, ``ol``) -> RunningSkill.
+    spread_sum : dict
+        ``LABEL`` -> the sum over analyses of the forecast spread per cell, and ``spread_count``
+        their number.
+    """
 
     def __init__(self) -> None:
-        self.series: dict[str, list[np.ndarray]] = defaultdict(list)
+        self.runs: dict[str, RunningSkill] = {}
+        self.spread_sum: dict[str, np.ndarray] = {}
+        self.spread_count: dict[str, int] = {}
 
-    def add(self, key: str, value: np.ndarray | None) -> None:
-        if value is not None:
-            self.series[key].append(value)
+    def add(self, label: str, estimates: Mapping[str, np.ndarray], truth: np.ndarray,
+            spread: np.ndarray | None = None) -> None:
+        """Add one analysis: each run's diagnostic (``(ny, nx)`` map or ``(wells,)``), the
+        truth's of the same shape, and optionally the forecast spread."""
+        for run, value in estimates.items():
+            self.runs.setdefault(f"{label}/{run}", RunningSkill()).add(value, truth)
+        if spread is not None:
+            self.spread_sum[label] = self.spread_sum.get(label, 0.0) + spread
+            self.spread_count[label] = self.spread_count.get(label, 0) + 1
 
-    def array(self, key: str) -> np.ndarray:
-        return np.array(self.series[key])
+    def get(self, label: str, run: str) -> RunningSkill | None:
+        """The skill of ``run`` for diagnostic ``label`` (None before any analysis)."""
+        return self.runs.get(f"{label}/{run}")
 
-    def add_columns(self, key: str, comm: Any, boxes: Any, local: np.ndarray, grid: Any) -> None:
-        """Add the map assembled from every filter rank's block ``local`` (collective)."""
-        self.add(key, gather_blocks(comm, boxes, local, grid.ny, grid.nx))
+    def mean_spread(self, label: str) -> np.ndarray | None:
+        """The forecast spread averaged over the analyses, per cell (None without any)."""
+        if label not in self.spread_sum:
+            return None
+        return self.spread_sum[label] / self.spread_count[label]
 
     def state(self) -> dict:
-        """The series as one flat array and the shapes of its entries per key (checkpoints)."""
-        keys = [k for k, v in self.series.items() if v]
-        return {"values": {k: np.concatenate([np.ravel(a) for a in self.series[k]])
-                           for k in keys},
-                "shapes": {k: np.array([np.shape(a) for a in self.series[k]], dtype=np.int64)
-                           for k in keys}} if keys else {}
+        """Its arrays, for a checkpoint (constant size)."""
+        return {"runs": {key.replace("/", "|"): skill.state() for key, skill in self.runs.items()},
+                "spread": {label: {"sum": np.asarray(total), "count": np.int64(
+                    self.spread_count[label])} for label, total in self.spread_sum.items()}}
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """Inverse of :meth:`state`."""
-        values, shapes = flatten(saved.get("values", {})), flatten(saved.get("shapes", {}))
-        for key, flat in values.items():
-            shape = shapes[key].reshape(len(shapes[key]), -1)
-            ends = np.cumsum(np.prod(shape, axis=1))
-            self.series[key] = [part.reshape(tuple(sh)) for part, sh in
-                                zip(np.split(flat, ends[:-1]), shape)]
+        self.runs = {key.replace("|", "/"): RunningSkill.restored(value)
+                     for key, value in saved.get("runs", {}).items()}
+        for label, value in saved.get("spread", {}).items():
+            self.spread_sum[label] = np.asarray(value["sum"], dtype=float)
+            self.spread_count[label] = int(value["count"])
 
 
 def column_means(layout: Any, ens: np.ndarray, weights: np.ndarray,

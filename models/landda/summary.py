@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdafpy.diagnostics import bias, correlation, rmse, ubrmse
+from pdafpy.diagnostics import RunningSkill
 
 from .scoring import Skill
 
 __all__ = ["summarize", "print_summary"]
 
 
-def _metrics(est: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Per-cell statistics over time, averaged over cells (time first axis)."""
-    return {"ubrmse": float(np.nanmean(ubrmse(est, truth, axis=0))),
-            "rmse": float(np.nanmean(rmse(est, truth, axis=0))),
-            "bias": float(np.nanmean(bias(est, truth, axis=0))),
-            "correlation": float(np.nanmean(correlation(est, truth, axis=0)))}
+def _metrics(skill: RunningSkill) -> dict[str, float]:
+    """Per-cell statistics over time, averaged over cells."""
+    return {"ubrmse": float(np.nanmean(skill.ubrmse())), "rmse": float(np.nanmean(skill.rmse())),
+            "bias": float(np.nanmean(skill.bias())),
+            "correlation": float(np.nanmean(skill.correlation()))}
 
 
 def _reduction(run: dict[str, float], open_loop: dict[str, float]) -> float:
@@ -29,19 +28,16 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
     ``runs`` is the number of runs advanced (every run group's)."""
     variables = {}
     for label in ("surface", "root_zone", "wells_assimilated", "wells_withheld"):
-        if not skill.series.get(f"{label}/truth"):
+        if skill.get(label, "ol") is None:
             continue
-        truth = skill.array(f"{label}/truth")
-        ol = _metrics(skill.array(f"{label}/ol"), truth)
-        da = _metrics(skill.array(f"{label}/da"), truth)
-        da_f = _metrics(skill.array(f"{label}/da_f"), truth)
+        ol, da, da_f = (_metrics(skill.get(label, run)) for run in ("ol", "da", "da_f"))
         entry = {"open_loop": ol, "assimilation": da, "assimilation_forecast": da_f,
                  "ubrmse_reduction": _reduction(da, ol),
                  "forecast_ubrmse_reduction": _reduction(da_f, ol)}
-        if skill.series.get(f"{label}/spread"):
-            spread = np.mean(skill.array(f"{label}/spread"))
-            entry["spread_over_rmse"] = float(spread / np.mean(
-                rmse(skill.array(f"{label}/da_f"), truth, axis=0)))
+        spread = skill.mean_spread(label)
+        if spread is not None:
+            entry["spread_over_rmse"] = float(np.mean(spread)
+                                              / np.mean(skill.get(label, "da_f").rmse()))
         variables[label] = entry
     sim_years = cfg.schedule.length_days / 365.25
     return {"variables": variables, "observations_used": counts.get("used", 0),

@@ -19,17 +19,17 @@ scores. Each mode (``[mode]``) runs:
 - ``free``: the open loop alone, with records at the observation types' times (daily without
   any).
 
-Outputs in ``[output] directory``: one NetCDF file per run group (forecast and analysis records
+Outputs in ``[output] directory``: one NetCDF output per run group (forecast and analysis records
 of ensemble mean and spread), ``observations.nc`` (the observations, with the operator on the
-forecast and analysis means where an analysis was made), ``summary.json`` (skill of open loop
-and assimilation against the truth per variable, observation counts, timings per phase) and a
-log line per analysis.
+forecast and analysis means where an analysis was made), each written in segments
+``NAME.00000.nc``, ... one per checkpoint interval (:mod:`pdafpy.segments`); ``summary.json``
+(skill of open loop and assimilation against the truth per variable, observation counts, timings
+per phase) and a log line per analysis.
 
 **Checkpoints** (``[schedule] checkpoint_every = k``) and **failed members** (``[ensemble]
 on_failure``) are the cycle's (see :mod:`pdafpy.cycle`); ``pdafpy run CONFIG --restart CKPT``
 continues from a checkpoint on the same rank layout and ends bit-identical to an uninterrupted
-run: it starts new ``.part`` output files seeded with the checkpoint's records (an earlier run's
-files are never read) and renames them when done.
+run: the segments closed before the checkpoint stay, the later ones are rewritten.
 """
 
 from __future__ import annotations
@@ -311,24 +311,34 @@ class LandTwin(CycleHooks):
         the series on filter rank 0)."""
         fl, comm, grid = self.fl, self.comm, self.grid
         runs = (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))
+        maps = {}
         for label, (layers, weights) in (("surface", self.surface),
                                          ("root_zone", self.root_zone)):
             for run, part in runs:
                 mean = column_means(fl, part, weights, layers)
-                self.skill.add_columns(f"{label}/{run}", comm, self.boxes, mean.mean(axis=0),
-                                       grid)
+                maps[label, run] = gather_blocks(comm, self.boxes, mean.mean(axis=0), grid.ny,
+                                                 grid.nx)
                 if run == "da_f":
-                    self.skill.add_columns(f"{label}/spread", comm, self.boxes,
-                                           mean.std(axis=0, ddof=1), grid)
+                    maps[label, "spread"] = gather_blocks(comm, self.boxes,
+                                                          mean.std(axis=0, ddof=1), grid.ny,
+                                                          grid.nx)
         wtd = {run: gather_blocks(comm, self.boxes,
                                   fl.view(part, "water_table_depth")[:, 0].mean(0),
                                   grid.ny, grid.nx) for run, part in runs}
         if comm.Get_rank() != 0:
             return
-        for rows, cols, assimilated in self.wells:
-            for group, mask in (("assimilated", assimilated), ("withheld", ~assimilated)):
-                for run in ("da_f", "da", "ol", "truth"):
-                    self.skill.add(f"wells_{group}/{run}", wtd[run][rows[mask], cols[mask]])
+        for label in ("surface", "root_zone"):
+            self.skill.add(label, {run: maps[label, run] for run in ("da_f", "da", "ol")},
+                           maps[label, "truth"], maps[label, "spread"])
+        if not self.wells:
+            return
+        for group, wanted in (("assimilated", True), ("withheld", False)):
+            at = {run: np.concatenate([wtd[run][rows[mask == wanted], cols[mask == wanted]]
+                                       for rows, cols, mask in self.wells])
+                  for run in ("da_f", "da", "ol", "truth")}
+            if at["truth"].size:
+                self.skill.add(f"wells_{group}", {run: at[run] for run in ("da_f", "da", "ol")},
+                               at["truth"])
 
     def files(self) -> dict[str, Any]:
         """The ensemble files, and the observation file last (filter rank 0 only)."""

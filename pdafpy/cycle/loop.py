@@ -33,9 +33,11 @@ what is written and scored. At each analysis time of the :class:`~pdafpy.schedul
 plus a perturbation (:func:`pdafpy.ensemble.redraw_members`); with ``"abort"``, when a truth fails
 or when every run of a group fails, every rank raises :class:`RunFailed` alike.
 
-**Checkpoints and restart**: the runner's members and the models' internal state, the cycle's
-counters and timings, the hooks' own state and every output record so far go into one HDF5 file
-(:mod:`pdafpy.checkpoint`); a run restarted from it on the same layout ends bit-identical.
+**Checkpoints and restart**: a checkpoint closes the output files' open segments
+(:mod:`pdafpy.segments`), then writes the runner's members and the models' internal state, the
+cycle's counters and timings, the hooks' own state and the segment each output continues with
+into one HDF5 file (:mod:`pdafpy.checkpoint`), whose size does not grow with the run's length. A
+run restarted from it on the same layout rewrites the later segments and ends bit-identical.
 """
 
 from __future__ import annotations
@@ -173,8 +175,8 @@ class CycleHooks:
         before the analysis ``(n_analysed, n_state)``."""
 
     def files(self) -> dict[str, Any]:
-        """Output files whose records a checkpoint keeps (``records()``, ``append_records()``,
-        ``close()``)."""
+        """Output files written in segments (:class:`pdafpy.segments.SegmentedWriter`): a
+        checkpoint closes their open segments and keeps where they continue."""
         return {}
 
     def checkpoint_state(self) -> dict[str, Any]:
@@ -523,10 +525,13 @@ class AssimilationCycle:
     # -- checkpoints -----------------------------------------------------------------------------
     def _checkpoint(self, ck: Checkpointing, step: CycleStep, wall_s: float) -> None:
         t0 = time.perf_counter()
+        files = self.hooks.files()
+        for f in files.values():              # the interval's segments, closed and in place
+            f.roll()
         payload = {"runner": self.runner.checkpoint_state(), "counts": dict(self.counts),
                    "application": self.hooks.checkpoint_state() if self.layout.is_filter
                    else {},
-                   "output": {k: w.records() for k, w in self.hooks.files().items()},
+                   "output": {k: f.state() for k, f in files.items()},
                    "seconds": dict(self.seconds), "wall_s": wall_s}
         write_checkpoint(ck.path, self.world, payload, ck.layout_signature,
                          {"cycle": step.index, "time": step.t1, **ck.attributes},
@@ -542,8 +547,8 @@ class AssimilationCycle:
         if self.layout.is_filter:
             self.hooks.restore_checkpoint(saved.get("application", {}))
         files = self.hooks.files()
-        for name, records in saved.get("output", {}).items():
-            files[name].append_records(records)
+        for name, state in saved.get("output", {}).items():
+            files[name].resume(state)
 
 
 def _lor() -> Any:

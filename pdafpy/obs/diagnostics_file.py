@@ -14,8 +14,8 @@ residual           value - analysis_mean (observation minus analysis)
 =================  ===========================================================================
 
 Every observation of an analysis's windows is written, the assimilated ones (``qc`` 0) and those
-withheld or rejected. Like every pdafpy output, the file is ``NAME.nc.part`` until
-:meth:`~pdafpy.obs.files.ObservationWriter.close` renames it.
+withheld or rejected. Like every pdafpy output, it is written in segments, one per checkpoint
+interval (:mod:`pdafpy.segments`).
 """
 
 from __future__ import annotations
@@ -67,22 +67,17 @@ class ObservationDiagnosticsWriter(ObservationWriter):
                  attributes: Mapping[str, str] | None = None):
         super().__init__(path, start, units, dict(attributes or {}, title=(
             attributes or {}).get("title", "pdafpy observation-space diagnostics")))
+
+    def _add_variables(self, ds: Any) -> None:
         for name, long_name in _DIAGNOSTICS.items():
-            var = self.ds.createVariable(name, "f8", ("obs",), zlib=True)
+            var = ds.createVariable(name, "f8", ("obs",), zlib=True)
             var.long_name = long_name
-            var.units = self.ds["value"].units
-        self._extra = tuple(_DIAGNOSTICS)
+            var.units = ds["value"].units
 
     def write_diagnostics(self, records: ObservationRecords, forecast_mean: np.ndarray,
                           analysis_mean: np.ndarray) -> None:
         """Append ``records`` with the operator on the forecast and analysis means, each
         ``(m,)`` in the records' order."""
-        m = records.size
-        sl = slice(self.rows, self.rows + m)
-        self.write(records)
-        columns = {"forecast_mean": forecast_mean, "analysis_mean": analysis_mean,
-                   "innovation": records.value - forecast_mean,
-                   "residual": records.value - analysis_mean}
-        for name, column in columns.items():
-            self.ds[name][sl] = column
-        self.ds.sync()
+        self.write(records, {"forecast_mean": forecast_mean, "analysis_mean": analysis_mean,
+                             "innovation": records.value - forecast_mean,
+                             "residual": records.value - analysis_mean})

@@ -27,12 +27,13 @@ station(obs)     no        station id (string)
 :func:`read_observation_file` checks all of it, on one rank, before any model work, and names
 the file, the variable and the problem in one line (:class:`~pdafpy.errors.InputFileError`);
 :func:`check_inside_grid` refuses observations outside the model grid. :class:`ObservationWriter`
-writes the format (a twin's truth pass), as ``NAME.nc.part`` renamed when complete.
+writes the format (a twin's truth pass) in segments, one per checkpoint interval
+(:mod:`pdafpy.segments`); :func:`read_observation_file` given ``NAME.nc`` reads its segments
+``NAME.00000.nc``, ... as one file when ``NAME.nc`` itself does not exist.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..model import Grid
+from ..segments import SegmentedWriter, has_segments, segment_paths, write_failure
 from .records import QC_MEANINGS, ObservationRecords
 
 __all__ = ["read_observation_file", "check_inside_grid", "ObservationWriter", "units_text",
@@ -163,7 +165,14 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
 
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"{path}: observation file not found")
+        if not has_segments(path):
+            raise InputFileError(f"{path}: observation file not found")
+        parts = [read_observation_file(p, start, registered, units, crs)
+                 for p in segment_paths(path)]          # pdafpy's segmented output
+        records = ObservationRecords.concatenate(parts)
+        _first_bad(path, "time", np.concatenate([[False], np.diff(records.time) < 0]),
+                   records.time, "times out of order across its segments")
+        return records
     try:
         ds = netCDF4.Dataset(path, "r")
     except OSError as exc:
@@ -252,13 +261,14 @@ def check_inside_grid(records: ObservationRecords, grid: Grid, path: Path | str)
                              f"({int(outside.sum())} outside)")
 
 
-class ObservationWriter:
-    """Append observation records to an observation file (one rank only).
+class ObservationWriter(SegmentedWriter):
+    """Append observation records to an observation file, in segments (one rank only).
 
     Parameters
     ----------
     path : Path
-        Final name (``.nc``); written as ``NAME.nc.part`` until :meth:`close`.
+        The output's name, ``NAME.nc``; its segments are ``NAME.00000.nc``, ... (each written
+        under a temporary name until closed, :mod:`pdafpy.segments`).
     start : str
         The run's start (ISO 8601): ``time`` is written in seconds since it.
     units : mapping
@@ -267,78 +277,65 @@ class ObservationWriter:
         Global attributes (title, source, ...).
     """
 
-    #: Variables a subclass adds along ``obs`` (kept by checkpoints like the others).
-    _extra: tuple[str, ...] = ()
     _NUMERIC = {"time": ("f8", "time"), "x": ("f8", "projection_x_coordinate"),
                 "y": ("f8", "projection_y_coordinate"), "depth": ("f8", "depth"),
                 "value": ("f8", None), "error_std": ("f8", None), "qc": ("i1", None)}
 
     def __init__(self, path: Path | str, start: str, units: Mapping[str, str],
                  attributes: Mapping[str, str] | None = None):
+        super().__init__(path, writes=True)
+        self.start = start
+        self.units = dict(units)
+        self.attributes = dict(attributes or {})
+
+    def _create(self, path: Path) -> Any:
         import netCDF4
 
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.part = self.path.with_name(self.path.name + ".part")
-        ds = netCDF4.Dataset(self.part, "w", format="NETCDF4")
+        ds = netCDF4.Dataset(path, "w", format="NETCDF4")
         ds.Conventions = "CF-1.8"
         ds.featureType = "point"
-        for key, value in (attributes or {}).items():
+        ds.segment = self.segment
+        for key, value in self.attributes.items():
             setattr(ds, key, value)
         ds.createDimension("obs", None)
         for name, (dtype, standard) in self._NUMERIC.items():
             var = ds.createVariable(name, dtype, ("obs",), zlib=True)
             if standard:
                 var.standard_name = standard
-        ds["time"].units = f"seconds since {datetime.fromisoformat(start).isoformat(sep=' ')}"
+        ds["time"].units = (f"seconds since "
+                            f"{datetime.fromisoformat(self.start).isoformat(sep=' ')}")
         ds["time"].calendar = "standard"
         ds["x"].units = ds["y"].units = ds["depth"].units = "m"
         ds["depth"].positive = "down"
-        ds["value"].units = ds["error_std"].units = units_text(units)
+        ds["value"].units = ds["error_std"].units = units_text(self.units)
         ds["value"].coordinates = "time x y depth"
         ds["qc"].flag_values = np.array(list(QC_MEANINGS), dtype="i1")
         ds["qc"].flag_meanings = " ".join(QC_MEANINGS.values())
         ds.createVariable("type", str, ("obs",)).long_name = "observation type"
         ds.createVariable("station", str, ("obs",)).long_name = "station id"
-        self.ds = ds
-        self.rows = 0
+        self._add_variables(ds)
+        return ds
 
-    def write(self, records: ObservationRecords) -> None:
-        """Append ``records`` (their times must not precede those written)."""
+    def _add_variables(self, ds: Any) -> None:
+        """Variables a subclass adds along ``obs`` to each new segment."""
+
+    def write(self, records: ObservationRecords,
+              columns: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append ``records`` (their times must not precede those written), with the values of
+        a subclass's further variables ``columns`` (each ``(records.size,)``)."""
         m = records.size
         if not m:
             return
-        sl = slice(self.rows, self.rows + m)
-        for name in self._NUMERIC:
-            self.ds[name][sl] = getattr(records, name)
-        self.ds["type"][sl] = records.type.astype(object)
-        self.ds["station"][sl] = records.station.astype(object)
-        self.rows += m
-        self.ds.sync()
-
-    def records(self) -> dict[str, np.ndarray]:
-        """Every row written so far, by variable (for a checkpoint)."""
-        self.ds.set_auto_mask(False)
-        numeric = (*self._NUMERIC, *self._extra)
-        return {name: np.array(self.ds[name][:]) for name in numeric} | {
-            name: np.array(self.ds[name][:], dtype=str) for name in ("type", "station")}
-
-    def append_records(self, saved: Mapping[str, np.ndarray]) -> None:
-        """Write back :meth:`records` of an earlier run (a restart continues the file)."""
-        if not saved or not len(saved.get("time", ())):
-            return
-        if set(saved) != set(self._NUMERIC) | {"type", "station"} | set(self._extra):
-            raise InputFileError(f"{self.path}: the rows to continue from have the variables "
-                                 f"{sorted(saved)}")
-        first = self.rows
-        self.write(ObservationRecords(*(np.asarray(saved[f], dtype=object if f in ("type",
-                                        "station") else None) for f in (
-            "time", "x", "y", "depth", "value", "error_std", "type", "qc", "station"))))
-        for name in self._extra:
-            self.ds[name][first:self.rows] = saved[name]
-        self.ds.sync()
-
-    def close(self) -> None:
-        """Finish the file and give it its final name."""
-        self.ds.close()
-        os.replace(self.part, self.path)
+        ds = self.dataset()
+        try:
+            k = len(ds.dimensions["obs"])
+            sl = slice(k, k + m)
+            for name in self._NUMERIC:
+                ds[name][sl] = getattr(records, name)
+            ds["type"][sl] = records.type.astype(object)
+            ds["station"][sl] = records.station.astype(object)
+            for name, column in (columns or {}).items():
+                ds[name][sl] = column
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(self.part, exc) from None
+        self.written(m)
