@@ -18,8 +18,11 @@ naming the keys that differ.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,10 +30,12 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import InputFileError
+from .segments import write_failure
 
 __all__ = ["write_checkpoint", "read_checkpoint", "flatten", "config_digest"]
 
 FORMAT_VERSION = 1
+DATASET_OVERHEAD_BYTES = 512    # HDF5 metadata per dataset (object header), about
 MAX_DIFFERENCES = 5          # configuration keys named in a refusal
 
 
@@ -110,6 +115,17 @@ def _read_tree(group: Any) -> dict[str, Any]:
     return out
 
 
+def _check_space(path: Path, parts: list[Mapping[str, Any]]) -> None:
+    """Refuse to start a checkpoint the file system has no room for (HDF5 reports a full disk
+    met midway only as a page of its error stack): raises ENOSPC with the space needed."""
+    leaves = [np.asarray(v) for part in parts for v in flatten(part).values()]
+    needed = sum(a.nbytes for a in leaves) + DATASET_OVERHEAD_BYTES * (len(leaves) + 64)
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free, the "
+                      f"checkpoint needs about {needed}")
+
+
 def write_checkpoint(path: Path | str, world: Any, payload: Mapping[str, Any],
                      layout_signature: Mapping[str, int], attributes: Mapping[str, Any],
                      config: Mapping[str, Any] | None = None) -> None:
@@ -129,25 +145,35 @@ def write_checkpoint(path: Path | str, world: Any, payload: Mapping[str, Any],
     config : mapping, optional
         The run's resolved configuration (JSON-serialisable), stored with its SHA-256 so that
         :func:`read_checkpoint` can refuse another configuration.
+
+    Raises
+    ------
+    OutputError
+        On world rank 0, if the file cannot be written (e.g. a full disk), naming it and the
+        reason; the previous checkpoint stays as it was.
     """
     import h5py
 
     parts = world.gather(payload, root=0)
     if world.Get_rank() == 0:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as h5:
-                h5.attrs["format_version"] = FORMAT_VERSION
-                for key, value in layout_signature.items():
-                    h5.attrs[f"layout_{key}"] = int(value)
-                for key, value in attributes.items():
-                    h5.attrs[key] = value
-                if config is not None:
-                    h5.attrs["config_json"] = _config_json(config)
-                    h5.attrs["config_sha256"] = config_digest(config)
-                for rank, part in enumerate(parts):
-                    _write_tree(h5.create_group(_group(rank)), part)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _check_space(path, parts)
+            with atomic_path(path) as tmp:
+                with h5py.File(tmp, "w") as h5:
+                    h5.attrs["format_version"] = FORMAT_VERSION
+                    for key, value in layout_signature.items():
+                        h5.attrs[f"layout_{key}"] = int(value)
+                    for key, value in attributes.items():
+                        h5.attrs[key] = value
+                    if config is not None:
+                        h5.attrs["config_json"] = _config_json(config)
+                        h5.attrs["config_sha256"] = config_digest(config)
+                    for rank, part in enumerate(parts):
+                        _write_tree(h5.create_group(_group(rank)), part)
+        except (OSError, RuntimeError) as exc:        # the previous checkpoint is intact
+            raise write_failure(path, exc) from None
     world.Barrier()
 
 
@@ -199,6 +225,13 @@ def read_checkpoint(path: Path | str, world: Any, layout_signature: Mapping[str,
         with h5py.File(path, "r") as h5:
             attrs = {k: (v.item() if isinstance(v, np.generic) else v)
                      for k, v in h5.attrs.items()}
+            if attrs.get("format_version") != FORMAT_VERSION:
+                found = attrs.get("format_version")
+                raise InputFileError(
+                    f"{path}: not a pdafpy checkpoint (format_version {found!r}, expected "
+                    f"{FORMAT_VERSION}); give the checkpoint.h5 a pdafpy run wrote"
+                    if found is None else f"{path}: checkpoint format {found!r}, this "
+                    f"version reads format {FORMAT_VERSION}")
             wrong = [f"{key} = {attrs.get('layout_' + key)} (this run: {value})"
                      for key, value in layout_signature.items()
                      if attrs.get("layout_" + key) != int(value)]

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from .errors import RefusedOnEveryRank
 
-__all__ = ["LOCK_NAME", "output_lock"]
+__all__ = ["LOCK_NAME", "output_lock", "lock_holder", "process_alive"]
 
 log = logging.getLogger("pdafpy.output_lock")
 
@@ -72,8 +72,8 @@ def _acquire(path: Path) -> None:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            other_host, pid, since = _holder(path)
-            if other_host == host and pid is not None and not _alive(pid):
+            other_host, pid, since = lock_holder(path)
+            if other_host == host and pid is not None and not process_alive(pid):
                 log.warning("%s: replacing the lock of a run that ended without removing it "
                             "(PID %d, since %s)", path, pid, since)
                 path.unlink(missing_ok=True)
@@ -87,7 +87,7 @@ def _acquire(path: Path) -> None:
     raise _Locked(f"{path.parent}: another run took the output folder while this one started")
 
 
-def _holder(path: Path) -> tuple[str, int | None, str]:
+def lock_holder(path: Path) -> tuple[str, int | None, str]:
     """Host, process id and start time written in a lock file (placeholders if unreadable)."""
     try:
         fields = path.read_text().split()
@@ -99,12 +99,17 @@ def _holder(path: Path) -> tuple[str, int | None, str]:
     return host, pid, since
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (a zombie, killed and not yet reaped,
+    as ranks orphaned by a killed job can stay in a container without an init, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:                         # exists, owned by another user
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

@@ -54,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     world = MPI.COMM_WORLD
+    # SIGTERM (Slurm's time limit, mpirun passing on its own) ends a process at once, as kill -9
+    # does, on any number of ranks; mpirun then ends the job.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if world.Get_size() > 1:
         # A rank waiting in an MPI call cannot run Python's SIGINT handler, and one that did would
-        # wait at exit for ranks that wait for it: Ctrl-C reaching any rank ends that process at
-        # once, as kill -9 does, and mpirun ends the job. Files already renamed into place and
-        # the last checkpoint stay valid (both are written under temporary names).
+        # wait at exit for ranks that wait for it: Ctrl-C reaching any rank ends that process the
+        # same way. Closed output segments and the last checkpoint stay valid (both are written
+        # under temporary names and renamed into place).
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     error = loaded = restart = None
     try:
@@ -101,8 +104,10 @@ def run_collectively(world: Any, prog: str, work: Callable[[], T]) -> tuple[int,
     returned (None on failure).
 
     An error raised alike on every rank (:class:`RunFailed`, :class:`RefusedOnEveryRank`) is
-    printed once, by rank 0; any other is this rank's alone, so it is logged with its traceback
-    and the job aborted, since the other ranks may be waiting for this one.
+    printed once, by rank 0; any other is this rank's alone, so it is printed by this rank (a
+    bug with its traceback; a diagnosed :class:`PdafpyError` such as a write error in one line,
+    with the traceback at log level DEBUG) and the job aborted, since the other ranks may be
+    waiting for this one.
     """
     try:
         return 0, work()
@@ -114,9 +119,20 @@ def run_collectively(world: Any, prog: str, work: Callable[[], T]) -> tuple[int,
             print(f"{prog}: error: {exc}", file=sys.stderr)
         return (1 if isinstance(exc, RunFailed) else 2), None
     except Exception as exc:                        # this rank only: the others may be waiting
-        log.error("rank %d failed", world.Get_rank(), exc_info=True)
+        # a diagnosed failure (e.g. a write error) is one line, its traceback with -v; a bug's
+        # traceback is always logged
+        diagnosed = isinstance(exc, PdafpyError)
+        if not diagnosed or log.isEnabledFor(logging.DEBUG):
+            log.error("rank %d failed", world.Get_rank(), exc_info=True)
         print(f"{prog}: error on rank {world.Get_rank()}: {exc}", file=sys.stderr)
         sys.stderr.flush()
         if world.Get_size() > 1:
             world.Abort(1)
         return 1, None
+    except BaseException as exc:                    # e.g. SystemExit from a model, this rank's
+        print(f"{prog}: rank {world.Get_rank()} ended by {type(exc).__name__}"
+              + (f": {exc}" if str(exc) else ""), file=sys.stderr)
+        sys.stderr.flush()
+        if world.Get_size() > 1:
+            world.Abort(1)
+        raise

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Digits of the segment number (100 000 segments: daily checkpoints for 270 years).
 DIGITS = 5
+#: Free space [bytes] below which a failed write is reported as a full file system.
+FULL_BYTES = 1 << 20
 
 
 class SegmentNames:
@@ -129,17 +131,22 @@ def open_output(path: Path | str) -> Any:
 
 
 def write_failure(path: Path, exc: BaseException) -> OutputError:
-    """The error to raise when writing ``path`` failed with ``exc``: the OS's reason (``No
-    space left on device`` when the file system is full, which the NetCDF library reports only
-    as an "HDF error") and the path."""
-    reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
+    """The error to raise when writing ``path`` failed with ``exc``, in one line: the operating
+    system's reason (``No space left on device`` when the file system is full, which the NetCDF
+    and HDF5 libraries report only as an "HDF error" or a page of their error stack) and the
+    path."""
+    path = Path(path)
     try:
         free = shutil.disk_usage(path.parent).free
     except OSError:
         free = None
-    if free is not None and free < 1 << 20 and not (isinstance(exc, OSError)
-                                                    and exc.errno == errno.ENOSPC):
-        reason = f"{os.strerror(errno.ENOSPC)} ({free} bytes free; the library said: {exc})"
+    if isinstance(exc, OSError) and exc.errno:
+        reason = exc.strerror or os.strerror(exc.errno)
+    elif free is not None and free < FULL_BYTES:
+        reason = f"{os.strerror(errno.ENOSPC)} ({free} bytes free)"
+    else:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        reason = lines[0][:200]
     return OutputError(f"{path}: writing failed: {reason}")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from failing_run import run_pdafpy, write_config
+from models.landda.faults import run_pdafpy, write_config
 
 from pdafpy.decomposition import Box
 from pdafpy.ensemble import REDRAW_PURPOSE, redraw_members

@@ -111,3 +111,25 @@ def test_surface_soil_moisture_needs_layers():
         modules(SurfaceSoilMoistureSection(), model={})
     with pytest.raises(ConfigError, match="more wells than the 48 grid columns"):
         modules(GroundwaterLevelSection(count=49))[0].network()
+
+
+def test_values_outside_a_types_valid_range_are_refused_naming_the_first():
+    from pdafpy.errors import InputFileError
+    from pdafpy.obs.module import check_valid_ranges, observation_module
+    from pdafpy.obs.records import ObservationRecords
+
+    sm, wells = observation_module("surface_soil_moisture"), observation_module(
+        "groundwater_level")
+    records = ObservationRecords.build(
+        0.0, [0.0] * 4, [0.0] * 4, [0.3, 7.0, 2.5, 30.0], 0.05,
+        ["surface_soil_moisture", "surface_soil_moisture", "groundwater_level",
+         "groundwater_level"])
+    with pytest.raises(InputFileError) as info:
+        check_valid_ranges(records, [sm, wells], "obs.nc")
+    assert str(info.value) == ("obs.nc: variable 'value': 7 m3 m-3 (obs index 1, type "
+                               "'surface_soil_moisture') is outside the valid range [0, 1] "
+                               "m3 m-3 (1 outside)")
+    check_valid_ranges(records.subset(np.array([0, 2, 3])), [sm, wells], "obs.nc")
+    with pytest.raises(InputFileError, match="obs index 0, type 'groundwater_level'"):
+        check_valid_ranges(ObservationRecords.build(0.0, 0.0, 0.0, -150.0, 0.1,
+                                                    "groundwater_level"), [wells], "obs.nc")

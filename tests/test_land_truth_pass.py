@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from failing_run import CONFIG
+from models.landda.faults import CONFIG
 from pdafpy.segments import segment_paths
 
 pytest.importorskip("petsc4py")
@@ -25,7 +25,7 @@ TIMINGS = ("seconds", "wall_s", "core_hours_per_member_per_simulated_year")
 
 def _run(folder, name, mode, extra=""):
     from pdafpy.run import main
-    text = f'mode = "{mode}"\n' + CONFIG.format(days=1.0, ensemble="") + extra
+    text = f'mode = "{mode}"\n' + CONFIG.format(days=1.0, ensemble="", checkpoint_every=2) + extra
     if mode == "assimilate":
         obs = folder / "truth" / "observations.nc"
         text = text.replace('interval_h = 6.0\n', f'interval_h = 6.0\nfile = "{obs}"\n')

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from failing_run import CONFIG
+from models.landda.faults import CONFIG
 from pdafpy.segments import open_output
 
 netCDF4 = pytest.importorskip("netCDF4")
@@ -80,7 +80,7 @@ def test_land_records_between_analyses_change_no_result(tmp_path):
     piece starts by reloading the water content (the head recomputed from it), which moves the
     results by round-off only."""
     pytest.importorskip("petsc4py")
-    base = CONFIG.format(days=0.5, ensemble="").replace('variable = "water_content"',
+    base = CONFIG.format(days=0.5, ensemble="", checkpoint_every=2).replace('variable = "water_content"',
                                                          'variable = "pressure_head"')
     plain = _run(tmp_path, "plain", base)
     between = _run(tmp_path, "between", base.replace("members = true", "members = true\n"
@@ -94,7 +94,7 @@ def test_land_records_between_analyses_change_no_result(tmp_path):
 
 def test_land_records_between_analyses_with_water_content_written_back(tmp_path):
     pytest.importorskip("petsc4py")
-    base = CONFIG.format(days=0.5, ensemble="")
+    base = CONFIG.format(days=0.5, ensemble="", checkpoint_every=2)
     plain = _run(tmp_path, "plain", base)["variables"]
     between = _run(tmp_path, "between", base.replace("members = true", "members = true\n"
                                                      "every_h = 2.0"))["variables"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from failing_run import run_pdafpy, write_config
+from models.landda.faults import run_pdafpy, write_config
 
 from pdafpy.segments import open_output
 

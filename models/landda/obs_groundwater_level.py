@@ -61,6 +61,8 @@ class GroundwaterLevel(ObservationModule):
 
     name = "groundwater_level"
     units = "m"
+    #: Depth below the surface [m]: up to 100 m of artesian head above it, at most 10 km down.
+    valid_range = (-100.0, 10000.0)
     section_class = GroundwaterLevelSection
 
     def network(self) -> ObservationRecords:

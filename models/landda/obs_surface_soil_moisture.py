@@ -61,6 +61,8 @@ class SurfaceSoilMoisture(ObservationModule):
 
     name = "surface_soil_moisture"
     units = "m3 m-3"
+    #: A volumetric water content is a fraction.
+    valid_range = (0.0, 1.0)
     section_class = SurfaceSoilMoistureSection
 
     def __init__(self, section: SurfaceSoilMoistureSection, context: ObservationContext,
