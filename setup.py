@@ -50,6 +50,8 @@ setup(
             "richards = models.richards.verify:main",
             "coupled = models.coupled_verify:main",
             "twin = models.landda.verify_twin:main",
+            "faults = models.landda.verify_faults:main",
+            "soak = models.landda.verify_soak:main",
         ],
     },
     classifiers=[

@@ -437,6 +437,12 @@ class NetCDFForcing:
                 f"grid")
         return var, conv[0], conv[1], uniform_
 
+    @property
+    def sources(self) -> dict[str, tuple[Any, float, float, bool]]:
+        """Per forcing variable (:data:`VARIABLES`): the NetCDF variable, the ``scale`` and
+        ``offset`` to SI units (``SI = value * scale + offset``) and whether it is uniform."""
+        return dict(self._vars)
+
     # ---------------------------------------------------------------- data
     def _time_str(self, record: int) -> str:
         return f"{self.times[record]:%Y-%m-%d %H:%M:%S}"

@@ -38,9 +38,11 @@ __all__ = ["Experiment", "GenericExperiment", "LoadedConfiguration", "experiment
 EXPERIMENT_GROUP = "pdafpy.experiments"
 CHECKPOINT = "checkpoint.h5"
 #: Keys a restart may change: where outputs go, the length (to extend a run), the checkpoint
-#: interval and the failure policy (e.g. "redraw" after an aborted run).
+#: interval, the failure policy (e.g. "redraw" after an aborted run) and the memory a rank may
+#: use (a check before the run).
 RESTART_FREE = (("output", "directory"), ("schedule", "length_days"),
-                ("schedule", "checkpoint_every"), ("ensemble", "on_failure"))
+                ("schedule", "checkpoint_every"), ("ensemble", "on_failure"),
+                ("parallel", "memory_per_rank_gib"))
 
 
 class Experiment(Protocol):
@@ -65,7 +67,8 @@ class Experiment(Protocol):
         """Checks across the framework's and the model's sections (raise ConfigError)."""
 
     def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
-        """Checks for a number of MPI ranks (raise ConfigError), before any model work."""
+        """Checks for a number of MPI ranks and of the input files (observations, forcing),
+        before any model work (raise ConfigError or InputFileError); called on every rank."""
 
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             out: Path | None, restart: Any) -> dict | None:
@@ -239,6 +242,8 @@ class GenericExperiment:
         if most is not None and per_task > most:
             raise ConfigError(f"parallel.tasks = {cfg.parallel.tasks}: {per_task} ranks per model "
                               f"task, but model {self.name!r} runs on at most {most}")
+        from .validation import check_observation_files
+        check_observation_files(cfg, world_size)
 
     def _config(self, tables: Mapping[str, Any]) -> Any:
         return parse_section(self.model_class.config_section,

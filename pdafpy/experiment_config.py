@@ -211,6 +211,10 @@ class ParallelSection:
                         aliases=("n_modeltasks",))
     filter_ranks: int = option(0, "separate filter ranks (0: task 0's ranks analyse)",
                                minimum=0)
+    memory_per_rank_gib: float = option(0.0, "memory a rank may use; a run whose estimated peak "
+                                        "per rank (pdafpy.memory) exceeds it is refused before "
+                                        "any model work (0: the node's MemTotal divided by "
+                                        "its ranks)", unit="GiB", minimum=0.0)
 
 
 @dataclass(frozen=True)

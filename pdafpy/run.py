@@ -22,7 +22,6 @@ from typing import Any, Callable, TypeVar
 from .cycle import RunFailed
 from .errors import PdafpyError, RefusedOnEveryRank
 from .experiment import load_configuration
-from .obs.module import check_files
 from .output_lock import output_lock
 
 __all__ = ["main", "run_collectively"]
@@ -71,9 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.restart is not None and not args.check:
             restart = loaded.experiment.read_restart(args.restart, world, loaded.cfg,
                                                      loaded.tables)
-        if args.check:
-            check_files(loaded.cfg.observations, loaded.cfg.schedule.start)
     except PdafpyError as exc:
+        log.debug("validation failed", exc_info=True)        # the traceback with -v
         error = str(exc)
     errors = [e for e in world.allgather(error) if e is not None]
     if errors:

@@ -66,3 +66,22 @@ def test_nested_payload_strings_and_configuration_check(tmp_path):
                  "grid.dz_m = [0.1, 0.2] (this run: [0.1, 0.3])",
                  "observations[1].error = 0.1 (this run: 0.2)"):
         assert part in message
+
+
+def test_a_checkpoint_the_disk_has_no_room_for_is_refused_and_the_old_one_kept(tmp_path,
+                                                                             monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from pdafpy.errors import OutputError
+
+    path = tmp_path / "ck.h5"
+    roundtrip(MPI.COMM_SELF, path)
+    before = path.read_bytes()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 5000, 5000))
+    with pytest.raises(OutputError) as info:
+        write_checkpoint(path, MPI.COMM_SELF, {"ensemble": np.zeros((4, 1000))}, {}, {})
+    assert str(info.value).startswith(f"{path}: writing failed: No space left on device: 5000 "
+                                      "bytes free, the checkpoint needs about ")
+    assert path.read_bytes() == before and not list(tmp_path.glob(".*tmp*"))

@@ -171,8 +171,15 @@ def test_every_pdaf_alias_works_over_the_packaged_example(tmp_path):
 def test_a_netcdf_forcing_can_be_configured_through_pdafpy_run(tmp_path):
     """It used to inherit the synthetic generator's seed and start_day_of_year from the
     packaged example, which the NetCDF reader refuses."""
+    from models.forcing import write_netcdf
+
     config = tmp_path / "nc.toml"
     config.write_text('[forcing]\ntype = "netcdf"\npath = "forcing.nc"\n')
+    weather = {"precipitation": 0.0, "shortwave": 300.0, "longwave": 330.0,
+               "air_temperature": 288.0, "specific_humidity": 0.008, "wind_speed": 3.0,
+               "surface_pressure": 101000.0}            # --check reads it: the run's 10 days
+    write_netcdf(tmp_path / "forcing.nc", lambda t: weather, 240, 12, 12, gridded=False,
+                 start="2020-05-01 00:00:00")
     proc = _pdafpy(str(config), "--check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert load_configuration(config).tables["forcing"] == {"type": "netcdf",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from pdafpy.diagnostics import RunningSkill
@@ -12,10 +14,13 @@ __all__ = ["summarize", "print_summary"]
 
 
 def _metrics(skill: RunningSkill) -> dict[str, float]:
-    """Per-cell statistics over time, averaged over cells."""
-    return {"ubrmse": float(np.nanmean(skill.ubrmse())), "rmse": float(np.nanmean(skill.rmse())),
-            "bias": float(np.nanmean(skill.bias())),
-            "correlation": float(np.nanmean(skill.correlation()))}
+    """Per-cell statistics over time, averaged over the cells where they are defined (NaN,
+    written as null, where none is: e.g. the correlation of series of one value)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)        # a mean of no defined value
+        return {"ubrmse": float(np.nanmean(skill.ubrmse())),
+                "rmse": float(np.nanmean(skill.rmse())), "bias": float(np.nanmean(skill.bias())),
+                "correlation": float(np.nanmean(skill.correlation()))}
 
 
 def _reduction(run: dict[str, float], open_loop: dict[str, float]) -> float:

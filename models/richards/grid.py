@@ -24,7 +24,8 @@ import numpy as np
 from pdafpy.decomposition import Box, choose_process_grid
 from pdafpy.errors import ConfigError, LayoutError
 
-__all__ = ["RichardsGrid", "validate_grid", "ZHAO2025_DZ"]
+__all__ = ["RichardsGrid", "validate_grid", "check_index_range", "ZHAO2025_DZ",
+           "STENCIL_NONZEROS"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,44 @@ log = logging.getLogger(__name__)
 #: to 3 m, then 20 x 1.35 m to 30 m.
 ZHAO2025_DZ: tuple[float, ...] = (0.02, 0.03, 0.05, 0.07, 0.13, 0.20, 0.30, 0.50, 0.70, 1.00) \
     + (1.35,) * 20
+
+
+#: Nonzeros per row of the Jacobian (7-point stencil).
+STENCIL_NONZEROS = 7
+
+
+def check_index_range(nx: int, ny: int, nz: int, ranks: int = 1) -> None:
+    """Refuse a grid PETSc's integer type cannot index: its cells (the DMDA's global size) or
+    the Jacobian's nonzeros on one rank beyond ``PETSc.IntType`` (32 bits unless PETSc was
+    built with ``--with-64-bit-indices``).
+
+    Parameters
+    ----------
+    nx, ny, nz : int
+        Columns along x and y, layers.
+    ranks : int
+        Ranks the columns are split over.
+
+    Raises
+    ------
+    ConfigError
+        Naming the grid keys, the count and the limit.
+    """
+    from petsc4py import PETSc
+
+    largest = int(np.iinfo(PETSc.IntType).max)
+    bits = 8 * np.dtype(PETSc.IntType).itemsize
+    cells = nx * ny * nz
+    keys = f"grid.nx = {nx}, grid.ny = {ny}"
+    if cells > largest:
+        raise ConfigError(f"{keys}: {cells} cells ({nx} x {ny} x {nz} layers) overflow PETSc's "
+                          f"{bits}-bit index (at most {largest}); use a smaller grid or a PETSc "
+                          "built with 64-bit indices")
+    per_rank = -(-nx * ny // ranks) * nz * STENCIL_NONZEROS
+    if per_rank > largest:
+        raise ConfigError(f"{keys}: the Jacobian's {per_rank} nonzeros on one of {ranks} ranks "
+                          f"overflow PETSc's {bits}-bit index (at most {largest}); use more ranks "
+                          "per model task or a smaller grid")
 
 
 def validate_grid(nx: int, ny: int, dz: Sequence[float], dx: float, dy: float,

@@ -26,23 +26,29 @@ of sensor subclasses :class:`ObservationModule` and sets ``name``, ``units`` and
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Collection, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputFileError
 from ..experiment_config import OBSERVATION_GROUP, ObservationSection
 from ..localize import Localization
 from ..model import FieldSpec, Grid
 from ..registry import load_registered, registered
 from .operators import StencilOperator
-from .records import QC_GOOD, ObservationRecords
+from .records import QC_GOOD, TIME_TOL_S, ObservationRecords
 from .synthetic import synthetic_values
 from .types import ObservationType
 
 __all__ = ["ObservationContext", "ObservationModule", "observation_module", "build_modules",
-           "check_files", "read_for", "nearest_columns"]
+           "check_valid_ranges", "check_files", "read_for", "nearest_columns",
+           "warn_outside_run"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,9 @@ class ObservationModule:
     units: ClassVar[str] = "1"
     #: Its configuration section.
     section_class: ClassVar[type] = ObservationSection
+    #: The physically possible values [units]: an observation file holding another value of
+    #: this type (a wrong unit, a fill value) is refused before any model work.
+    valid_range: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
 
     def __init__(self, section: ObservationSection, context: ObservationContext, index: int):
         self.section, self.context, self.index = section, context, index
@@ -149,10 +158,13 @@ def observation_module(name: str) -> type[ObservationModule]:
     return load_registered(OBSERVATION_GROUP, name, "observations.type")
 
 
-def check_files(sections: Sequence[ObservationSection], start: str) -> None:
+def check_files(sections: Sequence[ObservationSection], start: str,
+                length_days: float | None = None) -> None:
     """Read and check the observation files of ``sections`` without the model (``pdafpy run
     --check``): structure, times, values, errors, types and quality flags. Units and locations
-    are checked against the model when the run starts (:func:`read_for`).
+    are checked against the model when the run starts (:func:`read_for`). With ``length_days``
+    [d], each type none of whose records falls in the run is warned about
+    (:func:`warn_outside_run`).
 
     Raises
     ------
@@ -163,8 +175,81 @@ def check_files(sections: Sequence[ObservationSection], start: str) -> None:
 
     names = set(registered(OBSERVATION_GROUP)) | {observation_module(s.type).name
                                                    for s in sections}
+    parts = []
     for path in dict.fromkeys(s.file for s in sections if s.file):
-        read_observation_file(path, start, names, {})
+        records = read_observation_file(path, start, names, {})
+        check_valid_ranges(records, {observation_module(s.type) for s in sections
+                                     if s.file == path}, path)
+        parts.append(records)
+    if length_days is not None and parts:
+        warn_outside_run(ObservationRecords.concatenate(parts), sections, start,
+                         length_days * 86400.0)
+
+
+def _run_windows(section: ObservationSection, length_s: float) -> tuple[float, float] | None:
+    """The span ``(lo, hi]`` [s since the start] of the windows of ``section``'s analyses in a
+    run of ``length_s`` seconds (None when none of its analyses falls in the run)."""
+    interval = section.interval_h * 3600.0
+    window = (section.window_h or section.interval_h) * 3600.0
+    last = math.floor(length_s / interval + 1e-9) * interval
+    if last < interval:
+        return None
+    if section.window_position == "centre":
+        return interval - window / 2, last + window / 2
+    return interval - window, last
+
+
+def warn_outside_run(records: ObservationRecords, sections: Sequence[ObservationSection],
+                     start: str, length_s: float) -> list[int]:
+    """Log a warning for each observation type read from a file none of whose records falls in
+    the windows of its analyses in a run of ``length_s`` seconds from ``start`` (not an
+    error: the run goes on without them).
+
+    Returns
+    -------
+    list of int
+        The indices of those types among ``sections``.
+    """
+    quiet = []
+    for i, s in enumerate(sections):
+        if not s.file:
+            continue
+        name = observation_module(s.type).name
+        times = records.time[records.type == name]
+        span = _run_windows(s, length_s)
+        if span is not None and np.any((times > span[0] + TIME_TOL_S)
+                                       & (times <= span[1] + TIME_TOL_S)):
+            continue
+        quiet.append(i)
+        held = (f"its {times.size} records lie {times.min() / 3600.0:g} h to "
+                f"{times.max() / 3600.0:g} h after schedule.start = {start}"
+                if times.size else "the files hold no record of it")
+        reach = (f"its analyses take observations from {span[0] / 3600.0:g} h to "
+                 f"{span[1] / 3600.0:g} h" if span else "none of its analyses falls in the "
+                 f"run (interval_h = {s.interval_h:g})")
+        log.warning("observations[%d] (type %r, file %s): none of its observations falls in "
+                    "the run: %s, %s", i, name, s.file, held, reach)
+    return quiet
+
+
+def check_valid_ranges(records: ObservationRecords, modules: Collection[Any],
+                       path: Path | str) -> None:
+    """Refuse values outside their type's :attr:`ObservationModule.valid_range` (``modules``:
+    module classes or instances), naming the file, the first such value and the range.
+
+    Raises
+    ------
+    InputFileError
+    """
+    for module in modules:
+        lo, hi = module.valid_range
+        bad = (records.type == module.name) & ((records.value < lo) | (records.value > hi))
+        if np.any(bad):
+            k = int(np.flatnonzero(bad)[0])
+            raise InputFileError(f"{path}: variable 'value': {records.value[k]:g} {module.units} "
+                                 f"(obs index {k}, type {module.name!r}) is outside the valid "
+                                 f"range [{lo:g}, {hi:g}] {module.units} ({int(bad.sum())} "
+                                 "outside)")
 
 
 def read_for(modules: Sequence[ObservationModule], start: str) -> ObservationRecords:
@@ -186,6 +271,7 @@ def read_for(modules: Sequence[ObservationModule], start: str) -> ObservationRec
         grid = modules[0].context.grid
         records = read_observation_file(path, start, names, units, grid.crs)
         check_inside_grid(records, grid, path)
+        check_valid_ranges(records, [m for m in modules if m.section.file == path], path)
         parts.append(records)
     return ObservationRecords.concatenate(parts)
 

@@ -1,0 +1,237 @@
+"""The land twin's validation pass: what its tables must satisfy beyond their keys' types and
+ranges, checked before any model work (:class:`models.landda.twin.LandTwinExperiment` calls
+:func:`check_tables` from ``check`` and :func:`check_run` from ``check_layout``).
+
+- :func:`check_tables` (no MPI, no files): soil, land-cover, perturbation and solver values
+  the model would refuse only when it is built or during the run;
+- :func:`check_run` (for a number of ranks): a length that reaches the first analysis, a twin's
+  wells that fit the grid, the grid split over each model task's ranks and over the filter
+  ranks, the solver's PETSc options, PETSc's index range, the memory per rank
+  (:mod:`pdafpy.memory` with the coupled model's :data:`LAND_MEMORY`, calibrated in
+  docs/benchmarks.md), the observation files of ``mode = "assimilate"``
+  (:func:`pdafpy.validation.check_observation_files`) and the NetCDF forcing file
+  (:mod:`models.forcing_check`), both read on world rank 0 only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Mapping
+
+import numpy as np
+
+from pdafpy.decomposition import choose_process_grid
+from pdafpy.errors import ConfigError, LayoutError
+from pdafpy.experiment_config import LOCAL_FILTERS, ExperimentConfig
+from pdafpy.groups import RunGroups
+from pdafpy.memory import MemoryConstants, MemoryProblem, check_memory, estimate_peak
+from pdafpy.validation import check_observation_files, reporting_rank
+
+from ..coupled import PARAMETER_FIELDS
+from ..land.column import STORES
+from ..richards.grid import ZHAO2025_DZ, check_index_range
+from ..richards.option_check import check_petsc_options
+from .model import DERIVED_FIELDS
+
+__all__ = ["LAND_MEMORY", "MODEL_PARAMETER_FIELDS", "check_tables", "check_run",
+           "memory_problem", "grid_shape", "elements_per_column"]
+
+log = logging.getLogger(__name__)
+
+#: The coupled model's memory constants [bytes] (calibration: docs/benchmarks.md, "Memory per
+#: rank"): per process; per owned cell once; per owned cell and run of the task; per state
+#: element and run on a filter rank.
+LAND_MEMORY = MemoryConstants(base=1.19e8, cell=960.0, cell_run=53.0, element_run=28.5)
+#: The parameter fields the land twin's model always carries (models.landda.setup.model_config).
+MODEL_PARAMETER_FIELDS = ("log10_ks",)
+
+
+def grid_shape(tables: Mapping[str, Any]) -> tuple[int, int, int] | None:
+    """``(nx, ny, nz)`` of the ``[grid]`` table (None when it lacks any)."""
+    grid = tables.get("grid", {})
+    dz = grid.get("dz_m") or (ZHAO2025_DZ if grid.get("layers") == "zhao2025" else None)
+    if dz is None or grid.get("nx") is None or grid.get("ny") is None:
+        return None
+    return int(grid["nx"]), int(grid["ny"]), len(dz)
+
+
+def elements_per_column(nz: int) -> int:
+    """State-vector elements per column of the land twin's model: the pressure head and the
+    parameter fields (``nz`` each), the land stores (1 each), water content (``nz``) and the
+    other derived fields (1 each)."""
+    params = sum(nz if PARAMETER_FIELDS[p][0] == "nz" else 1 for p in MODEL_PARAMETER_FIELDS)
+    return nz + len(STORES) + params + nz + (len(DERIVED_FIELDS) - 1)
+
+
+# ---------------------------------------------------------------------------- tables
+def _as_cells(value: Any, nz: int) -> np.ndarray:
+    """A soil value (one, per layer, per column, per cell) broadcastable to ``(nz, ny, nx)``."""
+    v = np.asarray(value, dtype=float)
+    if v.ndim == 0:
+        return v.reshape(1, 1, 1)
+    if v.ndim == 1:
+        return v.reshape(nz, 1, 1)
+    if v.ndim == 2:
+        return v[None]
+    return v
+
+
+def _check_soil(soil: Mapping[str, Any], nz: int) -> None:
+    """``theta_r < theta_s`` in every cell, whatever the form each is given in."""
+    if "theta_r" not in soil or "theta_s" not in soil:
+        return
+    r, s = _as_cells(soil["theta_r"], nz), _as_cells(soil["theta_s"], nz)
+    shape = np.broadcast_shapes(r.shape, s.shape)
+    r, s = np.broadcast_to(r, shape), np.broadcast_to(s, shape)
+    bad = np.argwhere(r >= s)
+    if bad.size:
+        k, j, i = (int(v) for v in bad[0])
+        if shape[1:] == (1, 1):
+            where, unit = f"layer {k}", "layers"
+        elif shape[0] == 1:
+            where, unit = f"row {j}, column {i}", "columns"
+        else:
+            where, unit = f"layer {k}, row {j}, column {i}", "cells"
+        raise ConfigError(f"soil.theta_r = {float(r[k, j, i]):g}: must be below soil.theta_s = "
+                          f"{float(s[k, j, i]):g} (first in {where}; {len(bad)} of the "
+                          f"{r.size} {unit})")
+
+
+def _check_land_cover(land: Mapping[str, Any], nx: int, ny: int) -> None:
+    cover = land.get("land_cover")
+    if isinstance(cover, (list, tuple)) and np.shape(cover) != (ny, nx):
+        raise ConfigError(f"land.land_cover: a map of shape {np.shape(cover)} does not fit the "
+                          f"grid; expected one class or a ({ny}, {nx}) map (grid.ny, grid.nx)")
+
+
+def _check_perturbations(pert: Mapping[str, Any], nz: int) -> None:
+    from pdafpy.perturb.checks import correlation_cholesky
+
+    sd = pert.get("initial_head_sd_m")
+    if isinstance(sd, (list, tuple)) and len(sd) != nz:
+        raise ConfigError(f"perturbations.initial_head_sd_m: {len(sd)} values; expected one "
+                          f"value or {nz} (one per layer of the grid)")
+    corr = pert.get("forcing_correlation")
+    if corr is not None:
+        n = len(pert.get("forcing", {}))
+        try:
+            correlation_cholesky("perturbations.forcing_correlation", corr, n)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}: a correlation matrix of the variables of "
+                              "[perturbations.forcing] in their order") from None
+
+
+def _check_solver(solver: Mapping[str, Any]) -> None:
+    lo, hi = solver.get("dt_min_s", 1e-3), solver.get("dt_max_s", 3600.0)
+    if not solver.get("fixed_dt", False) and lo > hi:
+        raise ConfigError(f"solver.dt_min_s = {lo:g}: must not exceed solver.dt_max_s = {hi:g}")
+
+
+def _check_observations(cfg: ExperimentConfig, nx: int, ny: int) -> None:
+    for i, section in enumerate(cfg.observations):
+        count = getattr(section, "count", None)
+        if cfg.mode in ("twin", "truth") and section.type == "groundwater_level" \
+                and count > nx * ny:
+            raise ConfigError(f"observations[{i}].count = {count}: more wells than the "
+                              f"{nx * ny} grid columns ({nx} x {ny})")
+
+
+def _check_schedule(cfg: ExperimentConfig) -> None:
+    """A run must reach its first analysis time (without one it advances nothing)."""
+    if not cfg.observations:
+        return
+    first = min(o.interval_h for o in cfg.observations)
+    if first > cfg.schedule.length_days * 24.0 * (1 + 1e-12):
+        raise ConfigError(f"schedule.length_days = {cfg.schedule.length_days:g}: shorter than "
+                          f"the first analysis, {first:g} h after the start (the shortest "
+                          "[[observations]] interval_h); the run would advance nothing")
+
+
+def check_tables(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
+    """The land twin's tables against each other and the grid (no MPI, no files).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the value and what was expected.
+    """
+    shape = grid_shape(tables)
+    if shape is None:
+        return
+    nx, ny, nz = shape
+    _check_soil(tables.get("soil", {}), nz)
+    _check_land_cover(tables.get("land", {}), nx, ny)
+    _check_perturbations(tables.get("perturbations", {}), nz)
+    _check_solver(tables.get("solver", {}))
+
+
+# ---------------------------------------------------------------------------- run
+def _ranks_per_task(cfg: ExperimentConfig, world_size: int) -> int:
+    return (world_size - cfg.parallel.filter_ranks) // cfg.parallel.tasks
+
+
+def memory_problem(cfg: ExperimentConfig, tables: Mapping[str, Any],
+                   world_size: int) -> MemoryProblem:
+    """What the land twin's memory depends on, for ``world_size`` ranks."""
+    nx, ny, nz = grid_shape(tables)
+    groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
+    analysed = cfg.ensemble.size if groups.of_kind("analysed") else 0
+    return MemoryProblem(nx, ny, nz, elements_per_column(nz), groups.total, analysed,
+                         cfg.parallel.tasks, _ranks_per_task(cfg, world_size),
+                         cfg.parallel.filter_ranks,
+                         global_filter=cfg.filter.type not in LOCAL_FILTERS)
+
+
+def _check_split(cfg: ExperimentConfig, nx: int, ny: int, world_size: int) -> None:
+    per_task = _ranks_per_task(cfg, world_size)
+    try:
+        choose_process_grid(per_task, ny, nx)
+    except LayoutError:
+        raise ConfigError(f"grid.nx = {nx}, grid.ny = {ny}: {nx * ny} columns cannot be split "
+                          f"over the {per_task} ranks of each model task (a column is never "
+                          "split); use more model tasks ([parallel] tasks) or fewer ranks") \
+            from None
+    f = cfg.parallel.filter_ranks
+    if f:
+        try:
+            choose_process_grid(f, ny, nx)
+        except LayoutError:
+            raise ConfigError(f"parallel.filter_ranks = {f}: {nx * ny} grid columns cannot be "
+                              f"split over {f} filter ranks; use at most {nx * ny}") from None
+
+
+def check_run(cfg: ExperimentConfig, tables: Mapping[str, Any], world_size: int) -> None:
+    """The land twin's checks for ``world_size`` ranks, before any model work (collective
+    where MPI runs with ``world_size`` ranks: every rank must call it).
+
+    Raises
+    ------
+    ConfigError, InputFileError
+        Naming the key, file or value and what was expected.
+    """
+    shape = grid_shape(tables)
+    if shape is None:
+        return
+    nx, ny, nz = shape
+    _check_schedule(cfg)
+    _check_observations(cfg, nx, ny)
+    _check_split(cfg, nx, ny, world_size)
+    solver = tables.get("solver", {})
+    check_petsc_options(solver.get("petsc_options", {}), solver.get("options_prefix", "richards_"))
+    problem = memory_problem(cfg, tables, world_size)
+    check_index_range(nx, ny, nz, problem.ranks_per_task)
+    estimate = estimate_peak(problem, LAND_MEMORY)
+    keys = (f"grid.nx = {nx}, grid.ny = {ny} ({nx * ny * nz} cells), ensemble.size = "
+            f"{cfg.ensemble.size} ({problem.runs} runs)")
+    check_memory(estimate, keys, world_size, cfg.parallel.memory_per_rank_gib)
+    check_observation_files(cfg, world_size)
+    forcing = tables.get("forcing", {})
+    if forcing.get("type") == "netcdf" and reporting_rank(world_size):
+        from ..forcing_check import check_forcing_file
+        start = check_forcing_file(forcing, ny, nx, cfg.schedule.length_days * 86400.0)
+        if start != datetime.fromisoformat(cfg.schedule.start):
+            given = "forcing.start" if forcing.get("start") else "the forcing file's first record"
+            log.warning("forcing file %s: model time 0 is %s (%s), not schedule.start = %s: the "
+                        "weather is that of the forcing's dates", forcing["path"],
+                        f"{start:%Y-%m-%d %H:%M:%S}", given, cfg.schedule.start)
