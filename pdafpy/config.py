@@ -325,7 +325,9 @@ def merge_tables(schema: type | Mapping[str, type], base: Mapping[str, Any],
 
     Keys are first brought to their own names (:func:`canonical_keys`), so that an alias in one
     and the name in the other are the same key. Sub-sections of the schema are merged key by
-    key; everything else is replaced whole: values, arrays of tables, free-form tables (such as a
+    key, except that a key of a section's ``ALTERNATIVES`` group (keys that exclude each other,
+    such as ``dz_m`` and ``layers``) given in ``override`` drops the base's other keys of that
+    group; everything else is replaced whole: values, arrays of tables, free-form tables (such as a
     list of perturbed variables, whose order matters), and any table whose ``type`` differs from
     the base's (a NetCDF forcing shares no key with a synthetic one).
 
@@ -350,7 +352,11 @@ def merge_tables(schema: type | Mapping[str, type], base: Mapping[str, Any],
             if "type" in value and value.get("type") != old.get("type"):
                 out[key] = canonical_keys(section, value, key)
             else:
-                out[key] = merge_tables(section, old, value)
+                given = set(canonical_keys(section, value, key))
+                dropped = {k for group in getattr(section, "ALTERNATIVES", ())
+                           if given & set(group) for k in group if k not in given}
+                out[key] = merge_tables(section, {k: v for k, v in old.items()
+                                                  if k not in dropped}, value)
         else:
             out[key] = value
     return out

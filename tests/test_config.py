@@ -249,3 +249,14 @@ def test_maps_that_fit_the_grid_are_accepted():
                                  "soil": {"ks_m_per_s": [1e-6, 2e-6],
                                           "theta_s": [[0.4, 0.41], [0.4, 0.4], [0.42, 0.4]]}})
     assert loaded.tables["soil"]["ks_m_per_s"] == [1e-6, 2e-6]
+
+
+@pytest.mark.parametrize("table, gone", [
+    ({"grid": {"layers": "zhao2025"}}, ("grid", "dz_m")),
+    ({"initial": {"pressure_head_m": -1.0}}, ("initial", "water_table_depth_m"))])
+def test_a_key_that_excludes_a_default_replaces_it(table, gone):
+    from models.landda.twin import LandTwinExperiment
+    loaded = load_configuration(dict(table, grid=dict(table.get("grid", {}), nx=4, ny=3)),
+                                LandTwinExperiment())
+    section, key = gone
+    assert key not in loaded.tables[section]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Optional, Union
+from typing import Any, ClassVar, Mapping, Optional, Union
 
 import numpy as np
 
@@ -102,6 +102,9 @@ def _check_maps(section: Any, path: str) -> None:
 @dataclass(frozen=True)
 class GridSection:
     """The subsurface grid (``[grid]``): columns of layers, top-down."""
+
+    #: Keys that exclude each other: a user's file giving one replaces the defaults' other.
+    ALTERNATIVES: ClassVar[tuple[tuple[str, ...], ...]] = (("dz_m", "layers"),)
 
     nx: Optional[int] = option(None, "columns along x (required)", minimum=1)
     ny: Optional[int] = option(None, "columns along y (required)", minimum=1)
@@ -182,6 +185,8 @@ class SoilSection:
 class FaceSection:
     """One face's boundary condition (``[boundary] <face> = {type = ..., ...}``)."""
 
+    ALTERNATIVES: ClassVar[tuple[tuple[str, ...], ...]] = (("value_m", "water_table_depth_m"),)
+
     type: Optional[str] = option(None, "condition (required): noflow, flux, head, free_drainage "
                               "(bottom only) or atmospheric (top only)",
                               choices=tuple(FACE_KEYS))
@@ -243,6 +248,9 @@ class BoundarySection:
 @dataclass(frozen=True)
 class InitialSection:
     """The initial pressure head (``[initial]``)."""
+
+    ALTERNATIVES: ClassVar[tuple[tuple[str, ...], ...]] = (("water_table_depth_m",
+                                                            "pressure_head_m"),)
 
     water_table_depth_m: float = option(1.0, "depth of the initial water table below the "
                                         "surface; the head is hydrostatic", unit="m")
