@@ -104,7 +104,6 @@ def model_packages():
 
 
 def test_failed_member_is_redrawn_and_the_run_completes(tmp_path, model_packages):
-    netCDF4 = model_packages
     # run 1's forecast from 6 h to 12 h fails (an injected Newton failure, real step cuts)
     proc = run_pdafpy([write_config(tmp_path, "twin.toml", days=0.5), "--out", tmp_path / "out"],
                       inject=["solve", "1", "21600", "43200"])

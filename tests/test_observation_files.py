@@ -35,7 +35,7 @@ def write(path, recs=None, units=None):
 
 
 def test_written_records_read_back_identically(tmp_path):
-    path = write(tmp_path / "obs.nc")
+    assert write(tmp_path / "obs.nc").name == "obs.00000.nc"
     assert [p.name for p in tmp_path.iterdir()] == ["obs.00000.nc"]
     back = read_observation_file(tmp_path / "obs.nc", START, REGISTERED, UNITS)
     want = records()

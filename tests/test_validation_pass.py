@@ -70,7 +70,7 @@ def _netcdf(path: Path) -> str:
 
 # ---------------------------------------------------------------------------- memory, PETSc
 def test_a_huge_ensemble_is_refused_with_the_estimate(tmp_path):
-    line = _refused(tmp_path, "[ensemble]\nsize = 1000000\n", "ensemble.size = 1000000",
+    _refused(tmp_path, "[ensemble]\nsize = 1000000\n", "ensemble.size = 1000000",
                     "GiB per rank", "MemTotal")
 
 
