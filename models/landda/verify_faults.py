@@ -283,7 +283,7 @@ def bug_on_one_rank(ws: Workspace) -> str:
     status, err, seconds = ended_within(proc, start)
     lines = error_lines(err)
     expect(status != 0 and any("error on rank 1: injected bug" in ln for ln in lines),
-           f"status {status}, lines {lines}")
+           f"status {status}, lines {lines or err.strip().splitlines()[-3:]}")
     closed_segments_open(out)
     return f"status {status} in {seconds:.1f} s: {lines[0]}; " + restart_reproduces(ws, out)
 
