@@ -50,6 +50,7 @@ setup(
             "richards = models.richards.verify:main",
             "coupled = models.coupled_verify:main",
             "twin = models.landda.verify_twin:main",
+            "fuzz = pdafpy.verify_fuzz:main",
             "faults = models.landda.verify_faults:main",
             "soak = models.landda.verify_soak:main",
         ],

@@ -31,10 +31,12 @@ from typing import Any, Mapping
 
 from .errors import ConfigError, InputFileError
 
-__all__ = ["option", "parse_section", "parse_tables", "load_toml", "reference_markdown",
-           "merge_tables", "canonical_keys"]
+__all__ = ["option", "parse_section", "parse_tables", "load_toml", "check_keys",
+           "reference_markdown", "merge_tables", "canonical_keys"]
 
 _NUMBER = (int, float)
+#: TOML's integers: 64-bit signed.
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def option(default: Any = dataclasses.MISSING, doc: str = "", *, unit: str = "",
@@ -70,15 +72,56 @@ def option(default: Any = dataclasses.MISSING, doc: str = "", *, unit: str = "",
 
 
 def load_toml(path: Path | str) -> dict[str, Any]:
-    """Read a TOML file; a missing or malformed file is an :class:`InputFileError` naming it."""
+    """Read a TOML file.
+
+    Raises
+    ------
+    InputFileError
+        Naming the file: missing or unreadable, not UTF-8 text, not valid TOML, or TOML that
+        Python's parser cannot hold (an integer of thousands of digits, tables or arrays nested
+        thousands deep).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: configuration file not found")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path}: not UTF-8 text (byte {exc.start}); a configuration is a "
+                             "UTF-8 TOML file") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputFileError(f"{path}: not valid TOML ({exc})") from None
+    except ValueError as exc:               # an integer longer than Python converts
+        raise InputFileError(f"{path}: not usable TOML ({str(exc).split(':')[0]})") from None
+    except RecursionError:
+        raise InputFileError(f"{path}: not usable TOML (arrays or tables nested too "
+                             "deeply)") from None
+
+
+def check_keys(table: Mapping[str, Any], path: str = "") -> None:
+    """Refuse a key that is not printable text, at any depth of ``table`` (in arrays of tables
+    too): no key of pdafpy's is, and messages name keys as they are, on one line.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key path and the key (escaped).
+    """
+    todo: list[tuple[Any, str]] = [(table, path)]
+    while todo:
+        value, where = todo.pop()
+        if isinstance(value, list):
+            todo += [(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        elif isinstance(value, Mapping):
+            for key, v in value.items():
+                if not (isinstance(key, str) and key.isprintable()):
+                    raise ConfigError(f"{where or 'top level'}: key {key!r}: expected a name "
+                                      "of printable characters")
+                todo.append((v, f"{where}.{key}" if where else key))
 
 
 def _describe(tp: Any) -> str:
@@ -132,11 +175,16 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path} = {value!r}: expected an integer")
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ConfigError(f"{path} = {value!r}: expected an integer of 64 bits (TOML's)")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, _NUMBER):
             raise ConfigError(f"{path} = {value!r}: expected a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{path} = {value!r}: expected a finite number") from None
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path} = {value!r}: expected a string")
@@ -163,7 +211,8 @@ def _check_range(value: Any, meta: Mapping[str, Any], path: str) -> None:
             raise ConfigError(f"{path} = {v!r}: expected one of {list(meta['choices'])}")
         if not isinstance(v, _NUMBER) or isinstance(v, bool):
             continue
-        if math.isnan(v) or (math.isinf(v) and not meta.get("allow_inf")):
+        if isinstance(v, float) and (math.isnan(v) or (math.isinf(v)
+                                                       and not meta.get("allow_inf"))):
             raise ConfigError(f"{path} = {v!r}: expected a finite number")
         lo, hi = meta.get("minimum"), meta.get("maximum")
         if lo is not None and (v < lo or (meta.get("exclusive_minimum") and v == lo)):

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from .config import load_toml, merge_tables, parse_section, parse_tables
+from .config import check_keys, load_toml, merge_tables, parse_section, parse_tables
 from .errors import ConfigError, PdafpyError, RefusedOnEveryRank
 from .experiment_config import MODES, ExperimentConfig, check_layout
 from .groups import RunGroups
@@ -139,6 +139,7 @@ def load_configuration(source: Path | str | Mapping[str, Any] | None,
         On the first problem, naming the key or file.
     """
     user = dict(load_toml(source) if isinstance(source, (str, Path)) else (source or {}))
+    check_keys(user)
     for table, keys in (overrides or {}).items():
         given = user.get(table, {})
         if not isinstance(given, Mapping):
@@ -211,6 +212,9 @@ class GenericExperiment:
 
     def __init__(self, name: str, model_class: type):
         self.name, self.model_class = name, model_class
+        if not isinstance(model_class, type):
+            raise ConfigError(f"model = {name!r}: not a class (it names a "
+                              f"{type(model_class).__name__})")
         missing = [a for a in ("config_table", "config_section", "time_unit_s",
                                "initial_member") if not hasattr(model_class, a)]
         if missing:

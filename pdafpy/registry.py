@@ -50,6 +50,9 @@ def load_registered(group: str, name: str, key: str) -> Any:
     """
     if ":" in name:
         module, _, attr = name.partition(":")
+        if not (all(part.isidentifier() for part in module.split(".")) and attr.isidentifier()):
+            raise ConfigError(f"{key} = {name!r}: expected a registered name or "
+                              "package.module:Object")
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:

@@ -31,12 +31,11 @@ import math
 import re
 import shlex
 import sys
-import tomllib
 import warnings
 from pathlib import Path
 
-from .config import canonical_keys
-from .errors import ConfigError, PdafpyError
+from .config import canonical_keys, load_toml
+from .errors import ConfigError, InputFileError, PdafpyError
 from .experiment_config import ParallelSection
 
 __all__ = ["TEMPLATES", "PLACEHOLDERS", "render_script", "node_counts", "split_tasks",
@@ -294,14 +293,13 @@ def read_parallel(path: str | Path) -> tuple[int | None, int | None]:
         names the file and the key.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
+    if not path.is_file():
         raise ConfigError(f"{path}: configuration file not found (give --tasks and "
-                          "--filter-ranks to write the script without reading it)") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the configuration ({exc})") from None
+                          "--filter-ranks to write the script without reading it)")
+    try:
+        doc = load_toml(path)
+    except InputFileError as exc:
+        raise ConfigError(f"cannot read the configuration: {exc}") from None
     section = doc.get("parallel", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: parallel = {section!r}: expected a table ([parallel])")

@@ -159,10 +159,13 @@ def test_command_line_fills_the_nodes_when_the_config_gives_no_tasks(tmp_path, c
     ("[parallel]\nfilter_ranks = -2\n", ["exp.toml", "parallel.filter_ranks = -2"]),
     ("parallel = 3\n", ["exp.toml", "parallel = 3"]),
     ("[parallel\n", ["exp.toml", "cannot read"]),
+    (b"\xff\xfe = 1\n", ["exp.toml", "not UTF-8 text"]),
 ])
 def test_command_line_reports_a_bad_config_naming_file_and_key(tmp_path, capsys, content, words):
     config = tmp_path / "exp.toml"
-    if content is not None:
+    if isinstance(content, bytes):
+        config.write_bytes(content)
+    elif content is not None:
         config.write_text(content)
     assert main([str(config), "--nodes", "1", "--ranks-per-task", "4"]) == 2
     err = capsys.readouterr().err

@@ -69,8 +69,15 @@ def units_text(units: Mapping[str, str]) -> str:
     return "; ".join(f"{t}: {u}" for t, u in units.items())
 
 
-def _parse_units(path: Path, text: str, types: list[str]) -> dict[str, str]:
+def _shown(value: Any) -> str:
+    """An attribute's value for a message, on one line (numbers as a list)."""
+    return repr(value) if isinstance(value, str) else repr(np.asarray(value).tolist())
+
+
+def _parse_units(path: Path, text: Any, types: list[str]) -> dict[str, str]:
     """The unit of each type from the ``value:units`` attribute."""
+    if not isinstance(text, str):
+        raise InputFileError(f"{path}: variable 'value': units {_shown(text)}: expected text")
     if ":" not in text:
         return {t: _normal_units(text) for t in types}
     units = {}
@@ -97,19 +104,33 @@ def _seconds_since(path: Path, var: Any, start: datetime) -> np.ndarray:
         except ValueError:
             pass
     if reference is None:
-        raise InputFileError(f"{path}: variable 'time': units {units!r}: expected "
+        raise InputFileError(f"{path}: variable 'time': units {_shown(units)}: expected "
                              "'<seconds|minutes|hours|days> since <ISO 8601 time>'")
+    offset = reference.utcoffset()              # a time zone: counted from UTC, as the start
+    shift = (reference.replace(tzinfo=None) - start).total_seconds() - \
+        (offset.total_seconds() if offset is not None else 0.0)
     calendar = str(getattr(var, "calendar", "standard")).lower()
     if calendar not in _CALENDARS:
         raise InputFileError(f"{path}: variable 'time': calendar {calendar!r}: expected one of "
                              f"{', '.join(_CALENDARS)}")
     values = _column(path, var, "time")
-    return values * _SECONDS[match.group(1).lower()] + (reference - start).total_seconds()
+    return values * _SECONDS[match.group(1).lower()] + shift
+
+
+def _data(path: Path, var: Any, name: str) -> Any:
+    """A variable's values as netCDF4 reads them (masked where fill, scaled)."""
+    try:
+        return var[:]
+    except (RuntimeError, ValueError, TypeError) as exc:
+        # damaged data, or attributes netCDF4 cannot apply (a scale_factor on characters, a
+        # valid_range of the wrong shape)
+        raise InputFileError(f"{path}: variable {name!r} cannot be read "
+                             f"({' '.join(str(exc).split())})") from None
 
 
 def _column(path: Path, var: Any, name: str) -> np.ndarray:
     """A numeric variable as float, masked (fill) entries as NaN."""
-    data = var[:]
+    data = _data(path, var, name)
     if data.dtype.kind not in "iuf":
         raise InputFileError(f"{path}: variable {name!r} has type {data.dtype}, expected numbers")
     return np.ma.filled(np.ma.asarray(data, dtype=float), np.nan)
@@ -118,12 +139,16 @@ def _column(path: Path, var: Any, name: str) -> np.ndarray:
 def _strings(path: Path, var: Any, name: str) -> np.ndarray:
     import netCDF4
 
-    data = var[:]
-    if var.ndim == 2 and data.dtype.kind == "S":           # a char array (obs, strlen)
-        data = netCDF4.chartostring(np.ma.filled(data, b""))
-    data = np.ma.filled(data, "") if np.ma.isMaskedArray(data) else data
-    out = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in
-                    np.asarray(data, dtype=object).ravel()], dtype=object)
+    data = _data(path, var, name)
+    try:
+        if var.ndim == 2 and data.dtype.kind == "S":       # a char array (obs, strlen)
+            data = netCDF4.chartostring(np.ma.filled(data, b""))
+        data = np.ma.filled(data.astype(object), "") if np.ma.isMaskedArray(data) else data
+        out = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in
+                        np.asarray(data, dtype=object).ravel()], dtype=object)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path}: variable {name!r}: not UTF-8 text (byte {exc.start} of "
+                             f"{exc.object!r})") from None
     return out
 
 
@@ -190,10 +215,10 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
                 raise InputFileError(f"{path}: variable {name!r} is missing (required: "
                                      f"{', '.join(required)}; or lat/lon for x/y)")
             dims = ds[name].dimensions
-            if not dims or dims[0] != "obs" or (len(dims) > 1 and name not in ("type",
-                                                                                 "station")):
+            chars = name in ("type", "station") and ds[name].dtype == "S1"
+            if not dims or dims[0] != "obs" or len(dims) > (2 if chars else 1):
                 raise InputFileError(f"{path}: variable {name!r} has dimensions {dims}, expected "
-                                     "('obs',)")
+                                     "('obs',)" + (" or ('obs', strlen)" if chars else ""))
         time = _seconds_since(path, ds["time"], datetime.fromisoformat(start))
         _first_bad(path, "time", ~np.isfinite(time), time, "times must be given")
         _first_bad(path, "time", np.concatenate([[False], np.diff(time) < 0]), time,
@@ -237,10 +262,10 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
                 raise InputFileError(f"{path}: variable 'value': units {given[t]!r} for type "
                                      f"{t!r}, expected {units[t]!r}")
         error_units = getattr(ds["error_std"], "units", None)
-        if error_units is not None and _normal_units(error_units) != \
-                _normal_units(ds["value"].units):
-            raise InputFileError(f"{path}: variable 'error_std': units {error_units!r} differ from "
-                                 f"the values' {ds['value'].units!r}")
+        if error_units is not None and (not isinstance(error_units, str) or _normal_units(
+                error_units) != _normal_units(ds["value"].units)):
+            raise InputFileError(f"{path}: variable 'error_std': units {_shown(error_units)} "
+                                 f"differ from the values' {ds['value'].units!r}")
     return ObservationRecords.build(time, x, y, value, error, types, depth, qc, station)
 
 
