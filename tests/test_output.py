@@ -71,14 +71,19 @@ def test_records_are_kept_in_the_open_segment_until_it_is_closed(tmp_path):
     check_file(tmp_path / "out.nc", full, True)                # the name stands for its segments
 
 
-def write_segments(folder, counts=(2, 0, 1)):
-    """Segments of ``counts`` records each (a checkpoint after each), closed; the values."""
-    comm = MPI.COMM_SELF
+def small_writer(folder):
+    """A writer of one 2 x 3 field of 3 members to ``folder/out.nc``, and its state layout."""
     grid = Grid.uniform(2, 3, dy=100.0, dx=100.0, z=[0.1])
     fields = (FieldSpec("lai", 1, "m2 m-2"),)
-    layout = StateLayout(fields, block_boxes(2, 3, 1, 1)[0])
-    writer = EnsembleWriter(folder / "out.nc", comm, block_boxes(2, 3, 1, 1), grid, fields,
+    boxes = block_boxes(2, 3, 1, 1)
+    writer = EnsembleWriter(folder / "out.nc", MPI.COMM_SELF, boxes, grid, fields,
                             "2020-04-01T00:00:00", 3)
+    return writer, StateLayout(fields, boxes[0])
+
+
+def write_segments(folder, counts=(2, 0, 1)):
+    """Segments of ``counts`` records each (a checkpoint after each), closed; the values."""
+    writer, layout = small_writer(folder)
     rng, values, t = np.random.default_rng(3), [], 0.0
     for count in counts:
         for _ in range(count):
@@ -101,8 +106,7 @@ def test_segments_continue_each_other_and_read_as_one(tmp_path):
         assert np.allclose(ds["time"][:], [3600.0, 7200.0, 10800.0])
         assert np.allclose(ds["lai_mean"][:], values)
     xarray = pytest.importorskip("xarray")
-    with xarray.open_mfdataset(str(tmp_path / "out.*.nc"), combine="by_coords",
-                               ) as ds:
+    with xarray.open_mfdataset(str(tmp_path / "out.*.nc"), combine="by_coords") as ds:
         assert ds.sizes["time"] == 3 and np.allclose(ds["lai_mean"].values, values)
 
 
@@ -119,12 +123,7 @@ def test_a_restart_keeps_the_closed_segments_and_rewrites_the_rest(tmp_path):
     write_segments(tmp_path, counts=(1, 1, 1))
     stale = tmp_path / "out.00001.nc.part-elsewhere-1"         # left by a killed run
     stale.write_bytes(b"half a segment")
-    comm = MPI.COMM_SELF
-    grid = Grid.uniform(2, 3, dy=100.0, dx=100.0, z=[0.1])
-    fields = (FieldSpec("lai", 1, "m2 m-2"),)
-    layout = StateLayout(fields, block_boxes(2, 3, 1, 1)[0])
-    writer = EnsembleWriter(tmp_path / "out.nc", comm, block_boxes(2, 3, 1, 1), grid, fields,
-                            "2020-04-01T00:00:00", 3)
+    writer, layout = small_writer(tmp_path)
     writer.resume({"segment": 1, "rows": 1})
     writer.write(7200.0, True, np.zeros((3, layout.size)), layout)
     assert not stale.exists() and not (tmp_path / "out.00002.nc").exists()
