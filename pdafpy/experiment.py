@@ -66,7 +66,8 @@ class Experiment(Protocol):
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         """Checks across the framework's and the model's sections (raise ConfigError)."""
 
-    def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
+    def check_layout(self, cfg: ExperimentConfig, tables: Mapping[str, Any],
+                     world_size: int) -> None:
         """Checks for a number of MPI ranks and of the input files (observations, forcing),
         before any model work (raise ConfigError or InputFileError); called on every rank."""
 
@@ -239,7 +240,8 @@ class GenericExperiment:
             raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: pdafpy's "
                               f"generic twin of model {self.name!r} estimates no parameters")
 
-    def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
+    def check_layout(self, cfg: ExperimentConfig, tables: Mapping[str, Any],
+                     world_size: int) -> None:
         check_layout(cfg, world_size)
         most = getattr(self.model_class, "max_ranks_per_task", None)
         per_task = (world_size - cfg.parallel.filter_ranks) // cfg.parallel.tasks
@@ -266,7 +268,7 @@ class GenericExperiment:
         from .twin import GenericTwin
         from .verification import TruthFile
 
-        self.check_layout(cfg, world.Get_size())
+        self.check_layout(cfg, tables, world.Get_size())
         out = Path(out or cfg.output.directory)
         section = self._config(tables)
         cls = self.model_class

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = {"parallel": {"tasks": args.tasks}} if args.tasks is not None else None
         loaded = load_configuration(args.config, overrides=overrides)
-        loaded.experiment.check_layout(loaded.cfg, world.Get_size())
+        loaded.experiment.check_layout(loaded.cfg, loaded.tables, world.Get_size())
         if args.restart is not None and not args.check:
             restart = loaded.experiment.read_restart(args.restart, world, loaded.cfg,
                                                      loaded.tables)

@@ -62,22 +62,30 @@ class SegmentNames:
         """Segment ``index`` while open, a name unique to this process."""
         return self.path.with_name(f"{self.final(index).name}.part-{self.tag}")
 
+    def files(self) -> list[tuple[int, Path, bool]]:
+        """Every segment file of this output in its folder: (number, path, whether still open,
+        i.e. a temporary ``.part-`` name), in order of number."""
+        pattern = re.compile(rf"{re.escape(self.stem)}\.(\d{{{DIGITS}}})\.nc(\.part-.+)?$")
+        found = [(int(m.group(1)), p, m.group(2) is not None)
+                 for p in self.path.parent.glob(f"{self.stem}.*") if (m := pattern.match(p.name))]
+        return sorted(found)
+
+    def closed(self) -> list[tuple[int, Path]]:
+        """The closed segments: (number, path), in order."""
+        return [(n, p) for n, p, is_open in self.files() if not is_open]
+
     def clear_from(self, index: int) -> None:
         """Remove segments ``index`` onwards and every open segment left by a failed run (the
         output folder's lock guarantees that no other run is writing them)."""
-        pattern = re.compile(rf"{re.escape(self.stem)}\.(\d{{{DIGITS}}})\.nc(\.part-.+)?$")
-        for p in self.path.parent.glob(f"{self.stem}.*"):
-            m = pattern.match(p.name)
-            if m and (m.group(2) is not None or int(m.group(1)) >= index):
+        for number, p, is_open in self.files():
+            if is_open or number >= index:
                 p.unlink()
                 log.debug("removed %s (to be rewritten)", p)
 
 
 def has_segments(path: Path | str) -> bool:
     """Whether some closed segment of output ``path`` (``NAME.nc``) exists."""
-    names = SegmentNames(path)
-    pattern = re.compile(rf"{re.escape(names.stem)}\.\d{{{DIGITS}}}\.nc$")
-    return any(pattern.match(p.name) for p in names.path.parent.glob(f"{names.stem}.*.nc"))
+    return bool(SegmentNames(path).closed())
 
 
 def segment_paths(path: Path | str) -> list[Path]:
@@ -95,9 +103,7 @@ def segment_paths(path: Path | str) -> list[Path]:
     if path.is_file():
         return [path]
     names = SegmentNames(path)
-    pattern = re.compile(rf"{re.escape(names.stem)}\.(\d{{{DIGITS}}})\.nc$")
-    found = sorted((int(m.group(1)), p) for p in path.parent.glob(f"{names.stem}.*.nc")
-                   if (m := pattern.match(p.name)))
+    found = names.closed()
     if not found:
         raise InputFileError(f"{path}: not found (neither the file nor its segments "
                              f"{names.final(0).name}, ...)")

@@ -105,7 +105,7 @@ def test_model_and_mode_choose_the_experiment():
                                           "at most 1"):
         loaded = load_configuration({"model": "lorenz96", "observations": [
             {"type": "grid_point", "field": "x"}]})
-        loaded.experiment.check_layout(loaded.cfg, 2)
+        loaded.experiment.check_layout(loaded.cfg, loaded.tables, 2)
 
 
 def test_a_model_class_given_by_module_path():

@@ -187,10 +187,10 @@ def test_a_grid_that_cannot_be_split_over_a_task_s_ranks_is_refused():
         {"type": "surface_soil_moisture"}]})
     with pytest.raises(ConfigError, match=r"grid.nx = 1, grid.ny = 1: 1 columns cannot be split "
                                           r"over the 2 ranks of each model task"):
-        loaded.experiment.check_layout(loaded.cfg, 2)
+        loaded.experiment.check_layout(loaded.cfg, loaded.tables, 2)
     loaded = load_configuration({"parallel": {"filter_ranks": 200}})
     with pytest.raises(ConfigError, match=r"parallel.filter_ranks = 200: 144 grid columns"):
-        loaded.experiment.check_layout(loaded.cfg, 201)
+        loaded.experiment.check_layout(loaded.cfg, loaded.tables, 201)
 
 
 def test_petsc_options_that_petsc_reads_are_accepted():

@@ -471,19 +471,16 @@ class LandTwinExperiment:
         check_field_shapes(tables)
         from .validation import check_tables
         check_tables(cfg, tables)
-        self._tables = tables                # for check_layout's checks of this configuration
 
-    def check_layout(self, cfg: ExperimentConfig, world_size: int) -> None:
+    def check_layout(self, cfg: ExperimentConfig, tables: Mapping[str, Any],
+                     world_size: int) -> None:
         """The checks for ``world_size`` ranks, before any model work (collective under MPI
-        with ``world_size`` ranks): the layout, and for the configuration :meth:`check` passed,
-        the length, the wells, the grid split, the solver options, PETSc's index range, the
-        memory per rank, the observation and forcing files
-        (:func:`models.landda.validation.check_run`)."""
+        with ``world_size`` ranks): the layout, the length, the wells, the grid split, the
+        solver options, PETSc's index range, the memory per rank, the observation and forcing
+        files (:func:`models.landda.validation.check_run`)."""
         check_layout(cfg, world_size)
-        tables = getattr(self, "_tables", None)
-        if tables is not None:
-            from .validation import check_run
-            check_run(cfg, tables, world_size)
+        from .validation import check_run
+        check_run(cfg, tables, world_size)
 
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             out: Path | None = None, restart: Any = None) -> dict | None:
