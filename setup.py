@@ -35,12 +35,32 @@ setup(
             "grid_point = pdafpy.obs.grid_point:GridPointObservations",
             "surface_soil_moisture = models.landda.obs_surface_soil_moisture:SurfaceSoilMoisture",
             "groundwater_level = models.landda.obs_groundwater_level:GroundwaterLevel",
+            "satellite_soil_moisture = "
+            "models.landda.obs_satellite_soil_moisture:SatelliteSoilMoisture",
+            "crns_soil_moisture = models.landda.obs_crns:CRNSSoilMoisture",
+            "leaf_area_index = models.landda.obs_leaf_area_index:LeafAreaIndex",
+            "vegetation_optical_depth = models.landda.obs_vod:VegetationOpticalDepth",
+        ],
+        "pdafpy.products": [
+            "smap_l2 = models.products.smap:read_l2",
+            "smap_l3 = models.products.smap:read_l3",
+            "ascat = models.products.ascat:read",
+            "cgls_lai = models.products.cgls_lai:read",
+            "lpdr_vod = models.products.lpdr_vod:read",
+            "crns = models.products.stations:read_crns",
+            "wells = models.products.stations:read_wells",
+        ],
+        "pdafpy.calibrate": [
+            "bias = pdafpy.obs.calibration:main",
+            "vod = models.landda.vod_calibration:main",
         ],
         "pdafpy.report": [
             "coupled = models.landda.report:write_report",
         ],
         "pdafpy.commands": [
             "tutorial = models.pdaf_tutorial_cli:main",
+            "convert = models.products.convert:main",
+            "calibrate = pdafpy.obs.calibrate_cli:main",
         ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",

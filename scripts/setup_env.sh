@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(python3-petsc4py petsc-dev python3-mpi4py python3-h5py-mpi python3-netcdf4
                  python3-scipy python3-matplotlib python3-venv python3-pip openmpi-bin
-                 libopenmpi-dev make python3-xarray python3-dask python3-hypothesis)
+                 libopenmpi-dev make python3-xarray python3-dask python3-hypothesis python3-pyproj
+                 proj-bin)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -1,0 +1,1 @@
+"""Readers of observation products: each converts a provider's files to pdafpy's observation file."""
