@@ -289,8 +289,10 @@ class GenericExperiment:
         schedule = observation_schedule(cfg, unit)
         try:
             modules = build_modules(cfg.observations, ObservationContext(
-                grid, tuple(job.fields), cfg.ensemble.seed, localization))
-            records = read_for(modules, cfg.schedule.start) if cfg.mode == "assimilate" \
+                grid, tuple(job.fields), cfg.ensemble.seed, localization,
+                start=cfg.schedule.start))
+            reads = cfg.mode == "assimilate" or any(s.file for s in cfg.observations)
+            records = read_for(modules, cfg.schedule.start) if reads \
                 else ObservationRecords.empty()
             truth_file = TruthFile(cfg.verification.truth, grid, [f.name for f in job.fields],
                                    cfg.schedule.start, schedule.times * unit,

@@ -38,7 +38,8 @@ OBSERVATION_GROUP = "pdafpy.observations"
 #: ``twin``: synthetic observations from a truth run in the same job, open loop and assimilation;
 #: ``truth``: the truth alone, writing it and its observation file (DART's perfect_model_obs);
 #: ``assimilate``: observations from files, open loop and assimilation; ``free``: the ensemble
-#: forecast only (no observation is assimilated).
+#: forecast only (no observation is assimilated; with observation files, the open loop's
+#: operator values at them are written, the training data of ``pdafpy calibrate bias``).
 MODES = ("twin", "truth", "assimilate", "free")
 #: Where the analysis time lies in each observation window.
 WINDOW_POSITIONS = ("end", "centre")
@@ -253,11 +254,11 @@ class ExperimentConfig:
             if self.mode == "assimilate" and not o.file:
                 raise ConfigError(f"observations[{i}].file: mode = 'assimilate' reads every "
                                   "type's observations from a file; give its path")
-            if self.mode != "assimilate" and o.file:
-                raise ConfigError(f"observations[{i}].file = {o.file!r}: only mode = "
-                                  f"'assimilate' reads observation files (mode is {self.mode!r}, "
-                                  "which makes its own)")
-            if self.mode == "assimilate":
+            if self.mode not in ("assimilate", "free") and o.file:
+                raise ConfigError(f"observations[{i}].file = {o.file!r}: only modes "
+                                  f"'assimilate' and 'free' read observation files (mode is "
+                                  f"{self.mode!r}, which makes its own)")
+            if o.file:
                 o.check_read_from_file(f"observations[{i}]")
             elif o.window_h is not None or o.window_position != "end":
                 raise ConfigError(f"observations[{i}].window_h/window_position: a "

@@ -199,11 +199,11 @@ def run_analysis(world: Any, cfg: OfflineConfig, out: Path | None = None) -> dic
         grid.ny, grid.nx, *choose_process_grid(world.Get_size(), grid.ny, grid.nx)))
     layout = StateLayout(source.fields, boxes[world.Get_rank()])
     modules = _on_every_rank(world, lambda: build_modules(cfg.observations, ObservationContext(
-        grid, source.fields, cfg.seed, _localization(cfg))))
+        grid, source.fields, cfg.seed, _localization(cfg), start=fc.time)))
     records = _on_rank0(world, lambda: read_for(modules, fc.time))
     ens = _on_every_rank(world, lambda: read_block(source, layout))
     obs_types = _on_every_rank(world, lambda: [
-        m.observation_type(m.select(records, *_window(m.section))) for m in modules])
+        m.observation_type(m.process(m.select(records, *_window(m.section)))) for m in modules])
 
     filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
                        type_trans=cfg.filter.type_trans, seed=cfg.seed)

@@ -77,6 +77,15 @@ class StateLayout:
                              "pass an array whose rows are contiguous")
         return out
 
+    def stacked(self, ens: np.ndarray, fields: str | Sequence[str]) -> np.ndarray:
+        """What an observation operator reads: field ``fields`` as :meth:`view`, or several
+        fields stacked along the level axis in the order given (a copy), shape
+        ``(n_members, total levels, ny, nx)``; e.g. ``("water_content", "leaf_area_index")``
+        numbers the water content's layers ``0 .. nz - 1`` and the LAI level ``nz``."""
+        if isinstance(fields, str):
+            return self.view(ens, fields)
+        return np.concatenate([self.view(ens, f) for f in fields], axis=1)
+
     def pack(self, state: Mapping[str, np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
         """One member's fields (each ``(levels, ny, nx)``) as a state vector ``(n_state,)``."""
         vec = np.empty(self.size) if out is None else out

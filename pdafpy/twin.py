@@ -94,7 +94,7 @@ class GenericTwin(CycleHooks):
         self.time_unit_s, self.truth_file = time_unit_s, truth_file
         synthesise = "truth" in groups
         self.networks = [m.network() for m in self.modules] if synthesise else []
-        self.operators = [m.operator(n) for m, n in zip(self.modules, self.networks)]
+        self.operators = [m.synthesis_operator(n) for m, n in zip(self.modules, self.networks)]
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         #: run -> field -> [sum of RMSE, sum of spread, analyses] (constant size)
         self.scores: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
@@ -109,7 +109,7 @@ class GenericTwin(CycleHooks):
                 {"title": f"pdafpy {cfg.mode} run of {cfg.model}: {g.name}",
                  "filter": str(cfg.filter.type), "perturbation_key": g.first_key})
                 for g in groups}
-            if cfg.mode != "free" and self.comm.Get_rank() == 0:
+            if (cfg.mode != "free" or records.size) and self.comm.Get_rank() == 0:
                 writer = ObservationWriter if cfg.mode == "truth" \
                     else ObservationDiagnosticsWriter
                 self.obs_writer = writer(
@@ -123,27 +123,40 @@ class GenericTwin(CycleHooks):
         files, both through the modules' select, QC and operator; a truth pass writes them and
         analyses nothing."""
         records = self._synthesise(step, ens) if "truth" in self.groups else self.records
-        if "assimilation" not in self.groups:
+        analysed = "assimilation" in self.groups
+        if not analysed and not (self.cfg.mode == "free" and records.size):
             if self.obs_writer is not None:
                 self.obs_writer.write(records)
             return Observed([])
-        mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
+        members = self.groups.part(ens, "assimilation" if analysed else "open_loop")
+        mean = members.mean(axis=0, keepdims=True)
         observed = Observed([], WindowObservations())
         for k in step.due:
             lo, hi = (t * self.time_unit_s for t in self.schedule.observation_window(
                 step.index, k))
-            chosen = self.modules[k].select(records, lo, hi)
+            chosen = self.modules[k].process(self.modules[k].select(records, lo, hi),
+                                             lambda op: self._applied(op, members))
             operator = self.modules[k].operator(chosen)
+            if not analysed:              # a free run: the open loop at the file's observations
+                if self.obs_writer is not None:
+                    self.obs_writer.write_diagnostics(chosen, self._hx(operator, mean),
+                                                      np.full(chosen.size, np.nan))
+                continue
             observed.types.append(self.modules[k].observation_type(chosen))
             observed.details.records.append(chosen)
             observed.details.operators.append(operator)
             observed.details.forecast_mean.append(self._hx(operator, mean))
         return observed
 
+    def _applied(self, operator: Any, part: np.ndarray) -> np.ndarray:
+        """The operator on every run of ``part`` over the whole grid, ``(runs, m)``, on every
+        filter rank (collective)."""
+        box = self.job.boxes[self.comm.Get_rank()]
+        return operator.apply_shared(self.fl.stacked(part, operator.field), box, self.comm)
+
     def _hx(self, operator: Any, part: np.ndarray) -> np.ndarray:
         """The operator on a one-run ``part`` over the whole grid, on every filter rank."""
-        box = self.job.boxes[self.comm.Get_rank()]
-        return operator.apply_shared(self.fl.view(part, operator.field), box, self.comm)[0]
+        return self._applied(operator, part)[0]
 
     def _synthesise(self, step: CycleStep, ens: np.ndarray) -> ObservationRecords:
         """The truth plus noise at every network point of the due types."""

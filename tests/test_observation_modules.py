@@ -172,7 +172,8 @@ def test_bad_observation_files_end_the_run_in_one_line_with_status_2(tmp_path, c
         capsys.readouterr().err
     status, _ = _run(tmp_path, "twin2", "twin", f'file = "{obs}"')
     assert status == 2
-    assert "only mode = 'assimilate' reads observation files" in capsys.readouterr().err
+    assert "only modes 'assimilate' and 'free' read observation files" in \
+        capsys.readouterr().err
 
 
 def test_bilinear_takes_the_edge_value_in_the_half_cell_past_the_grid():

@@ -120,9 +120,14 @@ class GridSection:
     crs: str = option("", "coordinate reference system of the columns' x and y ('' a local "
                       "Cartesian grid in metres; e.g. 'EPSG:32632' for UTM zone 32N, whose "
                       "metres x and y are)")
+    origin_m: tuple[float, ...] = option((0.0, 0.0), "[x0, y0]: the grid's lower-left corner in "
+                                         "its CRS; column centres lie at x0 + (i + 1/2) dx_m, "
+                                         "y0 + (j + 1/2) dy_m", unit="m")
 
     def check(self, path: str) -> None:
         _require(self, path, ("nx", "ny"), "the model needs the number of columns")
+        if len(self.origin_m) != 2:
+            raise ConfigError(f"{path}.origin_m = {list(self.origin_m)}: expected [x0, y0]")
         if self.dz_m is not None and self.layers is not None:
             raise ConfigError(f"{path}.layers: give dz_m or layers, not both")
         if self.dz_m is None and self.layers is None:

@@ -17,6 +17,8 @@ whose section derives from :class:`LandObservationSection`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -37,6 +39,24 @@ class LandObservationSection(ObservationSection):
                                                minimum=0.0)
     update_parameters: bool = option(True, "this type's analysis also updates the [filter] "
                                      "parameters (false: the state only)")
+    reject_snow_swe_mm: Optional[float] = option(None, "stage-2 QC: reject where the forecast "
+                                                 "snow water equivalent exceeds this",
+                                                 unit="kg m-2", minimum=0.0)
+    reject_rain_mm_h: Optional[float] = option(None, "stage-2 QC: reject where the forcing's "
+                                               "precipitation at the observation time exceeds "
+                                               "this (HEY: 0.0108)", unit="mm h-1", minimum=0.0)
+    reject_lai_above: Optional[float] = option(None, "stage-2 QC: reject over dense vegetation, "
+                                               "where the forecast leaf area index exceeds this",
+                                               unit="m2 m-2", minimum=0.0)
+    reject_relative_saturation: tuple[float, ...] = option(
+        (), "stage-2 QC: [low, high]: reject where the forecast top layer's relative saturation "
+        "(theta - theta_r) / (theta_s - theta_r) is below low (near wilting) or above high (near "
+        "saturation); [] off", minimum=0.0, maximum=1.0)
+    reject_frozen_soil: bool = option(False, "stage-2 QC: reject over frozen soil (needs a "
+                                      "model with soil temperature)")
+    static_mask_file: str = option("", "stage-2 QC: NetCDF with mask(y, x) on the model grid; "
+                                   "observations in columns where it is non-zero are rejected "
+                                   "(river cells, forest, a sensor-inclusion mask)")
 
     def check(self, path: str) -> None:
         super().check(path)
@@ -44,6 +64,13 @@ class LandObservationSection(ObservationSection):
         if r and (len(r) != 2 or r[0] >= r[1]):
             raise ConfigError(f"{path}.update_depth_m = {list(r)}: expected [top, bottom] with "
                               "top < bottom, or [] for the whole column")
+        q = self.reject_relative_saturation
+        if q and (len(q) != 2 or q[0] >= q[1]):
+            raise ConfigError(f"{path}.reject_relative_saturation = {list(q)}: expected [low, "
+                              "high] with low < high, or [] for off")
+        if self.static_mask_file and not Path(self.static_mask_file).is_file():
+            raise ConfigError(f"{path}.static_mask_file = {self.static_mask_file!r}: no such "
+                              "file")
 
 
 def surface_layers(interfaces: np.ndarray, depth_m: float) -> tuple[np.ndarray, np.ndarray]:

@@ -55,7 +55,7 @@ from pdafpy.localize import Localization
 from pdafpy.obs.diagnostics_file import ObservationDiagnosticsWriter, WindowObservations
 from pdafpy.obs.files import ObservationWriter
 from pdafpy.obs.module import ObservationContext, build_modules, read_for
-from pdafpy.obs.records import QC_GOOD, ObservationRecords
+from pdafpy.obs.records import QC_GOOD, QC_REJECTED, ObservationRecords
 from pdafpy.output import EnsembleWriter, gather_blocks
 from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.schedule import AnalysisSchedule
@@ -66,8 +66,11 @@ from models.land.soil_perturbations import perturb_log10_ks
 from .analysis_plan import analysis_plan
 from .config_sections import check_field_shapes
 from .forcing_perturbations import ForcingVariableSection
-from .model import LandDAModel
+from models.land.column import STORES
+
+from .model import DERIVED_FIELDS, LandDAModel
 from .observations import LandObservationSection, surface_layers
+from .qc_rules import check_rules, state_rules
 from .scoring import Skill, column_means, theta_violations
 from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
@@ -176,14 +179,22 @@ class LandTwin(CycleHooks):
         self.modules, self.records, self.truth_file = list(modules), records, truth_file
         self.schedule = analysis_schedule(cfg)
         self.synthesise = "truth" in groups
+        soil_map = self.modules[0].context.model if self.modules else None
+        precipitation = _precipitation(tables, self.grid) if any(
+            m.section.reject_rain_mm_h is not None for m in self.modules) else None
         self.networks = [m.network() for m in self.modules] if self.synthesise else []
-        self.operators = [m.operator(n) for m, n in zip(self.modules, self.networks)]
+        self.operators = [m.synthesis_operator(n) for m, n in zip(self.modules, self.networks)]
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         self.wells = self._well_sites()
         self.surface = surface_layers(interfaces, 0.05)
         self.root_zone = surface_layers(interfaces, 1.0)
         self.skill = Skill()
         self.counts = {"theta_out_of_bounds": 0}
+        #: Rejected observations per type and rule (stage 1 and 2 QC, not the innovation
+        #: check, which the cycle counts).
+        self.rejections: dict[str, dict[str, int]] = {}
+        self.rules = [state_rules(m.section, self.grid, soil_map, precipitation)
+                      for m in self.modules]
         self.writers: dict[str, Any] = {}
         self.obs_writer = None
         layout = job.layout
@@ -200,7 +211,7 @@ class LandTwin(CycleHooks):
             z_bounds=interfaces) for g in groups}
         self.theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
                                         job.filter_box)
-        if self.comm.Get_rank() == 0 and cfg.mode != "free":
+        if self.comm.Get_rank() == 0 and (cfg.mode != "free" or records is not None):
             units = {m.name: m.units for m in self.modules}
             writer = ObservationWriter if cfg.mode == "truth" else ObservationDiagnosticsWriter
             self.obs_writer = writer(out / "observations.nc", cfg.schedule.start, units,
@@ -219,46 +230,79 @@ class LandTwin(CycleHooks):
                 wells = self.records.subset(self.records.type == module.name)
                 _, first = np.unique(wells.coords, axis=0, return_index=True)
                 wells = wells.subset(np.sort(first))
-            op = module.operator(wells)
+            op = module.synthesis_operator(wells)
             sites.append((op.row[:, 0], op.col[:, 0], wells.qc == QC_GOOD))
         return sites
 
+    def _applied(self, operator: Any, part: np.ndarray) -> np.ndarray:
+        """The operator applied to every member of ``part`` over the whole grid, ``(members,
+        m)``, on every filter rank (collective; each rank reads the stencil points of its own
+        block)."""
+        return operator.apply_shared(self.fl.stacked(part, operator.field),
+                                     self.boxes[self.comm.Get_rank()], self.comm)
+
     def _hx(self, operator: Any, part: np.ndarray) -> np.ndarray:
-        """The operator applied to a one-member ensemble ``part`` over the whole grid, on every
-        filter rank (each rank reads the stencil points of its own block)."""
-        return operator.apply_shared(self.fl.view(part, operator.field),
-                                     self.boxes[self.comm.Get_rank()], self.comm)[0]
+        """The operator applied to a one-member ensemble ``part`` (see :meth:`_applied`)."""
+        return self._applied(operator, part)[0]
 
     def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
         """The observations of each due type's window: the truth plus noise (twin, truth
-        pass) or the file's; a truth pass writes them and analyses nothing."""
-        if self.cfg.mode == "free":
+        pass) or the file's, made ready by the modules (two QC stages around the bias
+        correction, :meth:`~pdafpy.obs.module.ObservationModule.process`) against the forecast
+        ensemble. A truth pass writes them as drawn; a free run with observation files writes
+        the open loop's operator values at them; neither analyses."""
+        free = self.cfg.mode == "free"
+        if free and self.records is None:
             return Observed([])
         truth = self.groups.part(ens, "truth") if self.synthesise else None
         analysed = "assimilation" in self.groups
-        da_mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True) \
-            if analysed else None
+        members = self.groups.part(ens, "assimilation" if analysed else "open_loop") \
+            if analysed or free else None
+        mean = members.mean(axis=0, keepdims=True) if members is not None else None
         observed = Observed([], WindowObservations())
         for k in step.due:
             module = self.modules[k]
             lo, hi = self.schedule.observation_window(step.index, k)
             if self.synthesise:
-                operator = self.operators[k]
-                records = module.synthetic(self.networks[k], self._hx(operator, truth),
+                records = module.synthetic(self.networks[k], self._hx(self.operators[k], truth),
                                            step.index, int(self.offsets[k]), step.t1)
                 records = module.select(records, lo, hi)
             else:
                 records = module.select(self.records, lo, hi)
-                operator = module.operator(records)
-            if not analysed:
+            if members is None:                              # a truth pass: as drawn
                 if self.obs_writer is not None:
                     self.obs_writer.write(records)
+                continue
+            records = module.process(records, lambda op: self._applied(op, members),
+                                     self.rules[k])
+            self._count_rejections(module.name, records)
+            operator = module.operator(records)
+            forecast_mean = self._hx(operator, mean)
+            if not analysed:                                 # a free run: the open loop's
+                if self.obs_writer is not None:
+                    self.obs_writer.write_diagnostics(records, forecast_mean,
+                                                      np.full(records.size, np.nan))
                 continue
             observed.types.append(module.observation_type(records))
             observed.details.records.append(records)
             observed.details.operators.append(operator)
-            observed.details.forecast_mean.append(self._hx(operator, da_mean))
+            observed.details.forecast_mean.append(forecast_mean)
         return observed
+
+    def _count_rejections(self, type_name: str, records: ObservationRecords) -> None:
+        """Count the rejected records of one window by rule (``flagged_in_file`` for a file's
+        own flags) and log them."""
+        rejected = records.qc == QC_REJECTED
+        if not rejected.any():
+            return
+        rules, counts = np.unique(np.where(records.rejected_by[rejected] == "", "flagged_in_file",
+                                           records.rejected_by[rejected]).astype(str),
+                                  return_counts=True)
+        totals = self.rejections.setdefault(type_name, {})
+        for rule, n in zip(rules.tolist(), counts.tolist()):
+            totals[rule] = totals.get(rule, 0) + int(n)
+        log.info("%s rejected: %s", type_name,
+                 ", ".join(f"{n} {rule}" for rule, n in zip(rules.tolist(), counts.tolist())))
 
     def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
         for g in self.groups:
@@ -346,14 +390,48 @@ class LandTwin(CycleHooks):
                                      if self.obs_writer is not None else {}))
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {"skill": self.skill.state(), "counts": dict(self.counts)}
+        return {"skill": self.skill.state(), "counts": dict(self.counts),
+                "rejections": {t: dict(r) for t, r in self.rejections.items()}}
 
     def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
         self.skill.restore(saved.get("skill", {}))
         self.counts.update({k: int(v) for k, v in saved.get("counts", {}).items()})
+        self.rejections = {t: {rule: int(n) for rule, n in r.items()}
+                           for t, r in saved.get("rejections", {}).items()}
 
     def describe_time(self, t: float) -> str:
         return f"day {t / SECONDS_PER_DAY:g}"
+
+
+def _precipitation(tables: Mapping[str, Any], grid: Any) -> Any:
+    """``f(t) -> (ny, nx)``: the unperturbed forcing's precipitation [kg m-2 s-1] over the
+    whole grid at time ``t`` [s] (the rain rule of the stage-2 QC)."""
+    from pdafpy.decomposition import Box
+
+    from models.forcing import forcing_from_config
+
+    source = forcing_from_config(tables.get("forcing", {}), Box(0, grid.ny, 0, grid.nx),
+                                 grid.ny, grid.nx)
+    return lambda t: source.at(t)["precipitation"]
+
+
+def model_facts(tables: Mapping[str, Any], interfaces: np.ndarray, grid: Any) -> dict:
+    """What the land observation types may know of the model (``ObservationContext.model``):
+    ``interfaces`` [m] ``(nz + 1,)``; ``theta_r``, ``theta_s`` [m3 m-3] broadcastable to
+    ``(nz, ny, nx)``; ``bare_ground``, ``(ny, nx)`` bool, columns whose land cover has no
+    leaves (maximum LAI 0)."""
+    from pdafpy.decomposition import Box
+
+    from models.land.parameters import column_parameters
+
+    theta_r, theta_s = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
+                                   Box(0, grid.ny, 0, grid.nx))
+    land = tables.get("land", {})
+    cover = np.asarray(land.get("land_cover", "grass"), dtype=object)
+    params = column_parameters(cover.tolist() if cover.ndim else cover.item(),
+                               (grid.ny, grid.nx), land.get("parameters"))
+    return {"interfaces": interfaces, "theta_r": theta_r, "theta_s": theta_s,
+            "bare_ground": np.asarray(params.lai_max) <= 0.0}
 
 
 def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
@@ -393,8 +471,10 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                                  cfg.localization.weight)
     try:                                  # every rank checks the same inputs, before any forecast
         modules = build_modules(cfg.observations, ObservationContext(
-            job.grid, tuple(job.fields), cfg.ensemble.seed, loc, {"interfaces": interfaces}))
-        records = read_for(modules, cfg.schedule.start) if cfg.mode == "assimilate" else None
+            job.grid, tuple(job.fields), cfg.ensemble.seed, loc,
+            model_facts(tables, interfaces, job.grid), cfg.schedule.start))
+        reads = cfg.mode == "assimilate" or any(s.file for s in cfg.observations)
+        records = read_for(modules, cfg.schedule.start) if reads else None
         truth_file = TruthFile(cfg.verification.truth, job.grid, list(SCORED_FIELDS),
                                cfg.schedule.start, analysis_schedule(cfg).times,
                                cfg.ensemble.size) if cfg.verification.truth else None
@@ -423,6 +503,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     counts = dict(result.counts, **hooks.counts)
     summary = summarize(cfg, hooks.skill, counts, result.seconds, result.wall_s,
                         world.Get_size(), job.grid, groups.total)
+    if hooks.rejections:
+        summary["observations_rejected"] = hooks.rejections
     if cfg.mode == "truth":
         summary["observations_written"] = hooks.obs_writer.rows
     out.mkdir(parents=True, exist_ok=True)
@@ -462,11 +544,14 @@ class LandTwinExperiment:
 
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         from pdafpy.experiment import check_parameters
+        fields = ["pressure_head", *STORES, *DERIVED_FIELDS]
         for i, s in enumerate(cfg.observations):
             if not isinstance(s, LandObservationSection):
                 raise ConfigError(f"observations[{i}].type = {s.type!r}: the land twin observes "
-                                  "land types only (surface_soil_moisture, groundwater_level: "
-                                  "sections of LandObservationSection)")
+                                  "land types only (those whose section is a "
+                                  "LandObservationSection, e.g. satellite_soil_moisture, "
+                                  "crns_soil_moisture, groundwater_level, leaf_area_index)")
+            check_rules(s, f"observations[{i}]", fields)
         check_parameters(cfg, list(PARAMETER_FIELDS))
         check_field_shapes(tables)
         from .validation import check_tables

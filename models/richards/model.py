@@ -68,14 +68,16 @@ class RichardsModel:
     """
 
     def __init__(self, solver: RichardsSolver, controller_template: StepController,
-                 parameter_fields: tuple[str, ...] = (), crs: str = "") -> None:
+                 parameter_fields: tuple[str, ...] = (), crs: str = "",
+                 origin_m: tuple[float, float] = (0.0, 0.0)) -> None:
         self.solver = solver
         self._template = controller_template
         self._parameter_fields = parameter_fields
         self._member: int | None = None
         self._members: dict[int, dict[str, Any]] = {}
         g = solver.grid
-        self._grid = Grid(g.ny, g.nx, g.x.copy(), g.y.copy(), g.depth.copy(), crs=crs)
+        x0, y0 = (float(v) for v in origin_m)
+        self._grid = Grid(g.ny, g.nx, g.x + x0, g.y + y0, g.depth.copy(), crs=crs)
         self._ks_ratio = solver.disc.soil["ks_v"] / solver.disc.soil["ks_h"]
 
     # ------------------------------------------------------------------ construction
@@ -140,7 +142,8 @@ class RichardsModel:
                                 options=vcfg.get("petsc_options"),
                                 mualem_l=float(scfg.get("mualem_l", 0.5)),
                                 kr_se_high=scfg.get("kr_se_high"))
-        self = cls(solver, ctl, params, str(gcfg.get("crs", "")))
+        self = cls(solver, ctl, params, str(gcfg.get("crs", "")),
+                   tuple(gcfg.get("origin_m", (0.0, 0.0))))
         icfg = dict(config.get("initial", {}))
         unknown = set(icfg) - {"water_table_depth_m", "pressure_head_m"}
         if unknown:

@@ -14,7 +14,8 @@ residual           value - analysis_mean (observation minus analysis)
 =================  ===========================================================================
 
 Every observation of an analysis's windows is written, the assimilated ones (``qc`` 0) and those
-withheld or rejected. Like every pdafpy output, it is written in segments, one per checkpoint
+withheld or rejected; ``rejected_by`` names the quality-control rule that rejected one during the
+run ("" where none, or where the file itself flagged it). Like every pdafpy output, it is written in segments, one per checkpoint
 interval (:mod:`pdafpy.segments`).
 """
 
@@ -73,6 +74,9 @@ class ObservationDiagnosticsWriter(ObservationWriter):
             var = ds.createVariable(name, "f8", ("obs",), zlib=True)
             var.long_name = long_name
             var.units = ds["value"].units
+        ds.createVariable("rejected_by", str, ("obs",)).long_name = (
+            "the quality-control rule that rejected the observation during the run ('' where "
+            "none)")
 
     def write_diagnostics(self, records: ObservationRecords, forecast_mean: np.ndarray,
                           analysis_mean: np.ndarray) -> None:
@@ -80,4 +84,5 @@ class ObservationDiagnosticsWriter(ObservationWriter):
         ``(m,)`` in the records' order."""
         self.write(records, {"forecast_mean": forecast_mean, "analysis_mean": analysis_mean,
                              "innovation": records.value - forecast_mean,
-                             "residual": records.value - analysis_mean})
+                             "residual": records.value - analysis_mean,
+                             "rejected_by": records.rejected_by.astype(object)})

@@ -6,13 +6,26 @@ An observation module is registered by its type name under the entry-point group
 which the framework calls in this order for the observations of each analysis window:
 
 1. :meth:`ObservationModule.select` -- its observations valid in the window;
-2. :meth:`ObservationModule.quality_control` -- which of them to assimilate (default: those
-   flagged good);
-3. :meth:`ObservationModule.bias_correct` -- corrected values (default: unchanged);
-4. :meth:`ObservationModule.operator` -- the observation operator of what remains, a
+2. :meth:`ObservationModule.process` -- every record of the window made ready, in two QC
+   stages around the bias correction, each rejection flagged (``qc``
+   :data:`~pdafpy.obs.records.QC_REJECTED`) and named (``rejected_by``), not dropped, so that
+   the observation-space diagnostics list it:
+
+   a. :meth:`ObservationModule.quality_control` -- stage 1, the product's own flags (default:
+      a file's ``qc`` as read);
+   b. :meth:`ObservationModule.bias_correct` -- corrected values of the good ones (default:
+      unchanged);
+   c. stage 2, rules on the forecast (snow, rain, dense vegetation, ...: callables given by the
+      experiment, :data:`StateRule`), then :meth:`ObservationModule.screen` -- what a type does
+      with the forecast ensemble itself (e.g. groundwater levels turned into pressure-head
+      pseudo-observations in the ensemble's saturated zone; default: nothing);
+3. :meth:`ObservationModule.operator` -- the observation operator, a
    :class:`~pdafpy.obs.operators.StencilOperator` (grid point, bilinear, footprint average) or
    a :class:`~pdafpy.obs.operators.ColumnFunctionOperator` for a non-linear operator;
-5. :meth:`ObservationModule.localization` -- its cut-off radius and weight.
+   :meth:`ObservationModule.observation_type` gives the filter the good records with it;
+4. :meth:`ObservationModule.localization` -- its cut-off radius and weight.
+
+The innovation check (``inno_omit``) follows in the analysis itself.
 
 A twin also asks :meth:`ObservationModule.network` where the type observes (the locations and
 errors of its synthetic observations); types that only come from files need not define it.
@@ -30,7 +43,7 @@ import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Collection, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -44,11 +57,20 @@ from .records import QC_GOOD, TIME_TOL_S, ObservationRecords
 from .synthetic import synthetic_values
 from .types import ObservationType
 
-__all__ = ["ObservationContext", "ObservationModule", "observation_module", "build_modules",
+__all__ = ["ObservationContext", "ObservationModule", "Forecast", "StateRule",
+           "observation_module", "build_modules",
            "check_valid_ranges", "check_files", "read_for", "nearest_columns",
            "warn_outside_run"]
 
 log = logging.getLogger(__name__)
+
+#: The forecast as an observation module sees it: ``forecast(operator)`` is the operator
+#: applied to every member of the forecast ensemble, ``(n_members, m)``, the same on every
+#: filter rank (a collective call: every filter rank makes the same calls in the same order).
+Forecast = Callable[[StencilOperator], np.ndarray]
+#: A stage-2 quality-control rule: ``rule(records, forecast)`` gives the records with those it
+#: rejects flagged (:meth:`~pdafpy.obs.records.ObservationRecords.reject`).
+StateRule = Callable[[ObservationRecords, Forecast], ObservationRecords]
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,8 @@ class ObservationContext:
         The default localisation ([localization]).
     model : mapping
         Model-specific facts a module may need (e.g. ``interfaces``: layer interface depths).
+    start : str
+        The run's start (ISO 8601): observation times are seconds after it.
     """
 
     grid: Grid
@@ -74,6 +98,7 @@ class ObservationContext:
     seed: int
     localization: Localization
     model: Mapping[str, Any] = field(default_factory=dict)
+    start: str = "2000-01-01T00:00:00"
 
 
 class ObservationModule:
@@ -112,17 +137,45 @@ class ObservationModule:
         return records.subset((records.type == self.name) & records.in_window(lo, hi))
 
     def quality_control(self, records: ObservationRecords) -> ObservationRecords:
-        """The observations to assimilate (default: those flagged good). Innovation checks
-        against the ensemble are the filter's ``inno_omit``."""
-        return records.subset(records.qc == QC_GOOD)
+        """Stage 1: ``records`` with those the product's flags exclude flagged (default: the
+        flags as read, ``qc`` :data:`~pdafpy.obs.records.QC_GOOD` assimilated)."""
+        return records
 
     def bias_correct(self, records: ObservationRecords) -> ObservationRecords:
-        """Bias-corrected observations (default: unchanged)."""
+        """Bias-corrected ``records``, all of them good ones (default: unchanged); one that
+        cannot be corrected is flagged rejected."""
         return records
+
+    def screen(self, records: ObservationRecords, forecast: Forecast | None
+               ) -> ObservationRecords:
+        """What the type does with the forecast ensemble before its operator is built, after
+        the stage-2 rules (default: nothing). ``forecast`` is None where there is no forecast
+        ensemble (a truth pass)."""
+        return records
+
+    def process(self, records: ObservationRecords, forecast: Forecast | None = None,
+                rules: Sequence[StateRule] = ()) -> ObservationRecords:
+        """Every record of one window made ready for the analysis (see the module notes): stage
+        1, the bias correction of the good ones, the stage-2 ``rules`` and :meth:`screen`."""
+        records = self.quality_control(records)
+        good = records.qc == QC_GOOD
+        if good.any():
+            records = records.updated(good, self.bias_correct(records.subset(good)))
+        if forecast is not None:
+            for rule in rules:
+                records = rule(records, forecast)
+        return self.screen(records, forecast)
 
     def operator(self, records: ObservationRecords) -> StencilOperator:
         """The observation operator of ``records``."""
         raise NotImplementedError
+
+    def synthesis_operator(self, network: ObservationRecords) -> StencilOperator:
+        """The operator a twin draws this type's observations with from the truth (default:
+        :meth:`operator`; a type whose records are converted at each analysis, such as
+        groundwater levels turned into pressure-head pseudo-observations, draws what the
+        instrument measures)."""
+        return self.operator(network)
 
     def localization(self) -> Localization:
         """The default localisation, or one cut off at the type's own ``radius_m``."""
@@ -131,9 +184,10 @@ class ObservationModule:
             return default
         return replace(default, cradius=self.section.radius_m, sradius=self.section.radius_m)
 
-    def observation_type(self, records: ObservationRecords) -> ObservationType:
-        """What the filter assimilates of ``records`` (this type's, in one window)."""
-        kept = self.bias_correct(self.quality_control(records))
+    def observation_type(self, processed: ObservationRecords) -> ObservationType:
+        """What the filter assimilates of ``processed`` (this type's records of one window,
+        from :meth:`process`): the good ones."""
+        kept = processed.subset(processed.qc == QC_GOOD)
         return ObservationType(self.name, kept.value, kept.error_std, kept.coords,
                                self.operator(kept), self.localization(), self.section.inno_omit)
 

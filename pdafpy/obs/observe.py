@@ -71,11 +71,11 @@ def observe_owned(types: Sequence[ObservationType], ens: np.ndarray, layout: Sta
     for k, (t, idx, op) in enumerate(zip(types, owned, operators)):
         if halo is not None and op.field not in extended:
             # every rank takes part in the halo of every field some type reads
-            extended[op.field] = halo.extend(layout.view(ens, op.field))
+            extended[op.field] = halo.extend(layout.stacked(ens, op.field))
         if halo is not None:
             hx = op.apply(extended[op.field], halo.grown)
         else:
-            hx = op.apply(layout.view(ens, op.field), layout.box)
+            hx = op.apply(layout.stacked(ens, op.field), layout.box)
         parts.append(ObservationSet(
             value=np.asarray(t.value, dtype=float)[idx],
             variance=np.asarray(t.error_std, dtype=float)[idx] ** 2,

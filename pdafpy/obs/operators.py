@@ -40,15 +40,17 @@ class StencilOperator:
 
     Attributes
     ----------
-    field : str
-        Name of the state field the operator reads.
+    field : str or tuple of str
+        Name of the state field the operator reads, or of several fields it reads stacked along
+        the level axis in this order (:meth:`pdafpy.state.StateLayout.stacked`: levels numbered
+        through the fields one after another), for an operator of several variables.
     level, row, col : (m, r) int64 ndarray
         Global indices of the stencil points (0-based).
     coeff : (m, r) float ndarray
         Weights of the stencil points (padding points carry weight 0).
     """
 
-    field: str
+    field: str | tuple[str, ...]
     level: np.ndarray
     row: np.ndarray
     col: np.ndarray
@@ -154,21 +156,32 @@ class ColumnFunctionOperator(StencilOperator):
         per-point data, e.g. layer thicknesses). It must treat observations independently
         (row ``i`` of the result depends on ``values[:, i]`` only), so that any subset of the
         observations gives the same values.
+    parameters : (m, k) float ndarray, optional
+        Per-observation data of any sign (e.g. regression coefficients and climatologies at the
+        observation's cell and time), subset with the observations; when given, the function is
+        called ``function(values, coeff, parameters)``.
     """
 
-    function: Callable[[np.ndarray, np.ndarray], np.ndarray] = None
+    function: Callable[..., np.ndarray] = None
+    parameters: np.ndarray | None = None
 
     def subset(self, index: np.ndarray) -> "ColumnFunctionOperator":
         return ColumnFunctionOperator(self.field, self.level[index], self.row[index],
-                                      self.col[index], self.coeff[index], self.function)
+                                      self.col[index], self.coeff[index], self.function,
+                                      None if self.parameters is None
+                                      else self.parameters[index])
 
     def _weighted(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(self.function(np.ascontiguousarray(values), self.coeff), dtype=float)
+        values = np.ascontiguousarray(values)
+        if self.parameters is None:
+            return np.asarray(self.function(values, self.coeff), dtype=float)
+        return np.asarray(self.function(values, self.coeff, self.parameters), dtype=float)
 
 
-def column_function(field: str, row: np.ndarray, col: np.ndarray, levels: np.ndarray,
-                    function: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                    data: np.ndarray | None = None) -> ColumnFunctionOperator:
+def column_function(field: str | tuple[str, ...], row: np.ndarray, col: np.ndarray,
+                    levels: np.ndarray, function: Callable[..., np.ndarray],
+                    data: np.ndarray | None = None,
+                    parameters: np.ndarray | None = None) -> ColumnFunctionOperator:
     """A :class:`ColumnFunctionOperator` reading ``levels`` of field ``field`` in the grid
     column ``(row[i], col[i])`` of each observation.
 
@@ -182,6 +195,8 @@ def column_function(field: str, row: np.ndarray, col: np.ndarray, levels: np.nda
         See :class:`ColumnFunctionOperator`.
     data : (m, r) float ndarray, optional
         Per-point data handed to ``function`` as ``coeff`` (non-zero; default ones).
+    parameters : (m, k) float ndarray, optional
+        Per-observation data handed to ``function`` as its third argument.
     """
     row = np.asarray(row, dtype=np.int64).reshape(-1, 1)
     col = np.asarray(col, dtype=np.int64).reshape(-1, 1)
@@ -193,7 +208,9 @@ def column_function(field: str, row: np.ndarray, col: np.ndarray, levels: np.nda
                           "unused stencil point)")
     return ColumnFunctionOperator(field, np.broadcast_to(levels, shape).copy(),
                                   np.broadcast_to(row, shape).copy(),
-                                  np.broadcast_to(col, shape).copy(), coeff, function)
+                                  np.broadcast_to(col, shape).copy(), coeff, function,
+                                  None if parameters is None
+                                  else np.asarray(parameters, dtype=float).reshape(shape[0], -1))
 
 
 def grid_point(field: str, row: np.ndarray, col: np.ndarray,

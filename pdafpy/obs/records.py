@@ -14,7 +14,7 @@ for validation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -53,6 +53,9 @@ class ObservationRecords:
         Quality flag (:data:`QC_MEANINGS`).
     station : (m,) object ndarray of str
         Station id ("" where none).
+    rejected_by : (m,) object ndarray of str
+        The rule that rejected the observation during the run (:meth:`reject`; "" where none:
+        good, withheld, or flagged rejected in its file).
     """
 
     time: np.ndarray
@@ -64,10 +67,11 @@ class ObservationRecords:
     type: np.ndarray
     qc: np.ndarray
     station: np.ndarray
+    rejected_by: np.ndarray
 
     @classmethod
     def build(cls, time, x, y, value, error_std, type_name: str | Sequence[str],
-              depth=None, qc=None, station=None) -> "ObservationRecords":
+              depth=None, qc=None, station=None, rejected_by=None) -> "ObservationRecords":
         """Records from columns; scalars are broadcast to the length of ``x``."""
         x = np.asarray(x, dtype=float).ravel()
         m = x.size
@@ -78,7 +82,8 @@ class ObservationRecords:
         return cls(column(time, 0.0, float), x, column(y, 0.0, float),
                    column(depth, np.nan, float), column(value, np.nan, float),
                    column(error_std, np.nan, float), column(type_name, "", object),
-                   column(qc, QC_GOOD, np.int8), column(station, "", object))
+                   column(qc, QC_GOOD, np.int8), column(station, "", object),
+                   column(rejected_by, "", object))
 
     @classmethod
     def empty(cls) -> "ObservationRecords":
@@ -99,6 +104,25 @@ class ObservationRecords:
         """The observations at ``index`` (an index array or boolean mask), in that order."""
         return ObservationRecords(*(getattr(self, f)[index] for f in _FIELDS))
 
+    def reject(self, mask: np.ndarray, rule: str) -> "ObservationRecords":
+        """These records with the good ones (``qc`` :data:`QC_GOOD`) among ``mask`` rejected by
+        ``rule``: ``qc`` :data:`QC_REJECTED` and ``rejected_by`` ``rule``."""
+        hit = np.asarray(mask, dtype=bool) & (self.qc == QC_GOOD)
+        if not hit.any():
+            return self
+        return replace(self, qc=np.where(hit, QC_REJECTED, self.qc).astype(np.int8),
+                       rejected_by=np.where(hit, rule, self.rejected_by).astype(object))
+
+    def updated(self, index: np.ndarray, part: "ObservationRecords") -> "ObservationRecords":
+        """These records with those at ``index`` (an index array or boolean mask) replaced by
+        ``part`` (as many records, in that order)."""
+        out = {}
+        for f in _FIELDS:
+            column = getattr(self, f).copy()
+            column[index] = getattr(part, f)
+            out[f] = column
+        return ObservationRecords(**out)
+
     def of_type(self, name: str) -> "ObservationRecords":
         """The observations of type ``name``, in file order."""
         return self.subset(self.type == name)
@@ -116,4 +140,5 @@ class ObservationRecords:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
 
-_FIELDS = ("time", "x", "y", "depth", "value", "error_std", "type", "qc", "station")
+_FIELDS = ("time", "x", "y", "depth", "value", "error_std", "type", "qc", "station",
+           "rejected_by")
