@@ -3,7 +3,9 @@
 Types without an ``update_depth_m`` range update whole columns; types with a range ``[top,
 bottom]`` update the layers whose centre lies in it (pressure head, water content and the
 estimated parameters), and the water-table depth only if the range reaches the bottom of the
-domain. Types with ``update_parameters = false`` leave the parameters alone. The parts are
+domain. Types with ``update_parameters = false`` leave the parameters alone, those with
+``update_soil = false`` the soil state; ``update_land_state`` adds land stores (e.g. an LAI type
+updating ``leaf_biomass``, whose LAI is derived from it). The parts are
 analysed one after the other in the order their first type is configured, each observing the
 ensemble the previous one left (a weakly coupled analysis, as LI's WC_DA experiments; LI's _PAR
 runs update Ks with the wells only).
@@ -52,18 +54,22 @@ def analysis_plan(sections: Sequence[Any], interfaces: np.ndarray, due: Sequence
     for position, k in enumerate(due):
         section = sections[k]
         r = section.update_depth_m or (0.0, float(interfaces[-1]))
-        keys.setdefault((float(r[0]), float(r[1]), section.update_parameters),
+        soil = getattr(section, "update_soil", True)
+        land = tuple(getattr(section, "update_land_state", ()))
+        keys.setdefault((float(r[0]), float(r[1]), section.update_parameters, soil, land),
                         []).append(position)
     parts = []
-    for (top, bottom, with_parameters), positions in keys.items():
+    for (top, bottom, with_parameters, soil, land), positions in keys.items():
         levels = np.flatnonzero((centres >= top) & (centres <= bottom))
         whole = levels.size == centres.size
         reaches_bottom = bottom >= interfaces[-1]
         estimated = tuple(parameters) if with_parameters else ()
-        fields = tuple(f for f in ANALYSED + estimated if f in field_names
-                       and (f != "water_table_depth" or reaches_bottom))
+        fields = tuple(f for f in (ANALYSED if soil else ()) + estimated if f in field_names
+                       and (f != "water_table_depth" or reaches_bottom)) + \
+            tuple(f for f in land if f in field_names)
         parts.append(AnalysisPart(tuple(positions), fields,
                                   {} if whole else {f: levels for f in fields
-                                                    if f != "water_table_depth"},
+                                                    if f != "water_table_depth"
+                                                    and f not in land},
                                   tuple(p for p in parameters if p in fields)))
     return parts

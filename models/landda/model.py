@@ -159,6 +159,8 @@ class LandDAModel:
         theta_a = state.pop("water_content", None)
         for name in DERIVED_FIELDS[1:]:                 # diagnostics only, never written back
             state.pop(name, None)
+        if "leaf_biomass" in state:                     # an analysed store stays a store
+            state["leaf_biomass"] = np.maximum(state["leaf_biomass"], 0.0)
         self.coupled.set_state(member, state)          # parameters first: the member's soil
         forecast = self._forecast_head.get(member)
         if theta_a is not None and self.update != "pressure_head" and forecast is not None:

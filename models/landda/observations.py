@@ -39,6 +39,11 @@ class LandObservationSection(ObservationSection):
                                                minimum=0.0)
     update_parameters: bool = option(True, "this type's analysis also updates the [filter] "
                                      "parameters (false: the state only)")
+    update_soil: bool = option(True, "this type's analysis updates the soil state (pressure "
+                               "head, water content, water-table depth)")
+    update_land_state: tuple[str, ...] = option((), "land stores this type's analysis also "
+                                                "updates: leaf_biomass, canopy_water, swe",
+                                                choices=("leaf_biomass", "canopy_water", "swe"))
     reject_snow_swe_mm: Optional[float] = option(None, "stage-2 QC: reject where the forecast "
                                                  "snow water equivalent exceeds this",
                                                  unit="kg m-2", minimum=0.0)

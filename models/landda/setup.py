@@ -59,6 +59,9 @@ class PerturbationSection:
         "(one draw per member, uniform in space)", unit="m", minimum=0.0)
     log10_ks_sd: float = option(0.0, "standard deviation of log10 Ks (log-normal Ks, median the "
                                 "soil's)", minimum=0.0)
+    leaf_biomass_log_sd: float = option(0.0, "standard deviation of the log of the initial "
+                                        "leaf biomass (log-normal, one draw per member, "
+                                        "uniform in space): spread in the leaf state", minimum=0.0)
     ks_correlation_length_m: float | None = option(
         None, "correlation length of the log10 Ks field (default: one value per member)",
         unit="m", minimum=0.0, exclusive_minimum=True)

@@ -135,6 +135,13 @@ def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int,
                                                np.broadcast_to(sd_head, (model.coupled.nz,)),
                                                seed, key, box, (g.ny, g.nx),
                                                spatial=SpatialStructure("uniform"))
+    sd_leaf = float(pert.get("leaf_biomass_log_sd", 0.0))
+    if sd_leaf > 0:
+        log_leaf = np.log(np.maximum(state["leaf_biomass"], 1e-12))
+        state["leaf_biomass"] = np.exp(perturb_state(log_leaf, np.array([sd_leaf]), seed, key,
+                                                     box, (g.ny, g.nx),
+                                                     spatial=SpatialStructure("uniform"),
+                                                     purpose="leaf_biomass_perturbation"))
     sd_ks = float(pert.get("log10_ks_sd", 0.0))
     if sd_ks > 0:
         length = pert.get("ks_correlation_length_m")
@@ -180,6 +187,7 @@ class LandTwin(CycleHooks):
         self.schedule = analysis_schedule(cfg)
         self.synthesise = "truth" in groups
         soil_map = self.modules[0].context.model if self.modules else None
+        self.bare_ground = model_facts(tables, interfaces, self.grid)["bare_ground"]
         precipitation = _precipitation(tables, self.grid) if any(
             m.section.reject_rain_mm_h is not None for m in self.modules) else None
         self.networks = [m.network() for m in self.modules] if self.synthesise else []
@@ -369,11 +377,21 @@ class LandTwin(CycleHooks):
         wtd = {run: gather_blocks(comm, self.boxes,
                                   fl.view(part, "water_table_depth")[:, 0].mean(0),
                                   grid.ny, grid.nx) for run, part in runs}
+        lai = {run: gather_blocks(comm, self.boxes,
+                                  fl.view(part, "leaf_area_index")[:, 0].mean(0),
+                                  grid.ny, grid.nx) for run, part in runs}
+        lai_spread = gather_blocks(comm, self.boxes,
+                                   fl.view(forecast, "leaf_area_index")[:, 0].std(0, ddof=1),
+                                   grid.ny, grid.nx)
         if comm.Get_rank() != 0:
             return
         for label in ("surface", "root_zone"):
             self.skill.add(label, {run: maps[label, run] for run in ("da_f", "da", "ol")},
                            maps[label, "truth"], maps[label, "spread"])
+        vegetated = ~self.bare_ground
+        self.skill.add("leaf_area_index", {run: lai[run][vegetated]
+                                           for run in ("da_f", "da", "ol")},
+                       lai["truth"][vegetated], lai_spread[vegetated])
         if not self.wells:
             return
         for group, wanted in (("assimilated", True), ("withheld", False)):
@@ -504,7 +522,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     summary = summarize(cfg, hooks.skill, counts, result.seconds, result.wall_s,
                         world.Get_size(), job.grid, groups.total)
     if hooks.rejections:
-        summary["observations_rejected"] = hooks.rejections
+        summary["observations_rejected_by_rule"] = hooks.rejections
     if cfg.mode == "truth":
         summary["observations_written"] = hooks.obs_writer.rows
     out.mkdir(parents=True, exist_ok=True)
