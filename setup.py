@@ -73,6 +73,7 @@ setup(
             "fuzz = pdafpy.verify_fuzz:main",
             "faults = models.landda.verify_faults:main",
             "soak = models.landda.verify_soak:main",
+            "observation-types = models.landda.verify_observation_types:main",
         ],
     },
     classifiers=[

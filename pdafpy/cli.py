@@ -81,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     groups = {"verify": "pdafpy.verify", "bench": "pdafpy.bench"}
     commands = registered("pdafpy.commands")
     for name, ep in sorted(commands.items()):
-        doc = (importlib.import_module(ep.module).__doc__ or ep.module).strip().split("\n")[0]
-        pc = sub.add_parser(name, help=doc.rstrip(".,"), add_help=False)
+        try:
+            doc = (importlib.import_module(ep.module).__doc__ or ep.module).strip()
+        except ImportError as exc:                  # one broken package breaks no other command
+            doc = f"(cannot be loaded: {exc})"
+        pc = sub.add_parser(name, help=doc.split("\n")[0].rstrip(".,"), add_help=False)
         pc.add_argument("rest", nargs=argparse.REMAINDER, help=f"options of pdafpy {name}")
     for command, help_text in (("verify", "run a verification suite against reference results"),
                                ("bench", "run a benchmark against published results")):
