@@ -55,7 +55,7 @@ def test_the_truth_pass_and_its_file_give_the_inline_twins_skill(three_runs):
     for key in TIMINGS + ("runs", "core_hours_per_member_per_simulated_year"):
         twin.pop(key, None), assim.pop(key, None)
     assert set(twin["variables"]) == {"surface", "root_zone", "wells_assimilated",
-                                      "wells_withheld"}
+                                      "wells_withheld", "leaf_area_index"}
     assert assim == twin
 
 

@@ -1,0 +1,95 @@
+"""The land observation suite in real runs of a tiny twin (4 x 3 columns of 6 layers, 4
+members, one day): every type assimilated through the cycle, the stage-2 rules counted in the
+summary and named in the diagnostics file, wells as hydrostatic pseudo-observations, and a free
+run writing the open loop's operator values at a file's observations (the bias calibration's
+training data)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from models.landda.faults import CONFIG
+
+pytest.importorskip("petsc4py")
+netCDF4 = pytest.importorskip("netCDF4")
+
+EXTRA_TYPES = """
+[[observations]]
+type = "surface_soil_moisture"
+interval_h = 6.0
+reject_rain_mm_h = 0.0
+reject_relative_saturation = [0.0, 0.3]
+"""
+
+
+def _columns(path, names):
+    """Variables ``names`` of an observation output, its segments one after another."""
+    from pdafpy.segments import segment_paths
+
+    parts = {n: [] for n in names}
+    for segment in segment_paths(path):
+        with netCDF4.Dataset(segment) as ds:
+            for n in names:
+                parts[n].append(np.asarray(ds[n][:], dtype=object if n in (
+                    "rejected_by", "type") else float))
+    return [np.concatenate(parts[n]) for n in names]
+
+
+def _run(folder, name, text):
+    from pdafpy.run import main
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    status = main([str(path), "--out", str(folder / name), "-q"])
+    summary = json.loads((folder / name / "summary.json").read_text()) if status == 0 else None
+    return status, summary
+
+
+def _config(mode="twin", days=1.0):
+    text = f'mode = "{mode}"\n' + CONFIG.format(days=days, ensemble="", checkpoint_every=2)
+    text = text.replace('count = 3\n', 'count = 3\nform = "hydrostatic_head"\n')
+    return text + "[forcing]\nwet_day_probability = 1.0\n"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("land_types")
+    twin = _run(folder, "twin", _config() + EXTRA_TYPES)
+    truth = _run(folder, "truth", _config("truth"))
+    obs = folder / "truth" / "observations.nc"
+    free_text = _config("free").replace("interval_h = 6.0\n", f'interval_h = 6.0\nfile = "{obs}"\n')
+    free_text = free_text.replace("interval_h = 12.0\n", f'interval_h = 12.0\nfile = "{obs}"\n')
+    free_text = free_text.replace("error = 0.1\n", "").replace("withheld_fraction = 0.34\n", "")
+    free = _run(folder, "free", free_text)
+    return folder, twin, truth, free
+
+
+def test_stage_two_rejections_are_counted_by_rule_and_named_in_the_diagnostics(runs):
+    folder, (status, summary), _, _ = runs
+    assert status == 0
+    rejected = summary["observations_rejected_by_rule"]["surface_soil_moisture"]
+    assert set(rejected) <= {"rain", "near_saturation"} and sum(rejected.values()) > 0
+    rules, types, qc, depth = _columns(folder / "twin" / "observations.nc",
+                                       ("rejected_by", "type", "qc", "depth"))
+    named = rules[types == "surface_soil_moisture"]
+    assert sum((named == rule).sum() for rule in rejected) == sum(rejected.values())
+    assert np.all(qc[rules != ""] == 1)
+    wells = (types == "groundwater_level") & (qc == 0)
+    assert wells.any() and np.all(np.isfinite(depth[wells]))      # pseudo-observations
+    assert "wells_assimilated" in summary["variables"]
+
+
+def test_a_free_run_writes_the_open_loop_at_a_files_observations(runs):
+    from pdafpy.obs.files import read_observation_file
+
+    folder, _, (truth_status, _), (status, summary) = runs
+    assert truth_status == 0 and status == 0
+    written = read_observation_file(folder / "free" / "observations.nc", "2020-05-01T00:00:00",
+                                    {"surface_soil_moisture", "groundwater_level"}, {})
+    drawn = read_observation_file(folder / "truth" / "observations.nc", "2020-05-01T00:00:00",
+                                  {"surface_soil_moisture", "groundwater_level"}, {})
+    assert written.size == drawn.size
+    forecast, analysis = _columns(folder / "free" / "observations.nc",
+                                  ("forecast_mean", "analysis_mean"))
+    assert np.all(np.isfinite(forecast)) and np.all(np.isnan(analysis))
