@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="cells of the time-series figure, 0-based (default: 3 on the diagonal)")
     pr.add_argument("--out", type=Path, help="folder for the figures (default OUTDIR/report)")
     args, unknown = parser.parse_known_args(argv)
-    if args.command in ("run", "analyse"):          # their own parsers read their options
-        args.rest = unknown + args.rest
+    if args.command in ("run", "analyse") or args.command in commands:
+        args.rest = unknown + args.rest             # their own parsers read their options
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 

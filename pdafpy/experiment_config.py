@@ -128,6 +128,20 @@ class ObservationSection:
     file: str = option("", "mode = 'assimilate': the observation file holding this type's "
                        "observations (pdafpy's format, docs/observations.md); types may share "
                        "one file")
+    #: The bias corrections ``bias_correction`` may name (docs/bias-correction.md,
+    #: :mod:`pdafpy.obs.bias`).
+    bias_corrections: ClassVar[tuple[str, ...]] = ("none", "cdf_matching", "anomaly",
+                                                   "seasonal_rescaling")
+    bias_correction: str = option("none", "bias correction of this type's observations "
+                                  "towards the model's climatology per location and period "
+                                  "bin, from bias_file (docs/bias-correction.md): 'anomaly' "
+                                  "corrects the mean, 'seasonal_rescaling' the mean and "
+                                  "standard deviation, 'cdf_matching' the distribution",
+                                  choices=bias_corrections)
+    bias_file: str = option("", "the calibration file (pdafpy calibrate bias) of this type; "
+                            "required by bias_correction and error_rescaling")
+    error_rescaling: bool = option(False, "multiply each observation's error by sd_model / "
+                                   "sd_obs of its location and period bin (from bias_file)")
 
     #: Keys that only shape a twin's synthetic observations (refused with observation files,
     #: whose errors and quality flags come from the file).
@@ -147,6 +161,15 @@ class ObservationSection:
         if self.window_h is not None and self.window_h > self.interval_h * (1 + 1e-12):
             raise ConfigError(f"{path}.window_h = {self.window_h}: longer than interval_h = "
                               f"{self.interval_h}, so an observation could fall in two windows")
+        if self.bias_correction != "none" or self.error_rescaling:
+            asked = (f"bias_correction = {self.bias_correction!r}"
+                     if self.bias_correction != "none" else "error_rescaling = true")
+            if not self.bias_file:
+                raise ConfigError(f"{path}.bias_file: {asked} needs the type's calibration "
+                                  "file (written by pdafpy calibrate bias)")
+            from .obs.calibration import check_calibration_file
+            name = load_registered(OBSERVATION_GROUP, self.type, f"{path}.type").name
+            check_calibration_file(self.bias_file, name, f"{path}.bias_file")
 
     @classmethod
     def resolve(cls, table: Mapping[str, Any], path: str) -> type:
@@ -260,6 +283,11 @@ class ExperimentConfig:
                                   f"{self.mode!r}, which makes its own)")
             if o.file:
                 o.check_read_from_file(f"observations[{i}]")
+            if self.mode == "free" and (o.bias_correction != "none" or o.error_rescaling):
+                raise ConfigError(f"observations[{i}].bias_correction: a free run writes the "
+                                  "raw observations beside the open loop, the training data of "
+                                  "pdafpy calibrate bias; set it to 'none' (and error_rescaling "
+                                  "to false)")
             elif o.window_h is not None or o.window_position != "end":
                 raise ConfigError(f"observations[{i}].window_h/window_position: a "
                                   f"{self.mode!r} run makes its observations at the analysis "

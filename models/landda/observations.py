@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -44,13 +43,13 @@ class LandObservationSection(ObservationSection):
     update_land_state: tuple[str, ...] = option((), "land stores this type's analysis also "
                                                 "updates: leaf_biomass, canopy_water, swe",
                                                 choices=("leaf_biomass", "canopy_water", "swe"))
-    reject_snow_swe_mm: Optional[float] = option(None, "stage-2 QC: reject where the forecast "
+    reject_snow_swe_mm: float | None = option(None, "stage-2 QC: reject where the forecast "
                                                  "snow water equivalent exceeds this",
                                                  unit="kg m-2", minimum=0.0)
-    reject_rain_mm_h: Optional[float] = option(None, "stage-2 QC: reject where the forcing's "
+    reject_rain_mm_h: float | None = option(None, "stage-2 QC: reject where the forcing's "
                                                "precipitation at the observation time exceeds "
                                                "this (HEY: 0.0108)", unit="mm h-1", minimum=0.0)
-    reject_lai_above: Optional[float] = option(None, "stage-2 QC: reject over dense vegetation, "
+    reject_lai_above: float | None = option(None, "stage-2 QC: reject over dense vegetation, "
                                                "where the forecast leaf area index exceeds this",
                                                unit="m2 m-2", minimum=0.0)
     reject_relative_saturation: tuple[float, ...] = option(

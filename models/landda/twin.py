@@ -230,7 +230,8 @@ class LandTwin(CycleHooks):
         validation: a twin's network, or the distinct locations of the file's wells."""
         sites = []
         for k, module in enumerate(self.modules):
-            if module.name != "groundwater_level":
+            if module.name != "groundwater_level" or not (self.synthesise
+                                                          or self.records is not None):
                 continue
             if self.synthesise:
                 wells = self.networks[k]
@@ -493,6 +494,9 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             model_facts(tables, interfaces, job.grid), cfg.schedule.start))
         reads = cfg.mode == "assimilate" or any(s.file for s in cfg.observations)
         records = read_for(modules, cfg.schedule.start) if reads else None
+        if "truth" in groups:            # a type that cannot observe this grid: refused here
+            for module in modules:
+                module.network()
         truth_file = TruthFile(cfg.verification.truth, job.grid, list(SCORED_FIELDS),
                                cfg.schedule.start, analysis_schedule(cfg).times,
                                cfg.ensemble.size) if cfg.verification.truth else None
@@ -570,6 +574,11 @@ class LandTwinExperiment:
                                   "LandObservationSection, e.g. satellite_soil_moisture, "
                                   "crns_soil_moisture, groundwater_level, leaf_area_index)")
             check_rules(s, f"observations[{i}]", fields)
+            if getattr(s, "coefficients_file", None) == "" and cfg.mode != "truth":
+                raise ConfigError(f"observations[{i}].coefficients_file: type {s.type!r} needs "
+                                  "its operator's coefficients (pdafpy calibrate vod) wherever "
+                                  "an analysis or a free run compares the model with it; only a "
+                                  "truth pass does without")
         check_parameters(cfg, list(PARAMETER_FIELDS))
         check_field_shapes(tables)
         from .validation import check_tables

@@ -121,7 +121,7 @@ def _data(path: Path, var: Any, name: str) -> Any:
     """A variable's values as netCDF4 reads them (masked where fill, scaled)."""
     try:
         return var[:]
-    except (RuntimeError, ValueError, TypeError) as exc:
+    except (RuntimeError, ValueError, TypeError, LookupError) as exc:
         # damaged data, or attributes netCDF4 cannot apply (a scale_factor on characters, a
         # valid_range of the wrong shape)
         raise InputFileError(f"{path}: variable {name!r} cannot be read "
@@ -149,6 +149,9 @@ def _strings(path: Path, var: Any, name: str) -> np.ndarray:
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{path}: variable {name!r}: not UTF-8 text (byte {exc.start} of "
                              f"{exc.object!r})") from None
+    except LookupError as exc:                       # an _Encoding Python does not know
+        raise InputFileError(f"{path}: variable {name!r}: text in an unknown encoding "
+                             f"({exc})") from None
     return out
 
 

@@ -125,6 +125,7 @@ class ObservationModule:
 
     def __init__(self, section: ObservationSection, context: ObservationContext, index: int):
         self.section, self.context, self.index = section, context, index
+        self._bias_calibrations: dict = {}
 
     def network(self) -> ObservationRecords:
         """Where a twin observes: locations, errors and quality flags (withheld ones flagged
@@ -142,9 +143,18 @@ class ObservationModule:
         return records
 
     def bias_correct(self, records: ObservationRecords) -> ObservationRecords:
-        """Bias-corrected ``records``, all of them good ones (default: unchanged); one that
-        cannot be corrected is flagged rejected."""
-        return records
+        """Bias-corrected ``records``, all of them good ones, as the section's
+        ``bias_correction`` and ``error_rescaling`` ask (``docs/bias-correction.md``; default
+        none: unchanged); one without a usable calibration is flagged rejected
+        (``bias_uncalibrated``)."""
+        from .calibration import correct_for_section
+
+        corrected, uncalibrated = correct_for_section(records, self.section, self.context.start,
+                                                      self._bias_calibrations, units=self.units)
+        if uncalibrated:
+            log.info("observations[%d] (%s): %d observations without a usable bias calibration "
+                     "rejected (bias_uncalibrated)", self.index, self.name, uncalibrated)
+        return corrected
 
     def screen(self, records: ObservationRecords, forecast: Forecast | None
                ) -> ObservationRecords:

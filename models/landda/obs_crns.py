@@ -1,0 +1,207 @@
+"""Observation type ``crns_soil_moisture``: cosmic-ray neutron sensors (CRNS).
+
+The operator is TSMP-PDAF's ``crns_flag = 1`` (after Schroen et al. 2017's conventional
+profile), evaluated member by member, so it is non-linear in the state. For each observation
+and member, with the water content theta_k of layer k between the depths top_k and bottom_k
+[m] (``context.model["interfaces"]``):
+
+1. start from the thickness-weighted mean theta_bar over every layer of the column, as
+   TSMP-PDAF does (``max_depth_m`` cuts the start's range at a depth instead);
+2. repeat: the penetration depth D = 0.058 / (theta_bar + 0.0829) [m, theta in m3 m-3];
+   the layer weights W_k = integral over [top_k, min(bottom_k, D)] of (1 - z / D) dz [m]
+   (0 for layers below D; the layer holding D is cut at D); theta_new = sum W_k theta_k /
+   sum W_k; until |theta_new - theta_bar| / theta_new < ``depth_tolerance`` (default 0.01, as
+   TSMP-PDAF's ``da_crns_depth_tol``) or ``max_iterations`` (default 20) weightings;
+3. the observation is the last theta_new [m3 m-3].
+
+TSMP-PDAF writes the weight as (1 - z_mid / D) dz / D over the layer cut at D. The exact
+integral used here, (b - t) - (b^2 - t^2) / (2 D) with b = min(bottom, D), equals
+(1 - z_mid' / D) dz' on the cut layer (z_mid' its centre, dz' its thickness): the two agree,
+the factor 1 / D cancelling in the normalisation.
+
+All observations and members iterate together as one array; an entry that has converged is
+frozen (its value and depth no longer change), so each ends exactly where an iteration of its
+own would, after its own number of weightings.
+
+Horizontally an observation reads the grid column nearest to it (LI: one 500 m cell) or, with
+``footprint_radius_m``, the equal-weight mean profile of the columns whose centres lie within
+that radius (:class:`models.landda.obs_satellite_soil_moisture.Footprint`), which is then
+weighted in depth.
+
+A twin places ``count`` stations in distinct grid columns drawn from the seed (the same draw as
+the groundwater wells, :func:`models.landda.obs_groundwater_level.wells`), with station ids
+``crns_<k>``, and withholds a fraction ``withheld_fraction`` of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from pdafpy.config import option
+from pdafpy.obs.module import ObservationContext, ObservationModule
+from pdafpy.obs.operators import ColumnFunctionOperator
+from pdafpy.obs.records import QC_GOOD, QC_WITHHELD, ObservationRecords
+from pdafpy.obs.synthetic import withheld_mask
+
+from .obs_groundwater_level import wells
+from .obs_satellite_soil_moisture import Footprint, footprint_stencil, model_fact
+from .observations import LandObservationSection
+
+__all__ = ["CRNSSection", "CRNSSoilMoisture", "penetration_depth", "D_SCALE_M", "D_OFFSET"]
+
+#: D = D_SCALE_M / (theta_bar + D_OFFSET) [m] (TSMP-PDAF crns_flag = 1).
+D_SCALE_M, D_OFFSET = 0.058, 0.0829
+#: The observed field.
+FIELD = "water_content"
+
+
+def _weights(depth: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``integral over [top, min(bottom, D)] of (1 - z / D) dz`` [m] per layer, ``depth``
+    ``(..., 1)`` [m], ``top`` and ``bottom`` ``(nz,)`` [m]; 0 for layers below D."""
+    b = np.minimum(bottom, depth)
+    return np.where(b > top, (b - top) - (b * b - top * top) / (2.0 * depth), 0.0)
+
+
+def penetration_depth(theta_profile: np.ndarray, interfaces: np.ndarray, tol: float = 0.01,
+                      max_iter: int = 20, start_depth_m: float | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TSMP-PDAF's iterated CRNS depth weighting (see the module notes) of water-content
+    profiles.
+
+    Parameters
+    ----------
+    theta_profile : (..., nz) ndarray
+        Water content of each layer [m3 m-3], any leading shape (members, observations).
+    interfaces : (nz + 1,) ndarray
+        Layer interface depths [m], top down, 0 first.
+    tol : float
+        Relative change of theta_bar at which an entry has converged.
+    max_iter : int
+        The most weightings.
+    start_depth_m : float, optional
+        The depth [m] the starting thickness-weighted mean reaches (default: the whole
+        column, as TSMP-PDAF).
+
+    Returns
+    -------
+    theta_bar : (...) ndarray
+        The CRNS water content [m3 m-3].
+    depth : (...) ndarray
+        The penetration depth D [m] of the weights that gave it.
+    iterations : (...) int ndarray
+        The weightings each entry took (``max_iter`` where it did not converge).
+    """
+    theta = np.asarray(theta_profile, dtype=float)
+    interfaces = np.asarray(interfaces, dtype=float)
+    top, bottom = interfaces[:-1], interfaces[1:]
+    start = bottom[-1] if start_depth_m is None else start_depth_m
+    thickness = np.clip(np.minimum(bottom, start) - top, 0.0, None)
+    theta_bar = theta @ thickness / thickness.sum()
+    depth = np.full(theta_bar.shape, np.nan)
+    iterations = np.zeros(theta_bar.shape, dtype=np.int64)
+    active = np.ones(theta_bar.shape, dtype=bool)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        new_depth = D_SCALE_M / (theta_bar + D_OFFSET)
+        w = _weights(new_depth[..., None], top, bottom)
+        new = (w * theta).sum(axis=-1) / w.sum(axis=-1)
+        converged = np.abs(new - theta_bar) < tol * np.abs(new)
+        theta_bar = np.where(active, new, theta_bar)
+        depth = np.where(active, new_depth, depth)
+        iterations += active
+        active &= ~converged
+    return theta_bar, depth, iterations
+
+
+def crns_operator_function(values: np.ndarray, coeff: np.ndarray, interfaces: np.ndarray,
+                           tol: float, max_iter: int, start_depth_m: float | None) -> np.ndarray:
+    """The CRNS operator on a stencil of ``r`` columns x ``nz`` layers (layers fastest):
+    ``values`` ``(n_members, m, r * nz)`` water content, ``coeff`` ``(m, r * nz)`` the columns'
+    weights (0 for padding); the weighted mean profile of the columns, depth-weighted by
+    :func:`penetration_depth`. Returns ``(n_members, m)``."""
+    nz = interfaces.size - 1
+    (k, m), r = values.shape[:2], coeff.shape[1] // nz
+    w = coeff.reshape(m, r, nz)
+    profile = np.einsum("kmrz,mrz->kmz", values.reshape(k, m, r, nz), w) / w.sum(axis=1)
+    return penetration_depth(profile, interfaces, tol, max_iter, start_depth_m)[0]
+
+
+@dataclass(frozen=True)
+class CRNSSection(LandObservationSection):
+    """Cosmic-ray neutron sensors (``type = "crns_soil_moisture"``)."""
+
+    type: str = option("crns_soil_moisture", "observation type")
+    error: float = option(0.03, "error standard deviation (LI: 0.03)", unit="m3 m-3",
+                          minimum=0.0, exclusive_minimum=True)
+    count: int = option(12, "number of stations a twin places (LI: 12)", minimum=1)
+    depth_tolerance: float = option(0.01, "the iteration of the penetration depth stops when "
+                                    "theta_bar changes by less than this fraction "
+                                    "(TSMP-PDAF's da_crns_depth_tol)", minimum=0.0,
+                                    exclusive_minimum=True)
+    max_iterations: int = option(20, "the most weightings of the depth iteration", minimum=1)
+    max_depth_m: float | None = option(None, "depth the starting thickness-weighted mean "
+                                          "reaches (default: the whole column, as TSMP-PDAF)",
+                                          unit="m", minimum=0.0, exclusive_minimum=True)
+    footprint_radius_m: float | None = option(None, "average the profiles of the columns "
+                                                 "within this radius (default: the nearest "
+                                                 "column only)", unit="m", minimum=0.0,
+                                                 exclusive_minimum=True)
+
+
+class CRNSSoilMoisture(ObservationModule):
+    """Observation module of ``crns_soil_moisture`` (see the module notes).
+
+    Parameters
+    ----------
+    section : CRNSSection
+    context : ObservationContext
+        ``context.model["interfaces"]``: layer interface depths [m], ``(nz + 1,)``.
+    index : int
+
+    Raises
+    ------
+    ConfigError
+        If the model gives no layer interfaces.
+    """
+
+    name = "crns_soil_moisture"
+    units = "m3 m-3"
+    #: A volumetric water content is a fraction.
+    valid_range = (0.0, 1.0)
+    section_class = CRNSSection
+
+    def __init__(self, section: CRNSSection, context: ObservationContext, index: int):
+        super().__init__(section, context, index)
+        self.interfaces = model_fact(context, "interfaces", index, self.name,
+                                     "layer interface depths to weight").astype(float)
+        self.footprint = Footprint(context.grid, "nearest" if section.footprint_radius_m is None
+                                   else "radius", section.footprint_radius_m)
+
+    def network(self) -> ObservationRecords:
+        """The stations, in row order, with station ids ``crns_<k>``; the withheld ones drawn
+        with key ``(seed, "withheld_crns_<index>")``."""
+        grid, s, seed = self.context.grid, self.section, self.context.seed
+        rows, cols = wells(grid, s.count, seed)
+        withheld = withheld_mask(s.count, s.withheld_fraction, seed,
+                                 f"withheld_crns_{self.index}")
+        return ObservationRecords.build(
+            0.0, grid.x[cols], grid.y[rows], np.nan, s.error, self.name,
+            qc=np.where(withheld, QC_WITHHELD, QC_GOOD),
+            station=np.char.add("crns_", np.arange(s.count).astype(str)))
+
+    def operator(self, records: ObservationRecords) -> ColumnFunctionOperator:
+        """The iterated depth-weighted water content [m3 m-3] of each observation's column (or
+        footprint), per member."""
+        s = self.section
+        nz = self.interfaces.size - 1
+        rows, cols = self.footprint.columns(records.x, records.y)
+        level, row, col, coeff = footprint_stencil(rows, cols, np.arange(nz),
+                                                   np.ones(nz))
+        function = partial(crns_operator_function, interfaces=self.interfaces,
+                           tol=s.depth_tolerance, max_iter=s.max_iterations,
+                           start_depth_m=s.max_depth_m)
+        return ColumnFunctionOperator(FIELD, level, row, col, coeff, function)
