@@ -1,5 +1,6 @@
 """The land observation suite in real runs of a tiny twin (4 x 3 columns of 6 layers, 4
-members, one day): every type assimilated through the cycle, the stage-2 rules counted in the
+members, one day): every type assimilated through the cycle (surface, satellite and CRNS soil
+moisture, LAI updating the leaf state only, wells), the stage-2 rules counted in the
 summary and named in the diagnostics file, wells as hydrostatic pseudo-observations, and a free
 run writing the open loop's operator values at a file's observations (the bias calibration's
 training data)."""
@@ -21,6 +22,21 @@ type = "surface_soil_moisture"
 interval_h = 6.0
 reject_rain_mm_h = 0.0
 reject_relative_saturation = [0.0, 0.3]
+[[observations]]
+type = "satellite_soil_moisture"
+interval_h = 6.0
+footprint = "radius"
+footprint_radius_m = 1.5
+depth_range_m = [0.0, 0.1]
+[[observations]]
+type = "crns_soil_moisture"
+interval_h = 12.0
+count = 2
+[[observations]]
+type = "leaf_area_index"
+interval_h = 12.0
+update_soil = false
+update_land_state = ["leaf_biomass"]
 """
 
 
@@ -78,6 +94,9 @@ def test_stage_two_rejections_are_counted_by_rule_and_named_in_the_diagnostics(r
     wells = (types == "groundwater_level") & (qc == 0)
     assert wells.any() and np.all(np.isfinite(depth[wells]))      # pseudo-observations
     assert "wells_assimilated" in summary["variables"]
+    for name in ("satellite_soil_moisture", "crns_soil_moisture", "leaf_area_index"):
+        assert np.count_nonzero((types == name) & (qc == 0)) > 0      # assimilated
+    assert summary["theta_out_of_bounds_cycles"] == 0
 
 
 def test_a_free_run_writes_the_open_loop_at_a_files_observations(runs):
