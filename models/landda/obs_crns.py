@@ -43,10 +43,9 @@ import numpy as np
 from pdafpy.config import option
 from pdafpy.obs.module import ObservationContext, ObservationModule
 from pdafpy.obs.operators import ColumnFunctionOperator
-from pdafpy.obs.records import QC_GOOD, QC_WITHHELD, ObservationRecords
-from pdafpy.obs.synthetic import withheld_mask
+from pdafpy.obs.records import ObservationRecords
 
-from .obs_groundwater_level import wells
+from .obs_groundwater_level import station_network
 from .obs_satellite_soil_moisture import Footprint, footprint_stencil, model_fact
 from .observations import LandObservationSection
 
@@ -184,14 +183,7 @@ class CRNSSoilMoisture(ObservationModule):
     def network(self) -> ObservationRecords:
         """The stations, in row order, with station ids ``crns_<k>``; the withheld ones drawn
         with key ``(seed, "withheld_crns_<index>")``."""
-        grid, s, seed = self.context.grid, self.section, self.context.seed
-        rows, cols = wells(grid, s.count, seed)
-        withheld = withheld_mask(s.count, s.withheld_fraction, seed,
-                                 f"withheld_crns_{self.index}")
-        return ObservationRecords.build(
-            0.0, grid.x[cols], grid.y[rows], np.nan, s.error, self.name,
-            qc=np.where(withheld, QC_WITHHELD, QC_GOOD),
-            station=np.char.add("crns_", np.arange(s.count).astype(str)))
+        return station_network(self, self.section.count, "crns", f"withheld_crns_{self.index}")
 
     def operator(self, records: ObservationRecords) -> ColumnFunctionOperator:
         """The iterated depth-weighted water content [m3 m-3] of each observation's column (or

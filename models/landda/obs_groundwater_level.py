@@ -47,7 +47,8 @@ from pdafpy.obs.synthetic import withheld_mask
 
 from .observations import LandObservationSection
 
-__all__ = ["GroundwaterLevelSection", "GroundwaterLevel", "wells", "FORMS"]
+__all__ = ["GroundwaterLevelSection", "GroundwaterLevel", "wells", "station_network",
+           "median_per_column", "FORMS"]
 
 #: The observed field of the water-table form, and the one of the hydrostatic form.
 FIELD, HEAD_FIELD = "water_table_depth", "pressure_head"
@@ -91,6 +92,20 @@ def wells(grid: Grid, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     keys = prng.uniform(seed, "well_locations", 0, 0, np.arange(grid.ny * grid.nx))
     chosen = np.sort(np.argsort(keys, kind="stable")[:count])
     return np.divmod(chosen, grid.nx)
+
+
+def station_network(module: ObservationModule, count: int, prefix: str,
+                    withheld_key: str) -> ObservationRecords:
+    """A twin's ``count`` stations of ``module`` in distinct grid columns drawn from the seed
+    (:func:`wells`), in row order at the columns' centres, with station ids ``<prefix>_<k>``;
+    the withheld ones drawn with key ``(seed, withheld_key)``."""
+    grid, s, seed = module.context.grid, module.section, module.context.seed
+    rows, cols = wells(grid, count, seed)
+    withheld = withheld_mask(count, s.withheld_fraction, seed, withheld_key)
+    return ObservationRecords.build(
+        0.0, grid.x[cols], grid.y[rows], np.nan, s.error, module.name,
+        qc=np.where(withheld, QC_WITHHELD, QC_GOOD),
+        station=np.char.add(f"{prefix}_", np.arange(count).astype(str)))
 
 
 def median_per_column(records: ObservationRecords, grid: Grid) -> ObservationRecords:
@@ -144,14 +159,7 @@ class GroundwaterLevel(ObservationModule):
     def network(self) -> ObservationRecords:
         """The wells, in row order, with station ids ``well_<k>``; the withheld ones drawn with
         key ``(seed, "withheld_wells_<index>")``."""
-        grid, s, seed = self.context.grid, self.section, self.context.seed
-        rows, cols = wells(grid, s.count, seed)
-        withheld = withheld_mask(s.count, s.withheld_fraction, seed,
-                                 f"withheld_wells_{self.index}")
-        return ObservationRecords.build(
-            0.0, grid.x[cols], grid.y[rows], np.nan, s.error, self.name,
-            qc=np.where(withheld, QC_WITHHELD, QC_GOOD),
-            station=np.char.add("well_", np.arange(s.count).astype(str)))
+        return station_network(self, self.section.count, "well", f"withheld_wells_{self.index}")
 
     def quality_control(self, records: ObservationRecords) -> ObservationRecords:
         """Several good wells in one grid column at one time: their median."""

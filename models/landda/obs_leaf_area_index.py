@@ -60,24 +60,34 @@ def bare_columns(context: ObservationContext, index: int, type_name: str) -> np.
                           f"({grid.ny}, {grid.nx})") from None
 
 
-def vegetated_lattice(context: ObservationContext, spacing: int, bare: np.ndarray, index: int,
-                      type_name: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Rows and columns of every ``spacing``-th grid column in each direction that is not
-    bare, row by row, and how many bare ones were left out.
+def vegetated_network(module: ObservationModule, bare: np.ndarray
+                      ) -> tuple[ObservationRecords, int]:
+    """A twin's network of ``module`` (a type with ``spacing_cells``): every
+    ``spacing_cells``-th grid column in each direction that is not bare, row by row, at the
+    columns' centres, the withheld ones drawn with key ``(seed, "withheld_<type>_<index>")``;
+    and how many bare lattice columns were left out.
 
     Raises
     ------
     ConfigError
         If every lattice column is bare.
     """
-    grid = context.grid
-    rows, cols = (a.ravel() for a in np.meshgrid(np.arange(0, grid.ny, spacing),
-                                                 np.arange(0, grid.nx, spacing), indexing="ij"))
+    grid, s = module.context.grid, module.section
+    rows, cols = (a.ravel() for a in np.meshgrid(np.arange(0, grid.ny, s.spacing_cells),
+                                                 np.arange(0, grid.nx, s.spacing_cells),
+                                                 indexing="ij"))
     keep = ~bare[rows, cols]
     if not keep.any():
-        raise ConfigError(f"observations[{index}].type = {type_name!r}: every column of the "
-                          f"twin's lattice (spacing_cells = {spacing}) is bare ground")
-    return rows[keep], cols[keep], int((~keep).sum())
+        raise ConfigError(f"observations[{module.index}].type = {module.name!r}: every column "
+                          f"of the twin's lattice (spacing_cells = {s.spacing_cells}) is bare "
+                          "ground")
+    rows, cols = rows[keep], cols[keep]
+    withheld = withheld_mask(rows.size, s.withheld_fraction, module.context.seed,
+                             f"withheld_{module.name}_{module.index}")
+    records = ObservationRecords.build(0.0, grid.x[cols], grid.y[rows], np.nan, s.error,
+                                       module.name,
+                                       qc=np.where(withheld, QC_WITHHELD, QC_GOOD))
+    return records, int((~keep).sum())
 
 
 @dataclass(frozen=True)
@@ -128,15 +138,9 @@ class LeafAreaIndex(ObservationModule):
         self.bare_left_out = 0
 
     def network(self) -> ObservationRecords:
-        """The vegetated lattice columns, row by row; the withheld ones drawn with key
-        ``(seed, "withheld_leaf_area_index_<index>")``."""
-        grid, s = self.context.grid, self.section
-        rows, cols, self.bare_left_out = vegetated_lattice(self.context, s.spacing_cells,
-                                                           self.bare, self.index, self.name)
-        withheld = withheld_mask(rows.size, s.withheld_fraction, self.context.seed,
-                                 f"withheld_leaf_area_index_{self.index}")
-        return ObservationRecords.build(0.0, grid.x[cols], grid.y[rows], np.nan, s.error,
-                                        self.name, qc=np.where(withheld, QC_WITHHELD, QC_GOOD))
+        """The vegetated lattice columns (:func:`vegetated_network`)."""
+        records, self.bare_left_out = vegetated_network(self, self.bare)
+        return records
 
     def quality_control(self, records: ObservationRecords) -> ObservationRecords:
         """The file's flags, and the good observations whose nearest column is bare rejected

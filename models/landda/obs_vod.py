@@ -41,10 +41,9 @@ from pdafpy.config import option
 from pdafpy.errors import ConfigError, InputFileError
 from pdafpy.obs.module import ObservationContext, ObservationModule, nearest_columns
 from pdafpy.obs.operators import ColumnFunctionOperator
-from pdafpy.obs.records import QC_GOOD, QC_WITHHELD, ObservationRecords
-from pdafpy.obs.synthetic import withheld_mask
+from pdafpy.obs.records import QC_GOOD, ObservationRecords
 
-from .obs_leaf_area_index import BARE_RULE, bare_columns, vegetated_lattice
+from .obs_leaf_area_index import BARE_RULE, bare_columns, vegetated_network
 from .obs_satellite_soil_moisture import layer_weights, model_fact
 from .observations import LandObservationSection
 from .vod_calibration import (CLIMATOLOGIES, COEFFICIENTS, VodCoefficients, climatology_bins,
@@ -200,15 +199,10 @@ class VegetationOpticalDepth(ObservationModule):
         return np.column_stack(per_cell + per_bin) if records.size else np.zeros((0, 8))
 
     def network(self) -> ObservationRecords:
-        """The vegetated lattice columns, row by row; the withheld ones drawn with key
-        ``(seed, "withheld_vegetation_optical_depth_<index>")``."""
-        grid, s = self.context.grid, self.section
-        rows, cols, self.bare_left_out = vegetated_lattice(self.context, s.spacing_cells,
-                                                           self.bare, self.index, self.name)
-        withheld = withheld_mask(rows.size, s.withheld_fraction, self.context.seed,
-                                 f"withheld_vegetation_optical_depth_{self.index}")
-        return ObservationRecords.build(0.0, grid.x[cols], grid.y[rows], np.nan, s.error,
-                                        self.name, qc=np.where(withheld, QC_WITHHELD, QC_GOOD))
+        """The vegetated lattice columns
+        (:func:`~models.landda.obs_leaf_area_index.vegetated_network`)."""
+        records, self.bare_left_out = vegetated_network(self, self.bare)
+        return records
 
     def quality_control(self, records: ObservationRecords) -> ObservationRecords:
         """The file's flags; then rejected: bare ground (``bare_ground``), no fit in the cell or
