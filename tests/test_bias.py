@@ -14,7 +14,8 @@ from pdafpy.errors import ConfigError, InputFileError
 from pdafpy.experiment_config import ExperimentConfig
 from pdafpy.obs.bias import (REJECTED_BY, STATUS_OWN_BIN, STATUS_UNCALIBRATED,
                              STATUS_WHOLE_RECORD, bin_index, cdf_match, day_of_cycle, estimate)
-from pdafpy.obs.calibration import BiasCorrection, TrainingData, correct_for_section
+from pdafpy.obs.calibration import BiasCorrection, correct_for_section
+from pdafpy.obs.training_data import TrainingData
 from pdafpy.obs.grid_point import GridPointSection
 from pdafpy.obs.records import QC_GOOD, QC_REJECTED, QC_WITHHELD, ObservationRecords
 
