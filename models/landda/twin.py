@@ -88,7 +88,7 @@ PARAMETER_FIELDS = ("log10_ks",)
 #: The packaged example: overrides of ``default.toml`` run when no configuration is given.
 EXAMPLE_FILE = "example.toml"
 #: The truth's fields the skill scores read (from a truth file in ``assimilate`` mode).
-SCORED_FIELDS = ("water_content", "water_table_depth")
+SCORED_FIELDS = ("water_content", "water_table_depth", "leaf_area_index")
 #: Each mode's run, as titles name it.
 TITLES = {"twin": "twin experiment", "truth": "truth pass", "assimilate": "assimilation of "
           "observation files", "free": "free run"}
