@@ -167,3 +167,28 @@ def test_the_diagnostics_file_names_the_rule_that_rejected_each_observation(tmp_
     with open_output(tmp_path / "observations.nc") as ds:
         assert list(ds["rejected_by"][:]) == ["", "snow"]
         assert ds["qc"][:].tolist() == [QC_GOOD, QC_REJECTED]
+
+
+def test_a_static_mask_of_another_shape_than_the_grid_is_refused_in_one_line(tmp_path):
+    import netCDF4
+
+    from pdafpy.errors import InputFileError
+
+    path = tmp_path / "mask.nc"
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("y", 2)
+        ds.createDimension("x", 2)
+        ds.createVariable("mask", "i1", ("y", "x"))[:] = 1
+    with pytest.raises(InputFileError, match=r"mask.nc: variable 'mask' has shape \(2, 2\), "
+                       r"expected the grid's \(4, 5\)"):
+        state_rules(SurfaceSoilMoistureSection(static_mask_file=str(path)), GRID)
+
+
+def test_a_vod_type_without_coefficients_is_refused_where_the_model_is_compared_with_it():
+    from models.landda.setup import load
+
+    table = {"observations": [{"type": "vegetation_optical_depth", "interval_h": 24.0}]}
+    with pytest.raises(ConfigError, match=r"observations\[0\].coefficients_file: type "
+                       "'vegetation_optical_depth' needs its operator's coefficients"):
+        load(table)
+    load(dict(table, mode="truth"))                     # a truth pass draws it without them
