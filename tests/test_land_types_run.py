@@ -2,8 +2,8 @@
 members, one day): every type assimilated through the cycle (surface, satellite and CRNS soil
 moisture, LAI updating the leaf state only, wells), the stage-2 rules counted in the
 summary and named in the diagnostics file, wells as hydrostatic pseudo-observations, and a free
-run writing the open loop's operator values at a file's observations (the bias calibration's
-training data)."""
+run writing the open loop's operator values at a file's observations, from which a bias
+calibration is built and an assimilation of the truth's file corrects the soil moisture."""
 
 from __future__ import annotations
 
@@ -112,3 +112,35 @@ def test_a_free_run_writes_the_open_loop_at_a_files_observations(runs):
     forecast, analysis = _columns(folder / "free" / "observations.nc",
                                   ("forecast_mean", "analysis_mean"))
     assert np.all(np.isfinite(forecast)) and np.all(np.isnan(analysis))
+
+
+def test_an_assimilation_reads_a_bias_calibration_built_from_the_free_run(runs):
+    from pdafpy.obs.calibration import main as calibrate
+
+    folder, _, _, (status, _) = runs
+    assert status == 0
+    cdf = folder / "ssm_bias.nc"
+    assert calibrate([str(folder / "free" / "observations.nc"), "--type",
+                      "surface_soil_moisture", "--bins", "year", "--min-samples", "3",
+                      "--out", str(cdf)]) == 0
+    obs = folder / "truth" / "observations.nc"
+    text = _config("assimilate").replace(
+        "interval_h = 6.0\n", f'interval_h = 6.0\nfile = "{obs}"\nbias_correction = "anomaly"\n'
+        f'bias_file = "{cdf}"\n')
+    text = text.replace("interval_h = 12.0\n", f'interval_h = 12.0\nfile = "{obs}"\n')
+    text = text.replace("error = 0.1\n", "").replace("withheld_fraction = 0.34\n", "")
+    status, summary = _run(folder, "assim", text)
+    assert status == 0 and summary["observations_used"] > 0
+    value, rules, types = _columns(folder / "assim" / "observations.nc",
+                                   ("value", "rejected_by", "type"))
+    from pdafpy.obs.files import read_observation_file
+    raw = read_observation_file(obs, "2020-05-01T00:00:00",
+                                {"surface_soil_moisture", "groundwater_level"}, {})
+    from pdafpy.obs.calibration import BiasCorrection
+
+    soil = types == "surface_soil_moisture"
+    expected, _ = BiasCorrection.from_file(cdf, "surface_soil_moisture").apply(
+        raw.of_type("surface_soil_moisture"), "2020-05-01T00:00:00", "anomaly", False)
+    assert np.all(rules[soil] == "")
+    np.testing.assert_allclose(value[soil], expected.value, rtol=0, atol=1e-15)
+    assert np.max(np.abs(value[soil] - raw.of_type("surface_soil_moisture").value)) > 1e-4
