@@ -192,3 +192,15 @@ def test_a_vod_type_without_coefficients_is_refused_where_the_model_is_compared_
                        "'vegetation_optical_depth' needs its operator's coefficients"):
         load(table)
     load(dict(table, mode="truth"))                     # a truth pass draws it without them
+
+
+def test_a_type_that_cannot_work_on_the_grid_is_refused_before_any_model_work(tmp_path,
+                                                                              capsys):
+    from pdafpy.run import main
+
+    path = tmp_path / "ease2.toml"
+    path.write_text('[[observations]]\ntype = "satellite_soil_moisture"\nfootprint = "ease2"\n'
+                    'interval_h = 24.0\n')
+    assert main([str(path), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "footprint = 'ease2': the grid has no CRS" in err and "\n" not in err.strip()

@@ -26,6 +26,7 @@ from pdafpy.errors import ConfigError, LayoutError
 from pdafpy.experiment_config import LOCAL_FILTERS, ExperimentConfig
 from pdafpy.groups import RunGroups
 from pdafpy.memory import MemoryConstants, MemoryProblem, check_memory, estimate_peak
+from pdafpy.model import FieldSpec, Grid
 from pdafpy.validation import check_observation_files, reporting_rank
 
 from ..coupled import PARAMETER_FIELDS
@@ -54,6 +55,58 @@ def grid_shape(tables: Mapping[str, Any]) -> tuple[int, int, int] | None:
     if dz is None or grid.get("nx") is None or grid.get("ny") is None:
         return None
     return int(grid["nx"]), int(grid["ny"]), len(dz)
+
+
+def planned_grid(tables: Mapping[str, Any]) -> tuple[Grid, np.ndarray] | None:
+    """The model grid and its layer interfaces [m] ``(nz + 1,)`` as the run will build them,
+    from ``[grid]`` alone (column centres at ``x0 + (i + 1/2) dx``, ``y0 + (j + 1/2) dy``; None
+    when the table lacks a key)."""
+    from pdafpy.config import parse_section
+
+    from .config_sections import GridSection
+
+    if grid_shape(tables) is None:
+        return None
+    section = parse_section(GridSection, tables.get("grid", {}), "grid")
+    x0, y0 = (float(v) for v in section.origin_m)
+    dz = np.asarray(section.dz_m if section.dz_m is not None else ZHAO2025_DZ, dtype=float)
+    interfaces = np.concatenate([[0.0], np.cumsum(dz)])
+    grid = Grid(int(section.ny), int(section.nx),
+                x0 + (np.arange(section.nx) + 0.5) * section.dx_m,
+                y0 + (np.arange(section.ny) + 0.5) * section.dy_m,
+                0.5 * (interfaces[:-1] + interfaces[1:]), crs=str(section.crs))
+    return grid, interfaces
+
+
+def _check_observation_modules(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
+    """Build every observation module on the planned grid, and a twin's or truth pass's
+    networks, so that a type that cannot work on this grid (an EASE-2 footprint without a CRS,
+    a lattice of bare columns, a missing model fact) is refused before any model work."""
+    from pdafpy.localize import Localization
+    from pdafpy.obs.module import ObservationContext, build_modules
+
+    from .twin import model_facts
+
+    planned = planned_grid(tables)
+    if planned is None or not cfg.observations:
+        return
+    grid, interfaces = planned
+    nz = interfaces.size - 1
+    fields = (FieldSpec("pressure_head", nz, "m", "state"),
+              *(FieldSpec(k, 1, "kg m-2", "state") for k in STORES),
+              *(FieldSpec(p, nz if PARAMETER_FIELDS[p][0] == "nz" else 1,
+                          PARAMETER_FIELDS[p][1], "parameter") for p in MODEL_PARAMETER_FIELDS),
+              FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
+              *(FieldSpec(k, 1, "1", "diagnostic") for k in DERIVED_FIELDS[1:]))
+    loc = Localization.from_pdaf(cfg.localization.radius_m,
+                                 cfg.localization.support_radius_m or cfg.localization.radius_m,
+                                 cfg.localization.weight)
+    modules = build_modules(cfg.observations, ObservationContext(
+        grid, fields, cfg.ensemble.seed, loc, model_facts(tables, interfaces, grid),
+        cfg.schedule.start))
+    if cfg.mode in ("twin", "truth"):
+        for module in modules:
+            module.network()
 
 
 def elements_per_column(nz: int) -> int:
@@ -225,6 +278,7 @@ def check_run(cfg: ExperimentConfig, tables: Mapping[str, Any], world_size: int)
     keys = (f"grid.nx = {nx}, grid.ny = {ny} ({nx * ny * nz} cells), ensemble.size = "
             f"{cfg.ensemble.size} ({problem.runs} runs)")
     check_memory(estimate, keys, world_size, cfg.parallel.memory_per_rank_gib)
+    _check_observation_modules(cfg, tables)
     check_observation_files(cfg, world_size)
     forcing = tables.get("forcing", {})
     if forcing.get("type") == "netcdf" and reporting_rank(world_size):

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from pdafpy.config import parse_section
+from pdafpy.errors import ConfigError
 from pdafpy.model import Grid
 
 __all__ = ["ModelSetup", "model_setup", "model_grid"]
@@ -43,20 +41,14 @@ def model_setup(config_path: Path | str) -> ModelSetup:
     ConfigError, InputFileError
         A configuration that does not load, naming the key or the file.
     """
-    from models.landda.config_sections import GridSection
     from models.landda.setup import load
-    from models.richards.grid import ZHAO2025_DZ
+    from models.landda.validation import planned_grid
 
     cfg, tables = load(Path(config_path))
-    section = parse_section(GridSection, tables.get("grid", {}), "grid")
-    x0, y0 = (float(v) for v in getattr(section, "origin_m", (0.0, 0.0)))
-    dz = np.asarray(section.dz_m if section.dz_m is not None else ZHAO2025_DZ, dtype=float)
-    interfaces = np.concatenate([[0.0], np.cumsum(dz)])
-    grid = Grid(int(section.ny), int(section.nx),
-                x0 + (np.arange(section.nx) + 0.5) * section.dx_m,
-                y0 + (np.arange(section.ny) + 0.5) * section.dy_m,
-                0.5 * (interfaces[:-1] + interfaces[1:]), crs=str(section.crs))
-    return ModelSetup(grid, cfg.schedule.start)
+    planned = planned_grid(tables)
+    if planned is None:
+        raise ConfigError(f"{config_path}: [grid] needs nx, ny and dz_m (or layers)")
+    return ModelSetup(planned[0], cfg.schedule.start)
 
 
 def model_grid(config_path: Path | str) -> Grid:
