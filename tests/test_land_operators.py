@@ -14,6 +14,7 @@ from scipy.optimize import brentq
 
 from models.landda import ease2
 from models.landda.obs_crns import CRNSSection, CRNSSoilMoisture, _weights, penetration_depth
+from models.landda.obs_crns import d86, penetration_depth_d86
 from models.landda.obs_groundwater_level import wells
 from models.landda.obs_leaf_area_index import LeafAreaIndex, LeafAreaIndexSection
 from models.landda.obs_satellite_soil_moisture import (SatelliteSoilMoisture,
@@ -573,3 +574,85 @@ def test_every_operator_takes_an_empty_window(tmp_path):
         module = build(section)
         assert module.quality_control(none).size == 0
         assert module.operator(none).apply(field, BOX).shape == (3, 0)
+
+
+# ------------------------------------------------------------ CRNS, Schroen et al. (2017) weighting
+
+
+def _d86_closed(theta, rho=1.4, r=75.0):
+    """Schroen et al. (2017)'s D86 [m], written out."""
+    cm = (8.321 + 0.14249 * (0.96655 + np.exp(-0.01 * r)) * (20.0 + theta) / (0.0429 + theta))
+    return cm / rho / 100.0
+
+
+def _two_layer_d86_map(t, rho=1.4, r=75.0):
+    """One exponential weighting of the two-layer profile by hand."""
+    d = _d86_closed(t, rho, r)
+    w1 = 0.5 * d * (1.0 - np.exp(-0.2 / d))
+    w2 = 0.5 * d * (np.exp(-0.2 / d) - np.exp(-2.0 / d))
+    return (w1 * PROFILE[0] + w2 * PROFILE[1]) / (w1 + w2)
+
+
+def test_d86_on_a_uniform_profile_is_that_water_content_at_the_closed_form_depth():
+    values = np.array([0.05, 0.25, 0.45])
+    theta = values[:, None] * np.ones(NZ)
+    theta_bar, depth, iterations = penetration_depth_d86(theta, INTERFACES, 1.6, 30.0)
+    np.testing.assert_allclose(theta_bar, values, rtol=1e-14)
+    np.testing.assert_allclose(depth, _d86_closed(values, 1.6, 30.0), rtol=1e-14)
+    np.testing.assert_array_equal(iterations, 1)
+    np.testing.assert_allclose(d86(values), _d86_closed(values), rtol=1e-15)
+
+
+def test_d86_on_two_layers_reaches_the_fixed_point_solved_independently():
+    start = 0.1 * 0.10 + 0.9 * 0.35                               # the thickness-weighted mean
+    first = penetration_depth_d86(PROFILE, TWO_LAYERS, max_iter=1)
+    np.testing.assert_allclose(first[0], _two_layer_d86_map(start), rtol=1e-14)
+    np.testing.assert_allclose(first[1], _d86_closed(start), rtol=1e-15)
+    for rho, r in ((1.4, 75.0), (1.1, 0.0)):
+        fixed = brentq(lambda t: _two_layer_d86_map(t, rho, r) - t, 0.10, 0.35, xtol=1e-15)
+        theta_bar, depth, iterations = penetration_depth_d86(PROFILE, TWO_LAYERS, rho, r,
+                                                             1e-13, 500)
+        np.testing.assert_allclose(theta_bar, fixed, rtol=1e-11)
+        np.testing.assert_allclose(depth, _d86_closed(fixed, rho, r), rtol=1e-10)
+        assert 2 < iterations < 500
+        default = penetration_depth_d86(PROFILE, TWO_LAYERS, rho, r)
+        assert abs(default[0] - fixed) < 0.01 * fixed and default[2] < iterations
+
+
+def test_d86_decreases_with_water_content_and_with_bulk_density():
+    theta = np.linspace(0.0, 0.6, 61)
+    assert (np.diff(d86(theta)) < 0).all()
+    assert (np.diff(d86(0.2, np.linspace(0.8, 2.0, 13))) < 0).all()
+    assert (np.diff(d86(0.2, 1.4, np.linspace(0.0, 300.0, 31))) < 0).all()
+    uniform = theta[:, None] * np.ones(NZ)
+    assert (np.diff(penetration_depth_d86(uniform, INTERFACES)[1]) < 0).all()
+    assert (penetration_depth_d86(uniform, INTERFACES, 1.6)[1]
+            < penetration_depth_d86(uniform, INTERFACES, 1.2)[1]).all()
+
+
+def test_the_schroen2017_weighting_reads_the_columns_with_its_settings():
+    rows, cols = wells(GRID, 5, 3)
+    profiles = np.moveaxis(THETA[:, :, rows, cols], 1, -1)
+    for table, rho, r in (({}, 1.4, 75.0),
+                          ({"bulk_density_g_cm3": 1.2, "footprint_distance_m": 5.0}, 1.2, 5.0)):
+        section = parse_section(CRNSSection, {"count": 5, "weighting": "schroen2017", **table},
+                                "observations")
+        crns = build(section)
+        hx = applied(crns.operator(crns.network()), THETA)
+        np.testing.assert_allclose(hx, penetration_depth_d86(profiles, INTERFACES, rho, r)[0],
+                                   rtol=1e-14)
+    assert not np.allclose(hx, penetration_depth(profiles, INTERFACES)[0], rtol=1e-3)
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"bulk_density_g_cm3": 1.3}, r"bulk_density_g_cm3 = 1\.3: only with weighting = "
+                                  r"'schroen2017' \(weighting = 'tsmp'\)"),
+    ({"footprint_distance_m": 10.0}, r"footprint_distance_m = 10\.0: only with weighting = "
+                                     r"'schroen2017'"),
+    ({"weighting": "schroen2017", "bulk_density_g_cm3": 0.0}, r"bulk_density_g_cm3 = 0\.0"),
+    ({"weighting": "schroen2017", "footprint_distance_m": -1.0}, r"footprint_distance_m = -1"),
+    ({"weighting": "franz"}, r"weighting = 'franz'"),
+])
+def test_the_schroen2017_keys_are_refused_naming_the_key(table, message):
+    with pytest.raises(ConfigError, match=r"observations\." + message):
+        parse_section(CRNSSection, table, "observations")

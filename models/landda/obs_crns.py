@@ -1,9 +1,12 @@
 """Observation type ``crns_soil_moisture``: cosmic-ray neutron sensors (CRNS).
 
-The operator is TSMP-PDAF's ``crns_flag = 1`` (after Schroen et al. 2017's conventional
-profile), evaluated member by member, so it is non-linear in the state. For each observation
-and member, with the water content theta_k of layer k between the depths top_k and bottom_k
-[m] (``context.model["interfaces"]``):
+The operator is an iterated vertical weighting of the water-content profile, evaluated member
+by member, so it is non-linear in the state. ``weighting`` chooses the depth and weight rule:
+``"tsmp"`` (default) is TSMP-PDAF's ``crns_flag = 1`` (after Schroen et al. 2017's conventional
+profile), ``"schroen2017"`` the penetration depth D86 and exponential weights of Schroen et al.
+(2017) (TSMP-PDAF's ``crns_flag = 2`` form). For each observation and member, with the water
+content theta_k of layer k between the depths top_k and bottom_k [m]
+(``context.model["interfaces"]``), ``weighting = "tsmp"``:
 
 1. start from the thickness-weighted mean theta_bar over every layer of the column, as
    TSMP-PDAF does (``max_depth_m`` cuts the start's range at a depth instead);
@@ -18,6 +21,26 @@ TSMP-PDAF writes the weight as (1 - z_mid / D) dz / D over the layer cut at D. T
 integral used here, (b - t) - (b^2 - t^2) / (2 D) with b = min(bottom, D), equals
 (1 - z_mid' / D) dz' on the cut layer (z_mid' its centre, dz' its thickness): the two agree,
 the factor 1 / D cancelling in the normalisation.
+
+``weighting = "schroen2017"`` iterates the same way from the same start, with two rules
+replaced:
+
+- the depth is Schroen et al. (2017)'s penetration depth, as in their Appendix A, with r in metres,
+  D86 = (p0 + p1 (p2 + exp(-p3 r)) (p4 + theta_bar) / (p5 + theta_bar)) / rho_b [cm], with
+  (p0, ..., p5) = (8.321, 0.14249, 0.96655, 0.01, 20.0, 0.0429), rho_b the dry bulk density
+  ``bulk_density_g_cm3`` [g cm-3] (default 1.4) and r the radial distance from the sensor
+  ``footprint_distance_m`` [m] (default 75);
+- the weight density is exp(-2 z / D86) at every depth z, so
+  W_k = integral over [top_k, bottom_k] of exp(-2 z / D86) dz
+  = (D86 / 2) (exp(-2 top_k / D86) - exp(-2 bottom_k / D86)) [m], for every layer.
+
+The paper's water content includes lattice water and the water equivalent of organic matter;
+the model's theta holds neither, so theta_bar stands in for it. The paper's r is a distance
+rescaled for air pressure; r is taken as given (the reference pressure, where they coincide).
+An observation weights a single profile, so D86 is evaluated at one radius standing for the
+footprint: 75 m by default, inside it, where D86 is 16 to 24 % below its value at the sensor
+(r = 0) and the far-field value (large r) 30 to 45 % below (theta from 0.45 to 0.05);
+TSMP-PDAF's ``crns_flag = 2`` evaluates 1, 20 and 85 m.
 
 All observations and members iterate together as one array; an entry that has converged is
 frozen (its value and depth no longer change), so each ends exactly where an iteration of its
@@ -35,12 +58,14 @@ the groundwater wells, :func:`models.landda.obs_groundwater_level.wells`), with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from pdafpy.config import option
+from pdafpy.errors import ConfigError
 from pdafpy.obs.module import ObservationContext, ObservationModule
 from pdafpy.obs.operators import ColumnFunctionOperator
 from pdafpy.obs.records import ObservationRecords
@@ -49,10 +74,17 @@ from .obs_groundwater_level import station_network
 from .obs_satellite_soil_moisture import Footprint, footprint_stencil, model_fact
 from .observations import LandObservationSection
 
-__all__ = ["CRNSSection", "CRNSSoilMoisture", "penetration_depth", "D_SCALE_M", "D_OFFSET"]
+__all__ = ["CRNSSection", "CRNSSoilMoisture", "penetration_depth", "penetration_depth_d86",
+           "d86", "D_SCALE_M", "D_OFFSET", "SCHROEN2017_P", "WEIGHTINGS"]
 
 #: D = D_SCALE_M / (theta_bar + D_OFFSET) [m] (TSMP-PDAF crns_flag = 1).
 D_SCALE_M, D_OFFSET = 0.058, 0.0829
+#: p0, ..., p5 of Schroen et al. (2017)'s D86 (their Appendix A; r in m, D86 in cm).
+SCHROEN2017_P = (8.321, 0.14249, 0.96655, 0.01, 20.0, 0.0429)
+#: Defaults of ``bulk_density_g_cm3`` [g cm-3] and ``footprint_distance_m`` [m].
+BULK_DENSITY_G_CM3, FOOTPRINT_DISTANCE_M = 1.4, 75.0
+#: The vertical weightings.
+WEIGHTINGS = ("tsmp", "schroen2017")
 #: The observed field.
 FIELD = "water_content"
 
@@ -62,6 +94,75 @@ def _weights(depth: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> np.ndarr
     ``(..., 1)`` [m], ``top`` and ``bottom`` ``(nz,)`` [m]; 0 for layers below D."""
     b = np.minimum(bottom, depth)
     return np.where(b > top, (b - top) - (b * b - top * top) / (2.0 * depth), 0.0)
+
+
+def _exponential_weights(depth: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``integral over [top, bottom] of exp(-2 z / D) dz`` [m] per layer, ``depth`` ``(..., 1)``
+    [m], ``top`` and ``bottom`` ``(nz,)`` [m]."""
+    return 0.5 * depth * np.exp(-2.0 * top / depth) * -np.expm1(-2.0 * (bottom - top) / depth)
+
+
+def _tsmp_depth(theta_bar: np.ndarray) -> np.ndarray:
+    """TSMP-PDAF's penetration depth D [m] of the mean water content [m3 m-3]."""
+    return D_SCALE_M / (theta_bar + D_OFFSET)
+
+
+def d86(theta: np.ndarray | float,
+        bulk_density_g_cm3: np.ndarray | float = BULK_DENSITY_G_CM3,
+        distance_m: np.ndarray | float = FOOTPRINT_DISTANCE_M) -> np.ndarray:
+    """Schroen et al. (2017)'s penetration depth D86 (their Appendix A).
+
+    Parameters
+    ----------
+    theta : ndarray or float
+        Water content [m3 m-3].
+    bulk_density_g_cm3 : ndarray or float
+        Dry bulk density of the soil [g cm-3].
+    distance_m : ndarray or float
+        Radial distance from the sensor [m].
+
+    Returns
+    -------
+    ndarray
+        The depth [m] above which 86 % of the detected neutrons probed the soil, in the
+        broadcast shape of the three.
+    """
+    p0, p1, p2, p3, p4, p5 = SCHROEN2017_P
+    theta = np.asarray(theta, dtype=float)
+    r = np.asarray(distance_m, dtype=float)
+    cm = p0 + p1 * (p2 + np.exp(-p3 * r)) * (p4 + theta) / (p5 + theta)
+    return 0.01 * cm / bulk_density_g_cm3
+
+
+def _iterate(theta_profile: np.ndarray, interfaces: np.ndarray,
+             depth_rule: Callable[[np.ndarray], np.ndarray],
+             weight_rule: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+             tol: float, max_iter: int, start_depth_m: float | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The iterated depth weighting of the module notes, with the depth [m] of the mean water
+    content given by ``depth_rule`` and the layer weights [m] by ``weight_rule(depth (..., 1),
+    top, bottom)``; the parameters and returns of :func:`penetration_depth`."""
+    theta = np.asarray(theta_profile, dtype=float)
+    interfaces = np.asarray(interfaces, dtype=float)
+    top, bottom = interfaces[:-1], interfaces[1:]
+    start = bottom[-1] if start_depth_m is None else start_depth_m
+    thickness = np.clip(np.minimum(bottom, start) - top, 0.0, None)
+    theta_bar = theta @ thickness / thickness.sum()
+    depth = np.full(theta_bar.shape, np.nan)
+    iterations = np.zeros(theta_bar.shape, dtype=np.int64)
+    active = np.ones(theta_bar.shape, dtype=bool)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        new_depth = depth_rule(theta_bar)
+        w = weight_rule(new_depth[..., None], top, bottom)
+        new = (w * theta).sum(axis=-1) / w.sum(axis=-1)
+        converged = np.abs(new - theta_bar) < tol * np.abs(new)
+        theta_bar = np.where(active, new, theta_bar)
+        depth = np.where(active, new_depth, depth)
+        iterations += active
+        active &= ~converged
+    return theta_bar, depth, iterations
 
 
 def penetration_depth(theta_profile: np.ndarray, interfaces: np.ndarray, tol: float = 0.01,
@@ -93,40 +194,59 @@ def penetration_depth(theta_profile: np.ndarray, interfaces: np.ndarray, tol: fl
     iterations : (...) int ndarray
         The weightings each entry took (``max_iter`` where it did not converge).
     """
-    theta = np.asarray(theta_profile, dtype=float)
-    interfaces = np.asarray(interfaces, dtype=float)
-    top, bottom = interfaces[:-1], interfaces[1:]
-    start = bottom[-1] if start_depth_m is None else start_depth_m
-    thickness = np.clip(np.minimum(bottom, start) - top, 0.0, None)
-    theta_bar = theta @ thickness / thickness.sum()
-    depth = np.full(theta_bar.shape, np.nan)
-    iterations = np.zeros(theta_bar.shape, dtype=np.int64)
-    active = np.ones(theta_bar.shape, dtype=bool)
-    for _ in range(max_iter):
-        if not active.any():
-            break
-        new_depth = D_SCALE_M / (theta_bar + D_OFFSET)
-        w = _weights(new_depth[..., None], top, bottom)
-        new = (w * theta).sum(axis=-1) / w.sum(axis=-1)
-        converged = np.abs(new - theta_bar) < tol * np.abs(new)
-        theta_bar = np.where(active, new, theta_bar)
-        depth = np.where(active, new_depth, depth)
-        iterations += active
-        active &= ~converged
-    return theta_bar, depth, iterations
+    return _iterate(theta_profile, interfaces, _tsmp_depth, _weights, tol, max_iter,
+                    start_depth_m)
+
+
+def penetration_depth_d86(theta_profile: np.ndarray, interfaces: np.ndarray,
+                          bulk_density_g_cm3: float = BULK_DENSITY_G_CM3,
+                          distance_m: float = FOOTPRINT_DISTANCE_M, tol: float = 0.01,
+                          max_iter: int = 20, start_depth_m: float | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Schroen et al. (2017)'s iterated CRNS depth weighting (``weighting = "schroen2017"``,
+    see the module notes) of water-content profiles.
+
+    Parameters
+    ----------
+    theta_profile : (..., nz) ndarray
+        Water content of each layer [m3 m-3], any leading shape (members, observations).
+    interfaces : (nz + 1,) ndarray
+        Layer interface depths [m], top down, 0 first.
+    bulk_density_g_cm3 : float
+        Dry bulk density of the soil [g cm-3].
+    distance_m : float
+        Radial distance from the sensor at which D86 is evaluated [m].
+    tol, max_iter, start_depth_m
+        As :func:`penetration_depth`.
+
+    Returns
+    -------
+    theta_bar : (...) ndarray
+        The CRNS water content [m3 m-3].
+    depth : (...) ndarray
+        The penetration depth D86 [m] of the weights that gave it.
+    iterations : (...) int ndarray
+        The weightings each entry took (``max_iter`` where it did not converge).
+    """
+    rule = partial(d86, bulk_density_g_cm3=bulk_density_g_cm3, distance_m=distance_m)
+    return _iterate(theta_profile, interfaces, rule, _exponential_weights, tol, max_iter,
+                    start_depth_m)
 
 
 def crns_operator_function(values: np.ndarray, coeff: np.ndarray, interfaces: np.ndarray,
-                           tol: float, max_iter: int, start_depth_m: float | None) -> np.ndarray:
+                           weighting: Callable[[np.ndarray, np.ndarray],
+                                               tuple[np.ndarray, np.ndarray, np.ndarray]]
+                           ) -> np.ndarray:
     """The CRNS operator on a stencil of ``r`` columns x ``nz`` layers (layers fastest):
     ``values`` ``(n_members, m, r * nz)`` water content, ``coeff`` ``(m, r * nz)`` the columns'
     weights (0 for padding); the weighted mean profile of the columns, depth-weighted by
-    :func:`penetration_depth`. Returns ``(n_members, m)``."""
+    ``weighting(profile, interfaces)`` (:func:`penetration_depth` or
+    :func:`penetration_depth_d86` with the section's settings). Returns ``(n_members, m)``."""
     nz = interfaces.size - 1
     (k, m), r = values.shape[:2], coeff.shape[1] // nz
     w = coeff.reshape(m, r, nz)
     profile = np.einsum("kmrz,mrz->kmz", values.reshape(k, m, r, nz), w) / w.sum(axis=1)
-    return penetration_depth(profile, interfaces, tol, max_iter, start_depth_m)[0]
+    return weighting(profile, interfaces)[0]
 
 
 @dataclass(frozen=True)
@@ -149,6 +269,36 @@ class CRNSSection(LandObservationSection):
                                                  "within this radius (default: the nearest "
                                                  "column only)", unit="m", minimum=0.0,
                                                  exclusive_minimum=True)
+    weighting: str = option("tsmp", "vertical weighting: TSMP-PDAF's crns_flag = 1, or Schroen "
+                            "et al. (2017)'s D86 and exp(-2 z / D86) weights", choices=WEIGHTINGS)
+    bulk_density_g_cm3: float | None = option(None, "weighting = 'schroen2017': dry bulk "
+                                                 "density in D86 (default 1.4)", unit="g cm-3",
+                                                 minimum=0.0, exclusive_minimum=True)
+    footprint_distance_m: float | None = option(None, "weighting = 'schroen2017': radial "
+                                                   "distance from the sensor at which D86 is "
+                                                   "evaluated (default 75)", unit="m",
+                                                   minimum=0.0)
+
+    def check(self, path: str) -> None:
+        super().check(path)
+        if self.weighting == "tsmp":
+            for key in ("bulk_density_g_cm3", "footprint_distance_m"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(f"{path}.{key} = {getattr(self, key)}: only with "
+                                      "weighting = 'schroen2017' (weighting = 'tsmp')")
+
+    def depth_weighting(self) -> Callable[[np.ndarray, np.ndarray],
+                                          tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``weighting(theta_profile, interfaces)``: :func:`penetration_depth` or
+        :func:`penetration_depth_d86` with this section's settings."""
+        common = {"tol": self.depth_tolerance, "max_iter": self.max_iterations,
+                  "start_depth_m": self.max_depth_m}
+        if self.weighting == "tsmp":
+            return partial(penetration_depth, **common)
+        return partial(penetration_depth_d86, bulk_density_g_cm3=BULK_DENSITY_G_CM3
+                       if self.bulk_density_g_cm3 is None else self.bulk_density_g_cm3,
+                       distance_m=FOOTPRINT_DISTANCE_M if self.footprint_distance_m is None
+                       else self.footprint_distance_m, **common)
 
 
 class CRNSSoilMoisture(ObservationModule):
@@ -194,6 +344,5 @@ class CRNSSoilMoisture(ObservationModule):
         level, row, col, coeff = footprint_stencil(rows, cols, np.arange(nz),
                                                    np.ones(nz))
         function = partial(crns_operator_function, interfaces=self.interfaces,
-                           tol=s.depth_tolerance, max_iter=s.max_iterations,
-                           start_depth_m=s.max_depth_m)
+                           weighting=s.depth_weighting())
         return ColumnFunctionOperator(FIELD, level, row, col, coeff, function)
