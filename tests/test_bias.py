@@ -365,3 +365,17 @@ def test_configuration_keys_are_checked_in_one_line(tmp_path):
         parse_section(ExperimentConfig, {"observations": [
             {"type": "surface_soil_moisture", "bias_correction": "anomaly",
              "bias_file": str(path)}]})
+
+
+def test_a_free_run_refuses_a_bias_correction_of_its_training_data(tmp_path):
+    rng = np.random.default_rng(6)
+    path = tmp_path / "bias.nc"
+    obs = rng.uniform(0.1, 0.4, 100)
+    BiasCorrection.build(_training(np.zeros(100), 0.0, obs, obs, rng.uniform(0, 365, 100)),
+                         "grid_point", bins="year").write(path)
+    table = {"mode": "free", "observations": [
+        {"type": "grid_point", "field": "x", "file": str(path), "bias_correction": "anomaly",
+         "bias_file": str(path)}]}
+    with pytest.raises(ConfigError, match=r"observations\[0\].bias_correction: a free run "
+                       "writes the raw observations"):
+        parse_section(ExperimentConfig, table)
