@@ -379,3 +379,26 @@ def test_a_free_run_refuses_a_bias_correction_of_its_training_data(tmp_path):
     with pytest.raises(ConfigError, match=r"observations\[0\].bias_correction: a free run "
                        "writes the raw observations"):
         parse_section(ExperimentConfig, table)
+
+
+def test_a_corrected_value_stays_within_its_types_valid_range(tmp_path):
+    from models.landda.obs_surface_soil_moisture import SurfaceSoilMoisture
+    from pdafpy.localize import Localization
+    from pdafpy.model import Grid
+    from pdafpy.obs.module import ObservationContext
+
+    path = tmp_path / "bias.nc"
+    rng = np.random.default_rng(2)
+    obs = rng.uniform(0.2, 0.3, 200)
+    data = _training(np.zeros(200), 0.0, obs, obs - 0.15, rng.uniform(0, 365, 200), "m3 m-3")
+    BiasCorrection.build(data, "surface_soil_moisture", bins="year").write(path)
+    section = parse_section(ExperimentConfig, {"observations": [
+        {"type": "surface_soil_moisture", "bias_correction": "anomaly",
+         "bias_file": str(path)}]}).observations[0]
+    context = ObservationContext(Grid.uniform(2, 2), (), 1, Localization.from_pdaf(1.0, 1.0, 0),
+                                 {"interfaces": np.array([0.0, 0.05])}, "1970-01-01T00:00:00")
+    module = SurfaceSoilMoisture(section, context, 0)
+    out = module.bias_correct(_records([0.0, 0.0], 0.0, [0.05, 0.3], [10, 20],
+                                       type_name="surface_soil_moisture"))
+    mu_obs, mu_model = obs.mean(), (obs - 0.15).mean()
+    np.testing.assert_allclose(out.value, [0.0, 0.3 + mu_model - mu_obs])   # floored at 0

@@ -145,12 +145,16 @@ class ObservationModule:
     def bias_correct(self, records: ObservationRecords) -> ObservationRecords:
         """Bias-corrected ``records``, all of them good ones, as the section's
         ``bias_correction`` and ``error_rescaling`` ask (``docs/bias-correction.md``; default
-        none: unchanged); one without a usable calibration is flagged rejected
+        none: unchanged), clipped to :attr:`valid_range` (KW26's floor: a corrected soil
+        moisture never falls below 0); one without a usable calibration is flagged rejected
         (``bias_uncalibrated``)."""
         from .calibration import correct_for_section
 
         corrected, uncalibrated = correct_for_section(records, self.section, self.context.start,
                                                       self._bias_calibrations, units=self.units)
+        if self.section.bias_correction != "none":     # the floor (and ceiling): a corrected
+            lo, hi = self.valid_range                  # value stays physically possible
+            corrected = replace(corrected, value=np.clip(corrected.value, lo, hi))
         if uncalibrated:
             log.info("observations[%d] (%s): %d observations without a usable bias calibration "
                      "rejected (bias_uncalibrated)", self.index, self.name, uncalibrated)
