@@ -318,3 +318,29 @@ def test_the_coupling_step_is_the_models():
         cfg, tables = load(dict(SMALL, coupling={"step_s": step}))
         model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(2)))
         assert model.coupled.dt_coupling == step
+
+
+def test_the_grid_origin_places_the_columns_in_the_crs_the_run_and_the_validation_alike():
+    from models.landda.validation import planned_grid
+
+    shifted = dict(SMALL, grid=dict(SMALL["grid"], origin_m=[300000.0, 5600000.0]))
+    cfg, tables = load(shifted)
+    model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, range(1)))
+    planned, _ = planned_grid(tables)
+    base = small_model("pressure_head").grid
+    np.testing.assert_allclose(model.grid.x, base.x + 300000.0)
+    np.testing.assert_allclose(model.grid.y, base.y + 5600000.0)
+    np.testing.assert_allclose(planned.x, model.grid.x)
+    np.testing.assert_allclose(planned.y, model.grid.y)
+
+
+def test_the_leaf_biomass_perturbation_gives_the_members_leaf_spread():
+    from models.landda.twin import initial_member
+
+    model = small_model("pressure_head")
+    base = model.get_state()
+    leaves = {sd: np.array([initial_member(model, base, key, 3, {"leaf_biomass_log_sd": sd})[
+        "leaf_biomass"] for key in range(6)]) for sd in (0.0, 0.3)}
+    assert np.ptp(leaves[0.0], axis=0).max() == 0.0
+    log_spread = np.log(leaves[0.3][:, 0, 0, 0]).std(ddof=1)
+    assert 0.1 < log_spread < 0.6 and np.all(leaves[0.3] > 0)

@@ -34,12 +34,15 @@ Incremental but significant improvements for Earth-gridded data sets. ISPRS Int.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from pdafpy.errors import ConfigError
 
-__all__ = ["EASE2_CRS", "Ease2Grid", "GRIDS", "ease2_grid", "to_ease2", "from_ease2"]
+__all__ = ["EASE2_CRS", "Ease2Grid", "GRIDS", "ease2_grid", "to_ease2", "from_ease2",
+           "transformer"]
 
 #: The map projection of every EASE-2 Global grid.
 EASE2_CRS = "EPSG:6933"
@@ -145,14 +148,39 @@ def ease2_grid(resolution_km: int) -> Ease2Grid:
                           f"{sorted(GRIDS)}") from None
 
 
-def _transformer(source: str, target: str):
-    from pyproj import Transformer
-    from pyproj.exceptions import CRSError
+@lru_cache(maxsize=16)
+def transformer(source: str, target: str) -> Any:
+    """A pyproj Transformer from ``source`` to ``target`` CRS, longitude/easting first (the one
+    place the project builds them: the EASE-2 cells here, the product readers'
+    :mod:`models.products.projection`).
 
+    Raises
+    ------
+    ConfigError
+        If pyproj is not installed or a CRS is unknown.
+    """
+    try:
+        from pyproj import Transformer
+        from pyproj.exceptions import CRSError
+    except ImportError:
+        raise ConfigError("pyproj is not installed (Debian: python3-pyproj); it places "
+                          "longitude/latitude and EASE-2 cells on the model grid") from None
     try:
         return Transformer.from_crs(source, target, always_xy=True)
     except CRSError as exc:
         raise ConfigError(f"CRS {source!r} -> {target!r}: {exc}") from None
+
+
+def _project(source: str, target: str, x: np.ndarray, y: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(x, y)`` of CRS ``source`` in CRS ``target``; one of them is the grid's, which
+    must be set."""
+    if not source or not target:
+        raise ConfigError("EASE-2 cells need the grid's coordinate reference system; the grid "
+                          "has none (a local Cartesian grid)")
+    px, py = transformer(source, target).transform(np.asarray(x, dtype=float),
+                                                   np.asarray(y, dtype=float))
+    return np.asarray(px, dtype=float), np.asarray(py, dtype=float)
 
 
 def to_ease2(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,19 +192,9 @@ def to_ease2(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     ConfigError
         If ``crs`` is empty (a local Cartesian grid cannot be placed on the Earth) or unknown.
     """
-    if not crs:
-        raise ConfigError("EASE-2 cells need the grid's coordinate reference system; the grid "
-                          "has none (a local Cartesian grid)")
-    ex, ey = _transformer(crs, EASE2_CRS).transform(np.asarray(x, dtype=float),
-                                                   np.asarray(y, dtype=float))
-    return np.asarray(ex, dtype=float), np.asarray(ey, dtype=float)
+    return _project(crs, EASE2_CRS, x, y)
 
 
 def from_ease2(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """EASE-2 map coordinates [m] as points of ``crs`` (longitude first where geographic)."""
-    if not crs:
-        raise ConfigError("EASE-2 cells need the grid's coordinate reference system; the grid "
-                          "has none (a local Cartesian grid)")
-    gx, gy = _transformer(EASE2_CRS, crs).transform(np.asarray(x, dtype=float),
-                                                   np.asarray(y, dtype=float))
-    return np.asarray(gx, dtype=float), np.asarray(gy, dtype=float)
+    return _project(EASE2_CRS, crs, x, y)

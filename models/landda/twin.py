@@ -66,14 +66,13 @@ from models.land.soil_perturbations import perturb_log10_ks
 from .analysis_plan import analysis_plan
 from .config_sections import check_field_shapes
 from .forcing_perturbations import ForcingVariableSection
-from models.land.column import STORES
-
-from .model import DERIVED_FIELDS, LandDAModel
+from .model import LandDAModel
 from .observations import LandObservationSection, surface_layers
 from .qc_rules import check_rules, state_rules
 from .scoring import Skill, column_means, theta_violations
 from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
+from .validation import check_run, check_tables, planned_fields
 
 __all__ = ["LandTwin", "run_twin", "read_restart", "initial_member", "analysis_schedule",
            "LandTwinExperiment"]
@@ -165,32 +164,36 @@ class LandTwin(CycleHooks):
     groups : RunGroups
     modules : sequence of ObservationModule
         One per ``[[observations]]`` table.
-    interfaces : (nz + 1,) ndarray
-        Layer interface depths [m].
+    facts : mapping
+        What the model tells the observation types (:func:`model_facts`; ``interfaces``, the
+        layer interface depths [m], among them).
     out : Path
         Output folder.
     records : ObservationRecords, optional
-        The observations read from files (``mode = "assimilate"``).
+        The observations read from files (``mode = "assimilate"``, or ``"free"`` with files).
     truth_file : TruthFile, optional
         What an ``assimilate`` or ``free`` run is scored against (``[verification] truth``).
+    networks : sequence of ObservationRecords
+        Each module's :meth:`~pdafpy.obs.module.ObservationModule.network`, where the truth is
+        run (twin, truth pass); empty otherwise.
     """
 
     records_loaded_state = True
 
     def __init__(self, cfg: ExperimentConfig, tables: Mapping[str, Any], job: Any,
-                 groups: RunGroups, modules: Any, interfaces: np.ndarray, out: Path,
-                 records: ObservationRecords | None = None, truth_file: Any = None):
+                 groups: RunGroups, modules: Any, facts: Mapping[str, Any], out: Path,
+                 records: ObservationRecords | None = None, truth_file: Any = None,
+                 networks: Any = ()):
         self.cfg, self.job, self.groups = cfg, job, groups
         self.grid, self.boxes = job.grid, job.boxes
-        self.interfaces = interfaces
+        self.interfaces = interfaces = facts["interfaces"]
         self.modules, self.records, self.truth_file = list(modules), records, truth_file
         self.schedule = analysis_schedule(cfg)
         self.synthesise = "truth" in groups
-        soil_map = self.modules[0].context.model if self.modules else None
-        self.bare_ground = model_facts(tables, interfaces, self.grid)["bare_ground"]
+        self.bare_ground = facts["bare_ground"]
         precipitation = _precipitation(tables, self.grid) if any(
             m.section.reject_rain_mm_h is not None for m in self.modules) else None
-        self.networks = [m.network() for m in self.modules] if self.synthesise else []
+        self.networks = list(networks)
         self.operators = [m.synthesis_operator(n) for m, n in zip(self.modules, self.networks)]
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         self.wells = self._well_sites()
@@ -201,7 +204,7 @@ class LandTwin(CycleHooks):
         #: Rejected observations per type and rule (stage 1 and 2 QC, not the innovation
         #: check, which the cycle counts).
         self.rejections: dict[str, dict[str, int]] = {}
-        self.rules = [state_rules(m.section, self.grid, soil_map, precipitation)
+        self.rules = [state_rules(m.section, self.grid, facts, precipitation)
                       for m in self.modules]
         self.writers: dict[str, Any] = {}
         self.obs_writer = None
@@ -489,20 +492,20 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                                  cfg.localization.support_radius_m or cfg.localization.radius_m,
                                  cfg.localization.weight)
     try:                                  # every rank checks the same inputs, before any forecast
+        facts = model_facts(tables, interfaces, job.grid)
         modules = build_modules(cfg.observations, ObservationContext(
-            job.grid, tuple(job.fields), cfg.ensemble.seed, loc,
-            model_facts(tables, interfaces, job.grid), cfg.schedule.start))
+            job.grid, tuple(job.fields), cfg.ensemble.seed, loc, facts, cfg.schedule.start))
         reads = cfg.mode == "assimilate" or any(s.file for s in cfg.observations)
         records = read_for(modules, cfg.schedule.start) if reads else None
-        if "truth" in groups:            # a type that cannot observe this grid: refused here
-            for module in modules:
-                module.network()
+        # a type that cannot observe this grid is refused here, on every rank
+        networks = [m.network() for m in modules] if "truth" in groups else []
         truth_file = TruthFile(cfg.verification.truth, job.grid, list(SCORED_FIELDS),
                                cfg.schedule.start, analysis_schedule(cfg).times,
                                cfg.ensemble.size) if cfg.verification.truth else None
     except PdafpyError as exc:
         raise RefusedOnEveryRank(str(exc)) from None
-    hooks = LandTwin(cfg, tables, job, groups, modules, interfaces, out, records, truth_file)
+    hooks = LandTwin(cfg, tables, job, groups, modules, facts, out, records, truth_file,
+                     networks)
     filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
                        type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed) \
         if "assimilation" in groups else None
@@ -566,7 +569,7 @@ class LandTwinExperiment:
 
     def check(self, cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
         from pdafpy.experiment import check_parameters
-        fields = ["pressure_head", *STORES, *DERIVED_FIELDS]
+        fields = [f.name for f in planned_fields(1)]
         for i, s in enumerate(cfg.observations):
             if not isinstance(s, LandObservationSection):
                 raise ConfigError(f"observations[{i}].type = {s.type!r}: the land twin observes "
@@ -581,7 +584,6 @@ class LandTwinExperiment:
                                   "truth pass does without")
         check_parameters(cfg, list(PARAMETER_FIELDS))
         check_field_shapes(tables)
-        from .validation import check_tables
         check_tables(cfg, tables)
 
     def check_layout(self, cfg: ExperimentConfig, tables: Mapping[str, Any],
@@ -591,7 +593,6 @@ class LandTwinExperiment:
         solver options, PETSc's index range, the memory per rank, the observation and forcing
         files (:func:`models.landda.validation.check_run`)."""
         check_layout(cfg, world_size)
-        from .validation import check_run
         check_run(cfg, tables, world_size)
 
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],

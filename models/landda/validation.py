@@ -78,6 +78,18 @@ def planned_grid(tables: Mapping[str, Any]) -> tuple[Grid, np.ndarray] | None:
     return grid, interfaces
 
 
+def planned_fields(nz: int) -> tuple[FieldSpec, ...]:
+    """The fields of the land twin's model with ``nz`` layers, as it will declare them
+    (:attr:`models.landda.model.LandDAModel.fields`): pressure head, the land stores, the
+    parameter fields it always carries, then the derived fields."""
+    return (FieldSpec("pressure_head", nz, "m", "state"),
+            *(FieldSpec(k, 1, "kg m-2", "state") for k in STORES),
+            *(FieldSpec(p, nz if PARAMETER_FIELDS[p][0] == "nz" else 1, PARAMETER_FIELDS[p][1],
+                        "parameter") for p in MODEL_PARAMETER_FIELDS),
+            FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
+            *(FieldSpec(k, 1, "1", "diagnostic") for k in DERIVED_FIELDS[1:]))
+
+
 def _check_observation_modules(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
     """Build every observation module on the planned grid, and a twin's or truth pass's
     networks, so that a type that cannot work on this grid (an EASE-2 footprint without a CRS,
@@ -91,18 +103,11 @@ def _check_observation_modules(cfg: ExperimentConfig, tables: Mapping[str, Any])
     if planned is None or not cfg.observations:
         return
     grid, interfaces = planned
-    nz = interfaces.size - 1
-    fields = (FieldSpec("pressure_head", nz, "m", "state"),
-              *(FieldSpec(k, 1, "kg m-2", "state") for k in STORES),
-              *(FieldSpec(p, nz if PARAMETER_FIELDS[p][0] == "nz" else 1,
-                          PARAMETER_FIELDS[p][1], "parameter") for p in MODEL_PARAMETER_FIELDS),
-              FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
-              *(FieldSpec(k, 1, "1", "diagnostic") for k in DERIVED_FIELDS[1:]))
     loc = Localization.from_pdaf(cfg.localization.radius_m,
                                  cfg.localization.support_radius_m or cfg.localization.radius_m,
                                  cfg.localization.weight)
     modules = build_modules(cfg.observations, ObservationContext(
-        grid, fields, cfg.ensemble.seed, loc, model_facts(tables, interfaces, grid),
+        grid, planned_fields(interfaces.size - 1), cfg.ensemble.seed, loc, model_facts(tables, interfaces, grid),
         cfg.schedule.start))
     if cfg.mode in ("twin", "truth"):
         for module in modules:
@@ -113,8 +118,7 @@ def elements_per_column(nz: int) -> int:
     """State-vector elements per column of the land twin's model: the pressure head and the
     parameter fields (``nz`` each), the land stores (1 each), water content (``nz``) and the
     other derived fields (1 each)."""
-    params = sum(nz if PARAMETER_FIELDS[p][0] == "nz" else 1 for p in MODEL_PARAMETER_FIELDS)
-    return nz + len(STORES) + params + nz + (len(DERIVED_FIELDS) - 1)
+    return sum(f.levels for f in planned_fields(nz))
 
 
 # ---------------------------------------------------------------------------- tables

@@ -10,8 +10,6 @@ product's resolution (:mod:`models.landda.ease2`, which holds the grid definitio
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +18,7 @@ from pdafpy.model import Grid
 from pdafpy.obs.files import GEOGRAPHIC_CRS
 
 from models.landda.ease2 import GRIDS as EASE2_GRIDS
+from models.landda.ease2 import transformer
 
 from .common import GRID_COORDINATES, LONLAT, LonLatBox
 
@@ -30,27 +29,6 @@ __all__ = ["transformer", "is_geographic", "to_grid", "grid_extent", "inside_gri
 EASE2_GRID_SHAPES = {km: (grid.rows, grid.columns) for km, grid in EASE2_GRIDS.items()}
 #: Points per edge of the grid's outline when its longitude/latitude box is taken.
 _OUTLINE_POINTS = 33
-
-
-@lru_cache(maxsize=16)
-def transformer(source: str, target: str) -> Any:
-    """A pyproj Transformer from ``source`` to ``target`` CRS, longitude/easting first.
-
-    Raises
-    ------
-    ConfigError
-        If pyproj is not installed or a CRS is unknown.
-    """
-    try:
-        from pyproj import Transformer
-        from pyproj.exceptions import CRSError
-    except ImportError:
-        raise ConfigError("pyproj is not installed (Debian: python3-pyproj); it places "
-                          "longitude/latitude on the model grid") from None
-    try:
-        return Transformer.from_crs(source, target, always_xy=True)
-    except CRSError as exc:
-        raise ConfigError(f"CRS {source!r} -> {target!r}: {exc}") from None
 
 
 def is_geographic(crs: str) -> bool:
