@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
+from .analysis_config import AnalysisModuleSection, ParameterSection, check_analysis_modules
 from .config import option
 from .errors import ConfigError
 from .groups import RunGroups
@@ -106,6 +107,8 @@ class ObservationSection:
 
     type: str = option("grid_point", "observation type, by its registered name "
                        "(entry-point group pdafpy.observations)")
+    name: str = option("", "label by which [[analysis]] tables name this table (default: its "
+                       "type; needed when two tables share a type)")
     error: float = option(1.0, "error standard deviation, in the observed quantity's unit",
                           minimum=0.0, exclusive_minimum=True)
     interval_h: float = option(24.0, "time between observations (each type on its own clock)",
@@ -257,6 +260,11 @@ class ExperimentConfig:
     inflation: InflationSection = option(default_factory=InflationSection)
     observations: tuple[ObservationSection, ...] = option(
         (), "observation types ([[observations]] tables)")
+    analysis: tuple[AnalysisModuleSection, ...] = option(
+        (), "analysis modules ([[analysis]] tables, run in this order; default: every due type "
+        "in one analysis)")
+    parameter: tuple[ParameterSection, ...] = option(
+        (), "settings of estimated parameters ([[parameter]] tables)")
     schedule: ScheduleSection = option(default_factory=ScheduleSection)
     output: OutputSection = option(default_factory=OutputSection)
     verification: VerificationSection = option(default_factory=VerificationSection)
@@ -293,6 +301,8 @@ class ExperimentConfig:
                                   f"{self.mode!r} run makes its observations at the analysis "
                                   "times, which every window holds; windows select "
                                   "observations read from files (mode = 'assimilate')")
+        check_analysis_modules(self.analysis, self.parameter, self.observations,
+                               self.filter.parameters)
         if self.verification.truth and self.mode not in ("assimilate", "free"):
             raise ConfigError(f"verification.truth = {self.verification.truth!r}: mode "
                               f"{self.mode!r} has its own truth or none to score; only "

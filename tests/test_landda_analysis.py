@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.landda.analysis_plan import analysis_plan
-from pdafpy.cycle import CycleOptions, damp_increment, inflate_analysed
+from pdafpy.cycle import CycleOptions, inflate_analysed
 from pdafpy.decomposition import Box
 from models.landda.observations import LandObservationSection as ObservationSection
 from pdafpy.model import FieldSpec
@@ -25,13 +25,13 @@ def test_types_without_a_range_update_whole_columns_in_one_analysis():
     groups = analysis_plan(sections((), ()), INTERFACES, [0, 1], FIELDS)
     assert len(groups) == 1
     g = groups[0]
-    assert g.types == (0, 1) and g.levels == {} and g.damped == ()
+    assert g.types == (0, 1) and g.levels == {} and g.damping == {}
     assert g.fields == ("pressure_head", "water_content", "water_table_depth")
 
 
 def test_depth_ranges_split_the_column_between_observation_types():
     groups = analysis_plan(sections((0.0, 1.0), (1.0, 4.0)), INTERFACES, [0, 1], FIELDS,
-                           ["log10_ks"])
+                           ["log10_ks"], 0.1)
     top, deep = groups
     assert top.types == (0,) and deep.types == (1,)
     assert np.array_equal(top.levels["pressure_head"], [0, 1, 2, 3])
@@ -39,17 +39,17 @@ def test_depth_ranges_split_the_column_between_observation_types():
     assert np.array_equal(top.levels["log10_ks"], [0, 1, 2, 3])
     assert "water_table_depth" not in top.fields          # the top metre does not reach the table
     assert "water_table_depth" in deep.fields
-    assert top.damped == deep.damped == ("log10_ks",)
+    assert top.damping == deep.damping == {"log10_ks": 0.1}
 
 
 def test_types_that_keep_the_parameters_are_analysed_apart():
     types = [ObservationSection(update_parameters=False),
              ObservationSection(type="groundwater_level")]
-    groups = analysis_plan(types, INTERFACES, [0, 1], FIELDS, ["log10_ks"])
+    groups = analysis_plan(types, INTERFACES, [0, 1], FIELDS, ["log10_ks"], 0.5)
     state_only, with_ks = groups
     assert state_only.types == (0,) and with_ks.types == (1,)
-    assert state_only.damped == () and "log10_ks" not in state_only.fields
-    assert with_ks.damped == ("log10_ks",) and "log10_ks" in with_ks.fields
+    assert state_only.damping == {} and "log10_ks" not in state_only.fields
+    assert with_ks.damping == {"log10_ks": 0.5} and "log10_ks" in with_ks.fields
 
 
 def test_only_due_types_are_analysed_and_parts_name_positions_among_them():
@@ -95,12 +95,3 @@ def test_inflation_touches_only_the_analysed_elements():
     anom = analysis[:, analysed] - analysis[:, analysed].mean(0)
     assert np.allclose(out[:, analysed] - out[:, analysed].mean(0), 1.5 * anom)
     assert np.allclose(out[:, analysed].mean(0), analysis[:, analysed].mean(0))
-
-
-def test_parameter_damping_applies_a_fraction_of_the_increment():
-    lay = _layout()
-    before = np.zeros((3, lay.size))
-    after = np.ones((3, lay.size))
-    damp_increment(lay, after, before, ("log10_ks",), 0.1)
-    assert np.allclose(lay.view(after, "log10_ks"), 0.1)
-    assert np.allclose(lay.view(after, "pressure_head"), 1.0)

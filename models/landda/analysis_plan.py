@@ -1,5 +1,10 @@
 """The land twin's analysis plan: which observation types update which part of the column.
 
+With ``[[analysis]]`` tables the plan is theirs (:func:`pdafpy.cycle.module_plan`): each module
+its types, schedule, state subset, mask and update variable, with the derived variables
+recomputed between modules (:mod:`models.landda.analysis_state`). Without them, the observation
+types' own keys make the parts (the shorthand below).
+
 Types without an ``update_depth_m`` range update whole columns; types with a range ``[top,
 bottom]`` update the layers whose centre lies in it (pressure head, water content and the
 estimated parameters), and the water-table depth only if the range reaches the bottom of the
@@ -19,15 +24,17 @@ import numpy as np
 
 from pdafpy.cycle import AnalysisPart
 
-__all__ = ["ANALYSED", "analysis_plan"]
+__all__ = ["ANALYSED", "analysis_plan", "TYPE_UPDATE_KEYS"]
 
 #: The state fields an analysis may update, besides the estimated parameters.
 ANALYSED = ("pressure_head", "water_content", "water_table_depth")
+#: The observation types' keys of the shorthand plan, refused beside ``[[analysis]]`` tables.
+TYPE_UPDATE_KEYS = ("update_depth_m", "update_parameters", "update_soil", "update_land_state")
 
 
 def analysis_plan(sections: Sequence[Any], interfaces: np.ndarray, due: Sequence[int],
-                  field_names: Sequence[str], parameters: Sequence[str] = ()
-                  ) -> list[AnalysisPart]:
+                  field_names: Sequence[str], parameters: Sequence[str] = (),
+                  parameter_damping: float = 1.0) -> list[AnalysisPart]:
     """The analyses of one step: the due types grouped by what they update.
 
     Parameters
@@ -42,11 +49,13 @@ def analysis_plan(sections: Sequence[Any], interfaces: np.ndarray, due: Sequence
         The fields of the state vector.
     parameters : sequence of str
         The estimated parameter fields (``[filter] parameters``).
+    parameter_damping : float
+        ``[filter] parameter_damping``: the damping of every estimated parameter.
 
     Returns
     -------
     list of AnalysisPart
-        ``types`` are positions in ``due``; ``damped`` the part's parameter fields.
+        ``types`` are positions in ``due``.
     """
     interfaces = np.asarray(interfaces, dtype=float)
     centres = 0.5 * (interfaces[:-1] + interfaces[1:])
@@ -71,5 +80,6 @@ def analysis_plan(sections: Sequence[Any], interfaces: np.ndarray, due: Sequence
                                   {} if whole else {f: levels for f in fields
                                                     if f != "water_table_depth"
                                                     and f not in land},
-                                  tuple(p for p in parameters if p in fields)))
+                                  {p: parameter_damping for p in parameters
+                                   if p in fields and parameter_damping < 1.0}))
     return parts

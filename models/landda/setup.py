@@ -27,7 +27,8 @@ from .config_sections import MODEL_SECTIONS as MODEL_TABLES
 from .forcing_perturbations import forcing_variables
 
 __all__ = ["MODEL_SECTIONS", "PerturbationSection", "UpdateSection", "CouplingSection",
-           "packaged_table", "default_table", "load", "model_config", "soil_bounds"]
+           "packaged_table", "default_table", "load", "model_config", "soil_bounds",
+           "soil_values"]
 
 UPDATE_VARIABLES = ("pressure_head", "water_content", "both")
 
@@ -139,7 +140,10 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
     return {"subsurface": sub, "land": dict(tables.get("land", {})),
             "forcing": dict(tables.get("forcing", {})),
             "coupling": {"dt_s": coupling.step_s},
-            "parameter_fields": ["log10_ks"], "update": update.variable,
+            "parameter_fields": ["log10_ks"] + [p for p in cfg.filter.parameters
+                                                if p != "log10_ks"],
+            # with [[analysis]] modules the filter ranks write back (models.landda.analysis_state)
+            "update": "pressure_head" if cfg.analysis else update.variable,
             "perturbations": {"forcing": pert.get("forcing", {}),
                               "forcing_correlation": pert.get("forcing_correlation"),
                               "forcing_correlation_length_m":
@@ -148,15 +152,19 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
             "perturbation_keys": [int(k) for k in perturbation_keys]}
 
 
-def soil_bounds(soil: Mapping[str, Any], nz: int, box: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``theta_r`` and ``theta_s`` [m3 m-3] of the ``[soil]`` table on a block of columns.
+def soil_values(soil: Mapping[str, Any], keys: tuple[str, ...], nz: int, box: Any
+                ) -> list[np.ndarray]:
+    """The ``[soil]`` values ``keys`` on a block of columns, each broadcastable to
+    ``(nz, box.ny, box.nx)``: scalars, one per layer, one per column ``(ny, nx)`` or one per
+    cell ``(nz, ny, nx)``, as the subsurface model accepts them.
 
-    Values may be scalars, one per layer, one per column ``(ny, nx)`` or one per cell
-    ``(nz, ny, nx)``, as the subsurface model accepts them. Returns two arrays broadcastable to
-    ``(nz, box.ny, box.nx)``.
+    Raises
+    ------
+    ConfigError
+        For a missing key.
     """
     out = []
-    for key in ("theta_r", "theta_s"):
+    for key in keys:
         if key not in soil:
             raise ConfigError(f"soil.{key}: missing; the twin experiment needs it")
         v = np.asarray(soil[key], dtype=float)
@@ -167,4 +175,11 @@ def soil_bounds(soil: Mapping[str, Any], nz: int, box: Any) -> tuple[np.ndarray,
         elif v.ndim == 3:
             v = v[:, box.y0:box.y1, box.x0:box.x1]
         out.append(v)
-    return out[0], out[1]
+    return out
+
+
+def soil_bounds(soil: Mapping[str, Any], nz: int, box: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``theta_r`` and ``theta_s`` [m3 m-3] of the ``[soil]`` table on a block of columns
+    (:func:`soil_values`)."""
+    theta_r, theta_s = soil_values(soil, ("theta_r", "theta_s"), nz, box)
+    return theta_r, theta_s

@@ -5,14 +5,18 @@
   (:class:`CycleHooks`);
 - :mod:`pdafpy.cycle.analysis`: :func:`analysis_step`, one analysis on the filter ranks
   (observe the owned observations, innovation check, halo exchange, local search, the filter);
-  PDAF's offline mode calls it directly.
+  PDAF's offline mode calls it directly;
+- :mod:`pdafpy.cycle.modules`: :func:`module_plan`, the ``[[analysis]]`` tables as the parts of
+  one analysis time.
 """
 
 from .analysis import AnalysisReport, analysis_step
 from .loop import (PHASES, AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
-                   CycleOptions, CycleResult, CycleStep, Observed, RunFailed, damp_increment,
-                   inflate_analysed)
+                   CycleOptions, CycleResult, CycleStep, Observed, RunFailed, combine_mask,
+                   inflate_analysed, write_back)
+from .modules import module_plan
 
 __all__ = ["AnalysisReport", "analysis_step", "PHASES", "AnalysisPart", "AssimilationCycle",
            "Checkpointing", "CycleHooks", "CycleOptions", "CycleResult", "CycleStep", "Observed",
-           "RunFailed", "damp_increment", "inflate_analysed"]
+           "RunFailed", "combine_mask", "inflate_analysed", "module_plan",
+           "write_back"]

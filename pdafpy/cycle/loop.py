@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -63,8 +63,8 @@ from ..schedule import AnalysisSchedule
 from .analysis import AnalysisReport, analysis_step
 
 __all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "AnalysisPart",
-           "Observed", "Checkpointing", "CycleResult", "RunFailed", "PHASES", "damp_increment",
-           "inflate_analysed"]
+           "Observed", "Checkpointing", "CycleResult", "RunFailed", "PHASES", "combine_mask",
+           "inflate_analysed", "write_back"]
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class Observed:
 
 @dataclass(frozen=True)
 class AnalysisPart:
-    """Observation types analysed together, and the part of the state they update.
+    """Observation types analysed together, and the part of the state they update (one
+    analysis module, :mod:`pdafpy.cycle.modules`).
 
     Attributes
     ----------
@@ -130,14 +131,35 @@ class AnalysisPart:
         Fields updated (None: every field).
     levels : dict
         For layered fields updated only in part, the levels (0 = top); empty: whole columns.
-    damped : tuple of str
-        Fields whose increment is scaled by :attr:`CycleOptions.parameter_damping`.
+    damping : dict of str to float
+        Fields whose increment is scaled: ``x = x_f + d (x_a - x_f)`` with ``d`` in (0, 1).
+    name : str
+        Label in logs.
+    radius_m : float or None
+        Replaces the types' horizontal cut-off and support radius, keeping their weight
+        function and metric (None: each type's own).
+    vertical : VerticalLocalization or None
+        Vertical localisation of the local filters (None: none).
+    mask : str
+        ``"all"``, or a mask the application offers (:meth:`CycleHooks.analysis_mask`): the
+        elements the part may change, decided from the state it receives.
+    mask_members : str
+        ``"per_member"``, ``"all_members"`` or ``"any_member"``
+        (:data:`pdafpy.analysis_config.MASK_MEMBERS`).
+    update : str
+        What the application writes back (:meth:`CycleHooks.reconcile`); "" its default.
     """
 
     types: tuple[int, ...]
     fields: tuple[str, ...] | None = None
     levels: Mapping[str, np.ndarray] = field(default_factory=dict)
-    damped: tuple[str, ...] = ()
+    damping: Mapping[str, float] = field(default_factory=dict)
+    name: str = ""
+    radius_m: float | None = None
+    vertical: Any = None
+    mask: str = "all"
+    mask_members: str = "per_member"
+    update: str = ""
 
 
 class CycleHooks:
@@ -158,6 +180,20 @@ class CycleHooks:
     def plan(self, step: CycleStep, observed: Observed) -> list[AnalysisPart]:
         """The analyses of this step, in order (default: all types, every field, at once)."""
         return [AnalysisPart(tuple(range(len(observed.types))))] if observed.types else []
+
+    def analysis_mask(self, part: AnalysisPart, runs: np.ndarray, index: np.ndarray
+                      ) -> np.ndarray:
+        """Where each run may change: ``(n_runs, index.size)`` bool for the state elements
+        ``index`` of ``runs`` (the state the part receives), for :attr:`AnalysisPart.mask`
+        other than ``"all"``."""
+        raise ConfigError(f"analysis {part.name!r}: mask = {part.mask!r}: "
+                          f"{type(self).__name__} offers no masks")
+
+    def reconcile(self, step: CycleStep, part: AnalysisPart, runs: np.ndarray,
+                  received: np.ndarray) -> None:
+        """Derived variables of ``runs`` made consistent with what ``part`` analysed (in
+        place), before the next part observes them; ``received`` is the state the part
+        received. Default: nothing."""
 
     def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
         """Records of the forecast at ``t`` inside the step's window (every
@@ -211,8 +247,6 @@ class CycleOptions:
     adaptive_forget : bool
         PDAF's adaptive forgetting factor (:func:`pdafpy.inflation.adaptive_forget`) instead
         of the filter's fixed one.
-    parameter_damping : float
-        Fraction of the increment applied to each part's ``damped`` fields.
     rotate : bool
         A random mean-preserving rotation of the analysis anomalies (DAPPER's ``rot``).
     record_every : float or None
@@ -229,7 +263,6 @@ class CycleOptions:
     rtpp: float = 0.0
     rtps: float = 0.0
     adaptive_forget: bool = False
-    parameter_damping: float = 1.0
     rotate: bool = False
     record_every: float | None = None
 
@@ -309,6 +342,7 @@ class AssimilationCycle:
         self._searches: dict[tuple[str, int], LocalSearchCache] = defaultdict(LocalSearchCache)
         self._analysed: dict[tuple, np.ndarray] = {}
         self._column_coords: np.ndarray | None = None
+        self._parameters: np.ndarray | None = None
         o = options
         self._inflates = o.multiplicative != 1.0 or bool(o.rtpp or o.rtps or o.rotate)
         perturbed = sum(g.size for g in groups.of_kind("perturbed"))
@@ -436,25 +470,13 @@ class AssimilationCycle:
         parts = self.hooks.plan(step, observed) if analysed_groups else []
         reports = []
         for g in analysed_groups:
-            da = self.groups.part(ens, g.name)
             block = self.groups.with_perturbed(g.name)
-            runs = ens[block.start:block.stop]              # da, and its perturbed runs
-            prior = da.copy() if self._inflates else None
+            runs = ens[block.start:block.stop]              # the group, and its perturbed runs
+            n_members = g.size
             for i, part in enumerate(parts):
-                before = da.copy() if part.damped and self.options.parameter_damping < 1.0 \
-                    else None
-                reports.append(analysis_step(
-                    self.filter, runs, fl, self.grid, [observed.types[k] for k in part.types],
-                    comm, self.boxes, cycle=step.index, analysed_fields=part.fields,
-                    analysed_levels=part.levels or None,
-                    adaptive_forget=self.options.adaptive_forget,
-                    search_cache=self._searches[g.name, i], domain_coords=self._columns(fl)))
-                if before is not None:
-                    damp_increment(fl, da, before, part.damped, self.options.parameter_damping)
-            if parts and self._inflates:
-                inflate_analysed(da, prior, self._analysed_indices(fl, parts), self.options,
-                                 step.index)
-            if parts and runs.shape[0] > da.shape[0]:        # the next window's perturbed runs
+                reports.append(self._analyse_part(step, part, i, g.name, runs, n_members,
+                                                  observed, fl, comm))
+            if parts and runs.shape[0] > n_members:        # the next window's perturbed runs
                 runs[:] = self.filter.perturbed_runs(runs[0], fl.column_indices(
                     parts[0].fields, parts[0].levels or None))
         self.hooks.constrain(step, ens)
@@ -465,20 +487,69 @@ class AssimilationCycle:
         self._count(observed, reports, comm)
         return forecast, observed
 
+    def _analyse_part(self, step: CycleStep, part: AnalysisPart, i: int, group: str,
+                      runs: np.ndarray, n_members: int, observed: Observed, layout: Any,
+                      comm: Any) -> AnalysisReport:
+        """One part on one run group (in place on ``runs``): the analysis of its subset, then
+        inflation, the mask's write-back ``m x_a + (1 - m) x_f`` and the damping of that
+        subset, then the hooks' derived variables."""
+        types = [observed.types[k] for k in part.types]
+        if part.radius_m is not None:
+            types = [replace(t, localization=replace(t.localization, cradius=part.radius_m,
+                                                     sradius=part.radius_m)) for t in types]
+        index = self._part_indices(layout, part)
+        received = runs.copy()
+        mask = None
+        if part.mask != "all":
+            mask = combine_mask(self.hooks.analysis_mask(part, runs, index), part.mask_members,
+                                n_members)
+        report = analysis_step(
+            self.filter, runs, layout, self.grid, types, comm, self.boxes, cycle=step.index,
+            analysed_fields=part.fields, analysed_levels=part.levels or None,
+            adaptive_forget=self.options.adaptive_forget,
+            search_cache=self._searches[group, i], domain_coords=self._columns(layout),
+            **({"vertical": part.vertical} if part.vertical is not None else {}))
+        before, after = received[:, index], runs[:, index]
+        if self._inflates:
+            inflate_analysed(after[:n_members], before[:n_members], np.arange(index.size),
+                             self.options, step.index)
+        after = write_back(before, after, mask,
+                           self._damping_factors(layout, part, index) if part.damping else None,
+                           self._parameter_elements(layout)[index])
+        runs[:, index] = after
+        self.hooks.reconcile(step, part, runs, received)
+        return report
+
+    def _part_indices(self, layout: Any, part: AnalysisPart) -> np.ndarray:
+        """The state indices ``part`` updates, sorted (kept per distinct part)."""
+        key = (part.fields, tuple((k, tuple(np.ravel(v))) for k, v in part.levels.items()))
+        if key not in self._analysed:
+            self._analysed[key] = np.unique(layout.column_indices(part.fields,
+                                                                  part.levels or None))
+        return self._analysed[key]
+
+    def _parameter_elements(self, layout: Any) -> np.ndarray:
+        """``(layout.size,)`` bool: the elements of parameter fields (kind ``"parameter"``)."""
+        if self._parameters is None:
+            self._parameters = np.zeros(layout.size, dtype=bool)
+            for f in layout.fields:
+                if f.kind == "parameter":
+                    self._parameters[layout.field_slice(f.name)] = True
+        return self._parameters
+
+    def _damping_factors(self, layout: Any, part: AnalysisPart, index: np.ndarray
+                         ) -> np.ndarray:
+        """``(index.size,)``: each element's damping (1 where its field has none)."""
+        d = np.ones(layout.size)
+        for name, value in part.damping.items():
+            d[layout.field_slice(name)] = value
+        return d[index]
+
     def _columns(self, layout: Any) -> np.ndarray:
         """Coordinates of this filter rank's columns ``(n_columns, 2)``, computed once."""
         if self._column_coords is None:
             self._column_coords = self.grid.column_coords(layout.box)
         return self._column_coords
-
-    def _analysed_indices(self, layout: Any, parts: Sequence[AnalysisPart]) -> np.ndarray:
-        """The state indices some part updates (sorted), kept per distinct plan."""
-        key = tuple((p.fields, tuple((k, tuple(np.ravel(v))) for k, v in p.levels.items()))
-                    for p in parts)
-        if key not in self._analysed:
-            self._analysed[key] = np.unique(np.concatenate([
-                layout.column_indices(p.fields, p.levels or None).ravel() for p in parts]))
-        return self._analysed[key]
 
     def _count(self, observed: Observed, reports: Sequence[AnalysisReport], comm: Any) -> None:
         from mpi4py import MPI
@@ -556,21 +627,6 @@ def _lor() -> Any:
     return MPI.LOR
 
 
-def damp_increment(layout: Any, ens: np.ndarray, before: np.ndarray, names: Sequence[str],
-                   damping: float) -> None:
-    """Apply only ``damping`` of the analysis increment to the fields ``names`` (in place).
-
-    Parameters
-    ----------
-    layout : StateLayout
-    ens, before : (N, layout.size) ndarray
-        The analysis (changed in place) and the state before it.
-    """
-    for name in names:
-        new, old = layout.view(ens, name), layout.view(before, name)
-        new[...] = old + damping * (new - old)
-
-
 def inflate_analysed(ens: np.ndarray, prior: np.ndarray, analysed: np.ndarray,
                      options: CycleOptions, cycle: int = 0) -> None:
     """Inflation, relaxation and rotation of the analysed state elements only (in place);
@@ -596,3 +652,53 @@ def inflate_analysed(ens: np.ndarray, prior: np.ndarray, analysed: np.ndarray,
     if options.rotate:
         rotate(part, options.seed, cycle)
     ens[:, analysed] = part
+
+
+def combine_mask(mask: np.ndarray, members: str, n_members: int) -> np.ndarray:
+    """A per-run mask ``(n_runs, k)`` decided over the ensemble as ``members`` says.
+
+    ``"per_member"``: as given; ``"all_members"``: true where it is true for every member
+    (the first ``n_members`` runs; perturbed runs of an SEKF follow them); ``"any_member"``:
+    true where it is for at least one. Returns a boolean array broadcastable to ``mask``.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if members == "per_member":
+        return mask
+    if members == "all_members":
+        return mask[:n_members].all(axis=0, keepdims=True)
+    if members == "any_member":
+        return mask[:n_members].any(axis=0, keepdims=True)
+    raise ConfigError(f"mask_members = {members!r}: expected per_member, all_members or "
+                      "any_member")
+
+
+def write_back(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None,
+               damping: np.ndarray | None, parameters: np.ndarray) -> np.ndarray:
+    """What an analysis module leaves of its analysis of a state subset.
+
+    ``new = m (x_f + d (x_a - x_f)) + (1 - m) x_f``, with the mask ``m`` and the damping ``d``;
+    a parameter element without spread in ``before`` keeps its value exactly.
+
+    Parameters
+    ----------
+    before, after : (n_runs, k) ndarray
+        The subset as the module received it and as the filter analysed it.
+    mask : bool ndarray broadcastable to (n_runs, k), or None
+        Where each run may change (:func:`combine_mask`); None: everywhere.
+    damping : (k,) ndarray or None
+        Each element's damping ``d`` in (0, 1]; None: 1.
+    parameters : (k,) bool ndarray
+        Which elements belong to parameter fields.
+
+    Returns
+    -------
+    (n_runs, k) ndarray
+    """
+    new = after if damping is None else before + damping * (after - before)
+    if mask is not None:
+        new = np.where(mask, new, before)
+    fixed = parameters & np.all(before == before[:1], axis=0)
+    if fixed.any():
+        new = new.copy() if new is after else new
+        new[:, fixed] = before[:, fixed]
+    return new
