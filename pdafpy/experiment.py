@@ -239,6 +239,12 @@ class GenericExperiment:
         if cfg.filter.parameters:
             raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: pdafpy's "
                               f"generic twin of model {self.name!r} estimates no parameters")
+        for i, m in enumerate(cfg.analysis):
+            for key, default in (("mask", "all"), ("update", "")):
+                if getattr(m, key) != default:
+                    raise ConfigError(f"analysis[{i}].{key} = {getattr(m, key)!r}: pdafpy's "
+                                      f"generic twin of model {self.name!r} offers none (masks "
+                                      "and update variables are a model's own)")
 
     def check_layout(self, cfg: ExperimentConfig, tables: Mapping[str, Any],
                      world_size: int) -> None:

@@ -5,13 +5,15 @@ analysis domains. Observations are owned (and observed) by the rank whose block 
 ``r`` receives the rest from its neighbours, and only from them:
 
 1. every filter rank shares two boxes (4 numbers each): the bounding box of its local-domain
-   coordinates and that of its owned observations;
+   coordinates and that of its owned observations, and whether any of its observations has a
+   vertical range;
 2. ranks ``p`` and ``q`` are partners when the observation box of one lies within the widest
    cut-off radius of the other's domain box; the relation is symmetric, so both sides know whom
    to expect without asking. A radius wider than a block reaches past the nearest neighbours;
 3. each rank sends each partner the observations that lie within their type's cut-off radius of
-   the partner's domain box (value, error variance, coordinates, observed ensemble, global index),
-   after a message with the count; sparse non-blocking point-to-point messages;
+   the partner's domain box (value, error variance, coordinates, observed ensemble, global index,
+   and the vertical range ``[top, bottom]`` when some rank's observations have one), after a
+   message with the count; sparse non-blocking point-to-point messages;
 4. the receiver keeps exactly the observations within the cut-off of one of its domains (a
    KD-tree search, the same one that yields each domain's local observations and weights).
 
@@ -190,9 +192,11 @@ def exchange_observations(comm: Any, owned: ObservationSet, domain_coords: np.nd
     n_members = owned.hx.shape[0]
     if size == 1:                                   # no neighbour: the own observations
         return owned, HaloStats()
-    mine = np.concatenate([_bounds(domain_coords), _bounds(owned.coords)])
-    table = np.empty((size, 8))
+    mine = np.concatenate([_bounds(domain_coords), _bounds(owned.coords),
+                           [1.0 if owned.has_vertical else 0.0]])
+    table = np.empty((size, 9))
     comm.Allgather(mine, table)
+    vertical = bool(table[:, 8].any())      # the same on every rank: one payload width
     dom_lo, dom_hi = table[:, [0, 2]], table[:, [1, 3]]
     obs_lo, obs_hi = table[:, [4, 6]], table[:, [5, 7]]
 
@@ -210,7 +214,8 @@ def exchange_observations(comm: Any, owned: ObservationSet, domain_coords: np.nd
 
     sends: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
-    width = 5 + n_members            # value, variance, x, y, global index, H(x) per member
+    # value, variance, x, y, global index, H(x) per member, [top, bottom] where any has one
+    width = 5 + n_members + (2 if vertical else 0)
     for q in partners:
         keep = np.zeros(owned.size, dtype=bool)
         for k, loc in enumerate(localizations):
@@ -227,7 +232,9 @@ def exchange_observations(comm: Any, owned: ObservationSet, domain_coords: np.nd
         payload[:, 1] = owned.variance[sel]
         payload[:, 2:4] = owned.coords[sel]
         payload[:, 4] = owned.global_index[sel] * len(localizations) + owned.type_index[sel]
-        payload[:, 5:] = owned.hx[:, sel].T
+        payload[:, 5:5 + n_members] = owned.hx[:, sel].T
+        if vertical:
+            payload[:, 5 + n_members:] = owned.vertical_range[sel]
         sends[q] = payload
         stats.sent_obs += sel.size
     got_counts = exchange_counts(comm, counts, partners, tag=_TAG_OBS)
@@ -241,8 +248,9 @@ def exchange_observations(comm: Any, owned: ObservationSet, domain_coords: np.nd
         stats.received_obs += payload.shape[0]
         code = np.rint(payload[:, 4]).astype(np.int64)
         parts.append(ObservationSet(payload[:, 0].copy(), payload[:, 1].copy(),
-                                    payload[:, 2:4].copy(), payload[:, 5:].T.copy(),
-                                    code // len(localizations), code % len(localizations)))
+                                    payload[:, 2:4].copy(), payload[:, 5:5 + n_members].T.copy(),
+                                    code // len(localizations), code % len(localizations),
+                                    payload[:, 5 + n_members:].copy() if vertical else None))
     return ObservationSet.concatenate(parts, n_members), stats
 
 

@@ -171,6 +171,20 @@ class GenericTwin(CycleHooks):
             self.writers[g.name].write(step.t1 * self.time_unit_s, analysis,
                                        self.groups.part(ens, g.name), self.fl)
 
+    def plan(self, step: Any, observed: Any) -> list[Any]:
+        """The ``[[analysis]]`` modules due now (every field is theirs to update), or every
+        due type at once."""
+        if not self.cfg.analysis:
+            return super().plan(step, observed)
+        from .cycle import module_plan
+        fields = self.fl.fields
+        z = getattr(self.job.grid, "z", None)
+        return module_plan(self.cfg.analysis, self.cfg.observations, step.due, step.t1,
+                           default_fields=tuple(f.name for f in fields),
+                           field_levels={f.name: f.levels for f in fields},
+                           centres=None if z is None else np.asarray(z, dtype=float),
+                           time_unit_s=self.time_unit_s)
+
     def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
         for g in self.groups:
             self.writers[g.name].write(t * self.time_unit_s, False, self.groups.part(ens, g.name),

@@ -54,6 +54,12 @@ weighted in depth.
 A twin places ``count`` stations in distinct grid columns drawn from the seed (the same draw as
 the groundwater wells, :func:`models.landda.obs_groundwater_level.wells`), with station ids
 ``crns_<k>``, and withholds a fraction ``withheld_fraction`` of them.
+
+For vertical localisation (:meth:`CRNSSoilMoisture.vertical_range`) an observation represents
+the depths ``[0, D]``, with D the weighting's own penetration depth (TSMP's D, or D86) at the
+observed water content itself, the operator's depth at convergence for a profile that matches the
+observation, cut at the column's bottom: e.g. 0.21 m (TSMP) or 0.18 m (D86, defaults) at
+0.2 m3 m-3, 0.15 m either way at 0.3 m3 m-3.
 """
 
 from __future__ import annotations
@@ -287,6 +293,16 @@ class CRNSSection(LandObservationSection):
                     raise ConfigError(f"{path}.{key} = {getattr(self, key)}: only with "
                                       "weighting = 'schroen2017' (weighting = 'tsmp')")
 
+    def depth_rule(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``depth(theta)``: the penetration depth [m] of a mean water content [m3 m-3] by this
+        section's weighting (TSMP's D, or D86 with its bulk density and distance)."""
+        if self.weighting == "tsmp":
+            return _tsmp_depth
+        return partial(d86, bulk_density_g_cm3=BULK_DENSITY_G_CM3
+                       if self.bulk_density_g_cm3 is None else self.bulk_density_g_cm3,
+                       distance_m=FOOTPRINT_DISTANCE_M if self.footprint_distance_m is None
+                       else self.footprint_distance_m)
+
     def depth_weighting(self) -> Callable[[np.ndarray, np.ndarray],
                                           tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``weighting(theta_profile, interfaces)``: :func:`penetration_depth` or
@@ -334,6 +350,13 @@ class CRNSSoilMoisture(ObservationModule):
         """The stations, in row order, with station ids ``crns_<k>``; the withheld ones drawn
         with key ``(seed, "withheld_crns_<index>")``."""
         return station_network(self, self.section.count, "crns", f"withheld_crns_{self.index}")
+
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray:
+        """``(m, 2)``: ``[0, D]`` [m], D the penetration depth of the observed water content
+        (:meth:`CRNSSection.depth_rule`), cut at the column's bottom (see the module notes)."""
+        depth = self.section.depth_rule()(np.asarray(records.value, dtype=float))
+        depth = np.minimum(depth, float(self.interfaces[-1]))
+        return np.column_stack([np.zeros(records.size), depth])
 
     def operator(self, records: ObservationRecords) -> ColumnFunctionOperator:
         """The iterated depth-weighted water content [m3 m-3] of each observation's column (or

@@ -28,6 +28,11 @@ A twin places ``count`` wells in distinct grid columns drawn from the seed, at t
 coordinates, and flags a fraction ``withheld_fraction`` of them, drawn at random from the
 counter-based generator, as withheld for validation. Wells in river cells are excluded by the
 stage-2 static mask (``static_mask_file``, :mod:`models.landda.qc_rules`).
+
+Vertical localisation (:meth:`GroundwaterLevel.vertical_range`): a water-table depth observes a
+single-level field and has no vertical position (vertical weight 1 everywhere: it is localised
+horizontally only); a hydrostatic-head pseudo-observation sits in its cell, the range
+``[z, z]`` of the cell centre's depth z.
 """
 
 from __future__ import annotations
@@ -194,6 +199,15 @@ class GroundwaterLevel(ObservationModule):
         rest = records.reject(lonely, "no_saturated_cell")
         rest = rest.subset(rest.qc != QC_GOOD)
         return ObservationRecords.concatenate([pseudo, rest])
+
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray | None:
+        """The water-table form: None (no vertical position). The hydrostatic form ``(m, 2)``:
+        ``[z, z]`` with z the depth [m] of a pseudo-observation's cell centre (the records'
+        ``depth``; NaN for a record without one)."""
+        if self.section.form != "hydrostatic_head":
+            return None
+        depth = np.asarray(records.depth, dtype=float)
+        return np.column_stack([depth, depth])
 
     def operator(self, records: ObservationRecords) -> StencilOperator:
         """The water-table depth [m] of the grid column nearest to each observation. In the

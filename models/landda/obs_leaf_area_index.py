@@ -15,6 +15,11 @@ columns out. :attr:`LeafAreaIndex.bare_rejected` counts the observations rejecte
 
 A twin observes every ``spacing_cells``-th grid column in each direction that is not bare, at
 its centre, and withholds a fraction ``withheld_fraction`` of them.
+
+Vertical localisation: the leaf area index is a canopy quantity with no soil depth, so an
+observation has no vertical position (the default :meth:`~pdafpy.obs.module.ObservationModule.
+vertical_range`, None): its vertical weight is 1 at every depth and it is localised
+horizontally only; confine what it updates with the analysis plan's fields and levels.
 """
 
 from __future__ import annotations

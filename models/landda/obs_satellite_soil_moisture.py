@@ -29,6 +29,9 @@ columns' centres (``"nearest"``, ``"radius"``), or every ``spacing_cells``-th EA
 centre lies inside the grid, at that centre (``"ease2"``); a fraction ``withheld_fraction`` of
 them, drawn from the counter-based generator, is withheld for validation.
 
+For vertical localisation (:meth:`SatelliteSoilMoisture.vertical_range`) an observation
+represents the depths ``depth_range_m``, cut at the column's bottom.
+
 This module also holds what the other land types share: :func:`layer_weights` (thickness
 weights over a depth range) and :class:`Footprint` (which columns an observation averages).
 """
@@ -359,6 +362,8 @@ class SatelliteSoilMoisture(ObservationModule):
                                 "layer interface depths to average over")
         self.nz = interfaces.size - 1
         self.layers, self.weights = layer_weights(interfaces, *section.depth_range_m)
+        top, bottom = section.depth_range_m
+        self.depth_range = (float(top), float(min(bottom, float(interfaces[-1]))))
         self.footprint = Footprint(context.grid, section.footprint, section.footprint_radius_m,
                                    section.ease2_resolution_km)
         self.per_member = section.units_space == "saturation" and \
@@ -379,6 +384,11 @@ class SatelliteSoilMoisture(ObservationModule):
                                  f"withheld_satellite_soil_moisture_{self.index}")
         return ObservationRecords.build(0.0, x, y, np.nan, self.section.error, self.name,
                                         qc=np.where(withheld, QC_WITHHELD, QC_GOOD))
+
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray:
+        """``(m, 2)``: every observation represents ``depth_range_m`` [m], cut at the
+        column's bottom."""
+        return np.tile(self.depth_range, (records.size, 1))
 
     def operator(self, records: ObservationRecords) -> StencilOperator:
         """The footprint's thickness-weighted mean water content [m3 m-3] over the depth

@@ -7,7 +7,8 @@ first row and column (those at the far edges may be cut short by the grid). An o
 ``(x, y)`` -- a twin's or a file's -- averages over the footprint holding the grid column
 nearest to it. A twin observes every footprint, at the centre of its columns; a fraction
 ``withheld_fraction`` of them, drawn at random from the counter-based generator, is flagged
-withheld for validation.
+withheld for validation. For vertical localisation an observation represents the depths
+``[0, depth_m]``, cut at the column's bottom.
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ class SurfaceSoilMoisture(ObservationModule):
                                  f"withheld_footprints_{self.index}")
         return ObservationRecords.build(0.0, x, y, np.nan, s.error, self.name,
                                         qc=np.where(withheld, QC_WITHHELD, QC_GOOD))
+
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray:
+        """``(m, 2)``: every observation represents ``[0, depth_m]`` [m], cut at the column's
+        bottom."""
+        bottom = float(np.asarray(self.context.model["interfaces"], dtype=float)[-1])
+        return np.tile([0.0, min(float(self.section.depth_m), bottom)], (records.size, 1))
 
     def operator(self, records: ObservationRecords) -> StencilOperator:
         """The thickness-weighted mean water content [m3 m-3] over each observation's footprint

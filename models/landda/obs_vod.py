@@ -28,6 +28,10 @@ VOD = c0 + c1 LAI + c2 RZSM + c3 LAI RZSM, so that a truth pass can make VOD obs
 any coefficient file exists, and the statistical operator, calibrated afterwards on an open loop
 against them, is an imperfect one, as with real data. ``coefficients_file`` is needed wherever
 observations are compared with the model (every mode but a truth pass).
+
+For vertical localisation (:meth:`VegetationOpticalDepth.vertical_range`) an observation
+represents the root zone ``root_zone_m`` (cut at the column's bottom), the depths of the RZSM its
+operator reads: neither the surface alone nor no depth at all.
 """
 
 from __future__ import annotations
@@ -158,6 +162,8 @@ class VegetationOpticalDepth(ObservationModule):
                                 "layer interface depths of the root zone").astype(float)
         self.nz = interfaces.size - 1
         self.layers, weights = layer_weights(interfaces, *section.root_zone_m, key="root_zone_m")
+        top, bottom = section.root_zone_m
+        self.root_zone = (float(top), float(min(bottom, float(interfaces[-1]))))
         self.weights = weights / weights.sum()
         self.bare = bare_columns(context, index, self.name)
         self.bare_rejected = 0
@@ -232,6 +238,11 @@ class VegetationOpticalDepth(ObservationModule):
         return ColumnFunctionOperator(FIELDS, level, np.repeat(rows[:, None], p + 1, axis=1),
                                       np.repeat(cols[:, None], p + 1, axis=1), coeff, function,
                                       np.asarray(parameters, dtype=float))
+
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray:
+        """``(m, 2)``: every observation represents the root zone ``root_zone_m`` [m], cut at
+        the column's bottom."""
+        return np.tile(self.root_zone, (records.size, 1))
 
     def operator(self, records: ObservationRecords) -> ColumnFunctionOperator:
         """HEY's VOD [1] of each observation (see the module notes)."""

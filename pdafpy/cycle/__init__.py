@@ -11,7 +11,7 @@
 """
 
 from .analysis import AnalysisReport, analysis_step
-from .loop import (PHASES, AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
+from .loop import (PHASES, AnalysisPart, analyse_part, AssimilationCycle, Checkpointing, CycleHooks,
                    CycleOptions, CycleResult, CycleStep, Observed, RunFailed, combine_mask,
                    inflate_analysed, write_back)
 from .modules import module_plan
@@ -19,4 +19,4 @@ from .modules import module_plan
 __all__ = ["AnalysisReport", "analysis_step", "PHASES", "AnalysisPart", "AssimilationCycle",
            "Checkpointing", "CycleHooks", "CycleOptions", "CycleResult", "CycleStep", "Observed",
            "RunFailed", "combine_mask", "inflate_analysed", "module_plan",
-           "write_back"]
+           "write_back", "analyse_part"]

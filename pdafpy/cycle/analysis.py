@@ -18,16 +18,18 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..decomposition import Box
+from ..errors import ConfigError
 from ..filters.inputs import AnalysisInputs
 from ..halo import HaloStats, LocalSearchCache, exchange_observations, local_observations
 from ..inflation import adaptive_forget as adaptive_forget_factor
+from ..localize import VerticalLocalization
 from ..model import Grid
 from ..obs.observe import observe_owned
 from ..obs.qc import omit_by_innovation
 from ..obs.types import ObservationType
 from ..state import StateLayout
 
-__all__ = ["AnalysisReport", "analysis_step"]
+__all__ = ["AnalysisReport", "analysis_step", "element_depths"]
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
                   analysed_levels: Mapping[str, Sequence[int]] | None = None,
                   adaptive_forget: bool = False,
                   search_cache: LocalSearchCache | None = None,
-                  domain_coords: np.ndarray | None = None) -> AnalysisReport:
+                  domain_coords: np.ndarray | None = None,
+                  vertical: VerticalLocalization | None = None) -> AnalysisReport:
     """Update this filter rank's ensemble in place.
 
     Parameters
@@ -106,7 +109,19 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
         positions, the domains and the localisations are the same (local filters).
     domain_coords : (n_columns, 2) ndarray, optional
         ``grid.column_coords(layout.box)``, when the caller keeps it.
+    vertical : VerticalLocalization, optional
+        Vertical localisation of a local or covariance-localised filter (see
+        :func:`element_depths` for the depth of each analysed element); None: none.
+
+    Raises
+    ------
+    ConfigError
+        ``vertical`` with a global filter, or on a grid without level depths.
     """
+    if vertical is not None and filt.scheme == "global":
+        raise ConfigError(f"{getattr(filt, 'name', 'filter')}: vertical localisation needs a "
+                          "local or covariance-localised filter; a global filter updates every "
+                          "element with the same weights")
     report = AnalysisReport()
     t0 = time.perf_counter()
     owned = observe_owned(obs_types, ens, layout, grid, comm, boxes)
@@ -131,11 +146,53 @@ def analysis_step(filt: Any, ens: np.ndarray, layout: StateLayout, grid: Grid,
         report.seconds["halo"] = t_halo - t1
         t1 = t_halo
     state_index = layout.column_indices(analysed_fields, analysed_levels) if columns else None
+    depth = None if vertical is None else element_depths(layout, grid, analysed_fields,
+                                                         analysed_levels)
     inputs = AnalysisInputs(owned=owned, comm=comm, state_index=state_index,
                             domain_coords=domain_coords if columns else None, local=local,
-                            localizations=locs)
+                            localizations=locs, vertical=vertical, element_depth=depth)
     filt.analyse(ens, inputs, cycle, forget)
     report.seconds["analyse"] = time.perf_counter() - t1
     log.debug("analysis %d: %d owned observations, %d local, halo %d B sent", cycle,
               report.owned_obs, report.local_obs, report.halo.bytes_sent)
     return report
+
+
+def element_depths(layout: StateLayout, grid: Grid, names: Sequence[str] | None = None,
+                   levels: Mapping[str, Sequence[int]] | None = None) -> np.ndarray:
+    """Depth of each position of a :meth:`~pdafpy.state.StateLayout.column_indices` row.
+
+    A field with as many levels as ``grid.z`` has entries gets the depth ``grid.z[level]`` of
+    each of its levels (layer centres [m, positive down]); any other field (a single-level
+    field, a 2D parameter map) gets NaN: not vertically localised.
+
+    Parameters
+    ----------
+    layout : StateLayout
+    grid : Grid
+    names, levels
+        As :meth:`~pdafpy.state.StateLayout.column_indices` (default: every field, every level).
+
+    Returns
+    -------
+    (n_local,) float ndarray
+        Depth [m] per position of a column's state indices; NaN where none.
+
+    Raises
+    ------
+    ConfigError
+        If ``grid.z`` is None or empty (the model gives no level depths).
+    """
+    z = None if grid.z is None else np.asarray(grid.z, dtype=float).ravel()
+    if z is None or z.size == 0:
+        raise ConfigError("vertical localisation needs the depths of the model's levels "
+                          "(grid.z); this model's grid has none")
+    names = [f.name for f in layout.fields] if names is None else list(names)
+    parts = []
+    for name in names:
+        spec = layout.spec(name)
+        level = np.arange(spec.levels, dtype=np.int64)
+        if levels is not None and name in levels:
+            level = np.asarray(levels[name], dtype=np.int64).reshape(-1)
+        parts.append(z[level] if spec.levels == z.size else np.full(level.size, np.nan))
+    return np.concatenate(parts) if parts else np.zeros(0)

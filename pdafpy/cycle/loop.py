@@ -64,7 +64,7 @@ from .analysis import AnalysisReport, analysis_step
 
 __all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "AnalysisPart",
            "Observed", "Checkpointing", "CycleResult", "RunFailed", "PHASES", "combine_mask",
-           "inflate_analysed", "write_back"]
+           "inflate_analysed", "write_back", "analyse_part"]
 
 log = logging.getLogger(__name__)
 
@@ -490,35 +490,13 @@ class AssimilationCycle:
     def _analyse_part(self, step: CycleStep, part: AnalysisPart, i: int, group: str,
                       runs: np.ndarray, n_members: int, observed: Observed, layout: Any,
                       comm: Any) -> AnalysisReport:
-        """One part on one run group (in place on ``runs``): the analysis of its subset, then
-        inflation, the mask's write-back ``m x_a + (1 - m) x_f`` and the damping of that
-        subset, then the hooks' derived variables."""
-        types = [observed.types[k] for k in part.types]
-        if part.radius_m is not None:
-            types = [replace(t, localization=replace(t.localization, cradius=part.radius_m,
-                                                     sradius=part.radius_m)) for t in types]
-        index = self._part_indices(layout, part)
-        received = runs.copy()
-        mask = None
-        if part.mask != "all":
-            mask = combine_mask(self.hooks.analysis_mask(part, runs, index), part.mask_members,
-                                n_members)
-        report = analysis_step(
-            self.filter, runs, layout, self.grid, types, comm, self.boxes, cycle=step.index,
-            analysed_fields=part.fields, analysed_levels=part.levels or None,
-            adaptive_forget=self.options.adaptive_forget,
-            search_cache=self._searches[group, i], domain_coords=self._columns(layout),
-            **({"vertical": part.vertical} if part.vertical is not None else {}))
-        before, after = received[:, index], runs[:, index]
-        if self._inflates:
-            inflate_analysed(after[:n_members], before[:n_members], np.arange(index.size),
-                             self.options, step.index)
-        after = write_back(before, after, mask,
-                           self._damping_factors(layout, part, index) if part.damping else None,
-                           self._parameter_elements(layout)[index])
-        runs[:, index] = after
-        self.hooks.reconcile(step, part, runs, received)
-        return report
+        """One part on one run group (in place on ``runs``, :func:`analyse_part`)."""
+        return analyse_part(self.filter, part, [observed.types[k] for k in part.types], runs,
+                            n_members, layout, self.grid, comm, self.boxes, self.hooks, step,
+                            self.options, self._inflates,
+                            self._part_indices(layout, part), self._parameter_elements(layout),
+                            search_cache=self._searches[group, i],
+                            domain_coords=self._columns(layout))
 
     def _part_indices(self, layout: Any, part: AnalysisPart) -> np.ndarray:
         """The state indices ``part`` updates, sorted (kept per distinct part)."""
@@ -536,14 +514,6 @@ class AssimilationCycle:
                 if f.kind == "parameter":
                     self._parameters[layout.field_slice(f.name)] = True
         return self._parameters
-
-    def _damping_factors(self, layout: Any, part: AnalysisPart, index: np.ndarray
-                         ) -> np.ndarray:
-        """``(index.size,)``: each element's damping (1 where its field has none)."""
-        d = np.ones(layout.size)
-        for name, value in part.damping.items():
-            d[layout.field_slice(name)] = value
-        return d[index]
 
     def _columns(self, layout: Any) -> np.ndarray:
         """Coordinates of this filter rank's columns ``(n_columns, 2)``, computed once."""
@@ -702,3 +672,69 @@ def write_back(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None,
         new = new.copy() if new is after else new
         new[:, fixed] = before[:, fixed]
     return new
+
+
+def analyse_part(filt: Any, part: AnalysisPart, types: Sequence[ObservationType],
+                 runs: np.ndarray, n_members: int, layout: Any, grid: Any, comm: Any,
+                 boxes: Sequence[Any], hooks: CycleHooks, step: CycleStep,
+                 options: CycleOptions, inflate: bool, index: np.ndarray,
+                 parameters: np.ndarray, **analysis: Any) -> AnalysisReport:
+    """One analysis module on one run group, in place on ``runs`` (collective over ``comm``).
+
+    The part's mask is decided from the state it receives (:meth:`CycleHooks.analysis_mask`
+    read by :func:`combine_mask`); :func:`analysis_step` analyses its subset; the subset's
+    analysis is inflated (if ``inflate``: multiplicative, RTPP, RTPS, rotation), written back
+    through the mask and the damping (:func:`write_back`), and the hooks recompute the derived
+    variables (:meth:`CycleHooks.reconcile`).
+
+    Parameters
+    ----------
+    filt : filter object
+    part : AnalysisPart
+    types : sequence of ObservationType
+        The part's observation types (full lists).
+    runs : (n_runs, layout.size) ndarray
+        The group's runs on this filter rank, its members first.
+    n_members : int
+        The group's members (the rest are an SEKF's perturbed runs).
+    layout, grid, comm, boxes
+        As :func:`analysis_step`.
+    hooks : CycleHooks
+    step : CycleStep
+    options : CycleOptions
+        Inflation and the adaptive forgetting factor.
+    inflate : bool
+        Whether ``options`` inflate the analysis at all.
+    index : (k,) int ndarray
+        The state indices the part updates, sorted.
+    parameters : (layout.size,) bool ndarray
+        The elements of parameter fields.
+    **analysis
+        Further :func:`analysis_step` arguments (``search_cache``, ``domain_coords``).
+    """
+    if part.radius_m is not None:
+        types = [replace(t, localization=replace(t.localization, cradius=part.radius_m,
+                                                 sradius=part.radius_m)) for t in types]
+    received = runs.copy()
+    mask = None
+    if part.mask != "all":
+        mask = combine_mask(hooks.analysis_mask(part, runs, index), part.mask_members,
+                            n_members)
+    report = analysis_step(
+        filt, runs, layout, grid, types, comm, boxes, cycle=step.index,
+        analysed_fields=part.fields, analysed_levels=part.levels or None,
+        adaptive_forget=options.adaptive_forget,
+        **({"vertical": part.vertical} if part.vertical is not None else {}), **analysis)
+    before, after = received[:, index], runs[:, index]
+    if inflate:
+        inflate_analysed(after[:n_members], before[:n_members], np.arange(index.size),
+                         options, step.index)
+    damping = None
+    if part.damping:
+        d = np.ones(layout.size)
+        for name, value in part.damping.items():
+            d[layout.field_slice(name)] = value
+        damping = d[index]
+    runs[:, index] = write_back(before, after, mask, damping, parameters[index])
+    hooks.reconcile(step, part, runs, received)
+    return report

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..analysis_config import AnalysisModuleSection, ParameterSection, select_observations
+from ..errors import ConfigError
 from ..localize import VerticalLocalization
 from .loop import AnalysisPart
 
@@ -91,6 +92,10 @@ def module_plan(modules: Sequence[AnalysisModuleSection], observations: Sequence
             continue
         estimated = tuple(p for p in module.parameters if on_clock(
             t, getattr(settings.get(p), "interval_h", None), time_unit_s))
+        unknown = [f for f in module.fields if f not in field_levels]
+        if unknown:
+            raise ConfigError(f"analysis[{index}].fields: {unknown[0]!r} is not a field of the "
+                              f"state; it holds {sorted(field_levels)}")
         fields = tuple(f for f in (module.fields or default_fields) if f in field_levels)
         fields += tuple(p for p in estimated if p not in fields)
         levels = {}

@@ -181,19 +181,21 @@ class ColumnEnKF(_PerturbedObservations):
         ens : (N, n_state) ndarray
             This rank's part of the ensemble.
         inputs : AnalysisInputs
-            Uses ``state_index`` and ``local``.
+            Uses ``state_index`` and ``local``; with ``vertical`` and ``element_depth`` each
+            column is analysed in sub-domains of equal depth (vertical R-localisation).
         cycle : int
             Analysis counter (keys the observation perturbations).
         forget : float, optional
             Forgetting factor of this analysis (default: the option's).
         """
         state_index, local_obs = inputs.require(self.name, "state_index", "local")
+        vertical, depth = inputs.vertical_depths(self.name)
         inflate_forecast(ens, self._forget(forget))
         obs = local_obs.obs
         eps = observation_perturbations(self.options.seed, cycle, obs.global_index,
                                         obs.variance, ens.shape[0])
         batched_local_analysis(self, ens, state_index, local_obs, cycle,
-                               self.options.chunk_size, 1.0, eps)
+                               self.options.chunk_size, 1.0, eps, vertical, depth)
 
     def update_local_domains(self, batch: LocalBatch) -> tuple[np.ndarray, np.ndarray]:
         """Mean increment and analysis anomalies of one batch (see :class:`LocalBatch`)."""

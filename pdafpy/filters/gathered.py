@@ -12,6 +12,13 @@ and between observations (for ``H P H^T``), with each observation type's weight 
 observations of type ``t`` use type ``t``'s :class:`~pdafpy.localize.Localization`, as PDAF-OMI's
 ``localize_covar`` does.
 
+With vertical localisation (:class:`~pdafpy.localize.VerticalLocalization` in the inputs) the taper
+is 3D: the weight between observation ``j`` and state element ``e`` is the horizontal weight times
+the vertical weight of ``e``'s depth against ``j``'s vertical range (``P H^T``), and between
+observations ``i`` and ``j`` the horizontal weight times the vertical weight of the gap between
+their ranges (0 where they overlap; ``H P H^T``). An observation or element without a vertical
+position gets the vertical weight 1.
+
 References
 ----------
 Houtekamer, P. L., Mitchell, H. L. (2001). A sequential ensemble Kalman filter for atmospheric
@@ -29,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..localize import Localization, find_local_observations
+from ..localize import Localization, VerticalLocalization, find_local_observations
 from ..obs.types import ObservationSet
 from .enkf import inflate_forecast, observation_perturbations
 from .inputs import AnalysisInputs
@@ -69,6 +76,17 @@ def localization_matrix(points: np.ndarray, obs: ObservationSet,
     return weights
 
 
+def _vertical_taper(rho_col: np.ndarray, obs: ObservationSet,
+                    vertical: VerticalLocalization | None, depth: np.ndarray | None,
+                    position: int) -> np.ndarray:
+    """``rho_col`` ``(m, n_col)`` times the vertical weights ``(m, 1)`` of the observations at
+    the depth of position ``position`` of a column (unchanged without ``vertical`` or where
+    that depth is NaN)."""
+    if vertical is None or not np.isfinite(depth[position]):
+        return rho_col
+    return rho_col * vertical.weights(obs.vertical_range, depth[position])[:, None]
+
+
 class _Gathered:
     #: which observations the caller must prepare: "global" owned only, "local" after the halo
     #: exchange and local search, "gathered" owned, gathered by the filter itself
@@ -82,7 +100,7 @@ class _Gathered:
         """Log the memory the gathered observations take: INFO the first time, DEBUG after."""
         level = logging.DEBUG if getattr(self, "_memory_logged", False) else logging.INFO
         self._memory_logged = True
-        gathered = m * (5 + n_members) * 8
+        gathered = m * (7 + n_members) * 8        # with the vertical range [top, bottom]
         log.log(level, "%s: %d observations gathered on every filter rank (%.1f MB), "
                 "localisation and gain work arrays %.1f MB", self.name, m, gathered / 1e6,
                 (m * m + m * n) * 8 / 1e6)
@@ -109,7 +127,8 @@ class LEnKF(_Gathered):
             This rank's part of the ensemble.
         inputs : AnalysisInputs
             Uses ``owned`` (gathered over ``comm``), ``state_index`` and ``domain_coords`` (the
-            columns) and ``localizations`` (one per observation type).
+            columns) and ``localizations`` (one per observation type); ``vertical`` and
+            ``element_depth`` for a 3D taper (see the module notes).
         cycle : int
             Analysis counter (keys the observation perturbations).
         forget : float, optional
@@ -117,6 +136,7 @@ class LEnKF(_Gathered):
         """
         domain_state_index, domain_coords, localizations = inputs.require(
             self.name, "state_index", "domain_coords", "localizations")
+        vertical, depth = inputs.vertical_depths(self.name)
         obs = gather_observations(inputs.comm, inputs.owned)
         n_members, n = ens.shape
         self._log_memory(obs.size, n, n_members)
@@ -127,6 +147,8 @@ class LEnKF(_Gathered):
         x_anom = ens - mean
         hph = (y_anom.T @ y_anom) / (n_members - 1)
         hph *= localization_matrix(obs.coords, obs, localizations)
+        if vertical is not None:
+            hph *= vertical.pair_weights(obs.vertical_range)
         hph[np.diag_indices(obs.size)] += obs.variance
         eps = observation_perturbations(self.options.seed, cycle, obs.global_index,
                                         obs.variance, n_members)      # (m, N)
@@ -135,7 +157,8 @@ class LEnKF(_Gathered):
         rho_col = localization_matrix(domain_coords, obs, localizations)     # (m, n_columns)
         for level in range(domain_state_index.shape[1]):
             idx = domain_state_index[:, level]
-            hp = (y_anom.T @ x_anom[:, idx]) / (n_members - 1) * rho_col      # (m, n_col)
+            rho = _vertical_taper(rho_col, obs, vertical, depth, level)
+            hp = (y_anom.T @ x_anom[:, idx]) / (n_members - 1) * rho          # (m, n_col)
             ens[:, idx] += z.T @ hp
 
 
@@ -167,17 +190,21 @@ class SerialEnSRF(_Gathered):
         """Update this rank's columns of ``ens`` in place (parameters as :meth:`LEnKF.analyse`)."""
         domain_state_index, domain_coords, localizations = inputs.require(
             self.name, "state_index", "domain_coords", "localizations")
+        vertical, depth = inputs.vertical_depths(self.name)
         obs = gather_observations(inputs.comm, inputs.owned)
         n_members, n = ens.shape
         self._log_memory(obs.size, n, n_members)
         inflate_forecast(ens, self.options.forget if forget is None else forget)
         hx = obs.hx.copy()                                            # (N, m), updated in turn
         rho_obs = localization_matrix(obs.coords, obs, localizations)         # (m, m)
+        if vertical is not None:
+            rho_obs *= vertical.pair_weights(obs.vertical_range)
         rho_col = localization_matrix(domain_coords, obs, localizations)      # (m, n_col)
         n_levels = domain_state_index.shape[1]
         rho_state = np.empty((obs.size, n))
         for level in range(n_levels):
-            rho_state[:, domain_state_index[:, level]] = rho_col
+            rho_state[:, domain_state_index[:, level]] = _vertical_taper(rho_col, obs, vertical,
+                                                                         depth, level)
         eakf = self.variant == "eakf"
         for j in range(obs.size):
             yj = hx[:, j]

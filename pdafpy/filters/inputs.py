@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..halo import LocalObservations
-from ..localize import Localization
+from ..localize import Localization, VerticalLocalization
 from ..obs.types import ObservationSet
 
 __all__ = ["AnalysisInputs", "SCHEMES"]
@@ -53,6 +53,13 @@ class AnalysisInputs:
     localizations : sequence of Localization, optional
         One per observation type, in the order of ``ObservationSet.type_index``. Needed by
         gathered filters (covariance localisation).
+    vertical : VerticalLocalization, optional
+        Vertical localisation (None: none). Local filters then analyse each column in
+        sub-domains of equal element depth (R-localisation); covariance-localised filters
+        multiply their taper by the vertical weight. Global filters refuse it.
+    element_depth : (n_local,) float ndarray, optional
+        Depth [m, positive down] of the state element at each position of a ``state_index``
+        row; NaN: not vertically localised (weight 1). Needed with ``vertical``.
     """
 
     owned: ObservationSet
@@ -61,6 +68,28 @@ class AnalysisInputs:
     domain_coords: np.ndarray | None = None
     local: LocalObservations | None = None
     localizations: Sequence[Localization] | None = None
+    vertical: VerticalLocalization | None = None
+    element_depth: np.ndarray | None = None
+
+    def vertical_depths(self, filter_name: str) -> tuple[VerticalLocalization | None,
+                                                         np.ndarray | None]:
+        """``(vertical, element_depth)``: both None without vertical localisation.
+
+        Raises
+        ------
+        ConfigError
+            ``vertical`` without ``element_depth``, or ``element_depth`` not one depth per
+            position of a ``state_index`` row.
+        """
+        if self.vertical is None:
+            return None, None
+        (depth,) = self.require(filter_name, "element_depth")
+        depth = np.asarray(depth, dtype=float)
+        n_local = None if self.state_index is None else self.state_index.shape[1]
+        if depth.ndim != 1 or (n_local is not None and depth.size != n_local):
+            raise ConfigError(f"{filter_name}: element_depth has shape {depth.shape}, expected "
+                              f"({n_local},): one depth per position of a state_index row")
+        return self.vertical, depth
 
     def require(self, filter_name: str, *names: str) -> tuple[Any, ...]:
         """The named fields, in order; :class:`~pdafpy.errors.ConfigError` if one is missing.

@@ -5,19 +5,28 @@ each group is cut into chunks of at most ``chunk_size`` domains, and a chunk bec
 ``(B, n_local, N)`` of state anomalies and ``(B, m, N)`` of observed anomalies on which the filter's
 algebra runs with batched ``matmul`` and ``eigh``. Local observations stay in ascending global
 index, so every domain's sums are formed in the same order on any rank layout.
+
+With vertical localisation (:class:`~pdafpy.localize.VerticalLocalization`) each column domain is
+split into sub-domains of equal element depth (e.g. level ``k`` of every layered field; elements
+without a depth form one more): each is analysed with the column's local observations, whose
+inverse variances carry the horizontal weight times the vertical weight at that depth. The loop
+runs over the distinct depths (:func:`depth_groups`), never over columns; at each depth the
+domains are batched as above.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:
     from ..halo import LocalObservations
+    from ..localize import VerticalLocalization
 
-__all__ = ["LocalBatch", "batched_local_analysis", "domain_batches"]
+__all__ = ["LocalBatch", "batched_local_analysis", "domain_batches", "depth_groups",
+           "vertical_sub_domains"]
 
 
 @dataclass
@@ -53,7 +62,9 @@ class LocalBatch:
 
 def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.ndarray,
                            local_obs: "LocalObservations", cycle: int, chunk_size: int,
-                           forget: float, perturbations: np.ndarray | None = None) -> None:
+                           forget: float, perturbations: np.ndarray | None = None,
+                           vertical: "VerticalLocalization | None" = None,
+                           element_depth: np.ndarray | None = None) -> None:
     """Run ``filt.update_local_domains`` over all domains, in place on ``ens``.
 
     Parameters
@@ -69,22 +80,86 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
     forget : float
     perturbations : (m_total, N) ndarray, optional
         Observation perturbations of every observation in ``local_obs.obs``.
+    vertical : VerticalLocalization, optional
+        Vertical localisation: each domain analysed in sub-domains of equal element depth
+        (see the module notes). None: one analysis per domain (as without it, bit for bit).
+    element_depth : (n_local,) float ndarray, optional
+        Depth [m, positive down] of each position of a ``domain_state_index`` row (NaN: not
+        vertically localised); needed with ``vertical``.
     """
     obs = local_obs.obs
     hxbar = obs.hx.mean(axis=0)
     y_anom_all = (obs.hx - hxbar).T                       # (m_total, N)
     innovation_all = obs.value - hxbar
     rinv_all = 1.0 / obs.variance
-    for domains, obs_idx, pair in domain_batches(local_obs, chunk_size):
-        idx = domain_state_index[domains]                    # (B, n)
-        x = np.moveaxis(ens[:, idx], 0, -1)                  # (B, n, N)
-        mean = x.mean(axis=-1)
-        batch = LocalBatch(x - mean[..., None], y_anom_all[obs_idx], innovation_all[obs_idx],
-                           rinv_all[obs_idx] * local_obs.weight[pair],
-                           None if perturbations is None else perturbations[obs_idx],
-                           cycle, forget)
-        increment, anomalies = filt.update_local_domains(batch)
-        ens[:, idx] = np.moveaxis(mean[..., None] + increment[..., None] + anomalies, -1, 0)
+    batches = list(domain_batches(local_obs, chunk_size))
+    for state_index, rinv in vertical_sub_domains(domain_state_index, rinv_all, obs.vertical_range,
+                                                  vertical, element_depth):
+        for domains, obs_idx, pair in batches:
+            idx = state_index[domains]                           # (B, n)
+            x = np.moveaxis(ens[:, idx], 0, -1)                  # (B, n, N)
+            mean = x.mean(axis=-1)
+            batch = LocalBatch(x - mean[..., None], y_anom_all[obs_idx], innovation_all[obs_idx],
+                               rinv[obs_idx] * local_obs.weight[pair],
+                               None if perturbations is None else perturbations[obs_idx],
+                               cycle, forget)
+            increment, anomalies = filt.update_local_domains(batch)
+            ens[:, idx] = np.moveaxis(mean[..., None] + increment[..., None] + anomalies, -1, 0)
+
+
+def depth_groups(element_depth: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """The positions of a domain's state elements grouped by equal depth.
+
+    Parameters
+    ----------
+    element_depth : (n_local,) float ndarray
+        Depth [m] per position; NaN: not vertically localised.
+
+    Returns
+    -------
+    list of (depth, positions)
+        Ascending depth, then NaN (one group for all positions without a depth);
+        ``positions`` (k,) int ndarray ascending.
+    """
+    depth = np.asarray(element_depth, dtype=float)
+    finite = np.isfinite(depth)
+    groups = [(float(z), np.flatnonzero(finite & (depth == z)))
+              for z in np.unique(depth[finite])]
+    if not finite.all():
+        groups.append((float("nan"), np.flatnonzero(~finite)))
+    return groups
+
+
+def vertical_sub_domains(domain_state_index: np.ndarray, rinv: np.ndarray,
+                         vertical_range: np.ndarray, vertical: "VerticalLocalization | None",
+                         element_depth: np.ndarray | None
+                         ) -> Sequence[tuple[np.ndarray, np.ndarray]]:
+    """The sub-domains of a vertically localised local analysis, one per distinct depth.
+
+    Parameters
+    ----------
+    domain_state_index : (n_domains, n_local) int ndarray
+    rinv : (m_total,) float ndarray
+        Inverse error variances of the local observations.
+    vertical_range : (m_total, 2) float ndarray
+        Their ``[top, bottom]`` [m]; NaN: no vertical position.
+    vertical : VerticalLocalization or None
+    element_depth : (n_local,) float ndarray or None
+
+    Returns
+    -------
+    list of (state_index, rinv)
+        ``state_index`` ``(n_domains, k)``: the domains' elements at one depth; ``rinv``
+        ``(m_total,)`` times the vertical weights at that depth. Without ``vertical``:
+        ``[(domain_state_index, rinv)]`` unchanged.
+    """
+    if vertical is None:
+        return [(domain_state_index, rinv)]
+    out = []
+    for depth, positions in depth_groups(element_depth):
+        weight = vertical.weights(vertical_range, depth) if np.isfinite(depth) else 1.0
+        out.append((domain_state_index[:, positions], rinv * weight))
+    return out
 
 
 def domain_batches(local_obs: "LocalObservations", chunk_size: int

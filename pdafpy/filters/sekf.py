@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .inputs import AnalysisInputs
-from .local import domain_batches
+from .local import depth_groups, domain_batches
 
 __all__ = ["SEKF"]
 
@@ -100,7 +100,9 @@ class SEKF:
         inputs : AnalysisInputs
             Uses ``state_index`` (``(n_columns, n_l)``, entry ``k`` perturbed by ``delta[k]``)
             and ``local`` (the observations, with ``hx`` of every run, and each column's local
-            list).
+            list). With ``vertical`` and ``element_depth``, the entries of each depth get the
+            increment of a gain whose ``R`` is divided by the vertical weights at that depth
+            (R-localisation, as the local ensemble filters; ``B`` and ``H`` stay the column's).
         cycle : int
             Analysis counter (unused: the SEKF is deterministic).
         forget : float, optional
@@ -110,6 +112,11 @@ class SEKF:
         obs = local_obs.obs
         if obs.hx.shape[0] != self.n_runs:
             raise ConfigError(f"SEKF expects {self.n_runs} runs, got {obs.hx.shape[0]}")
+        vertical, depth = inputs.vertical_depths(self.name)
+        # (entries, vertical weights of every observation at their depth or None)
+        groups: list = [(slice(None), None)] if vertical is None else [
+            (pos, vertical.weights(obs.vertical_range, z) if np.isfinite(z) else None)
+            for z, pos in depth_groups(depth)]
         jac_all = (obs.hx[1:] - obs.hx[0]) / self.delta[:, None]          # (n_l, m_total)
         innovation_all = obs.value - obs.hx[0]
         b = self.background
@@ -117,13 +124,19 @@ class SEKF:
             if obs_idx.shape[1] == 0:
                 continue
             h = np.moveaxis(jac_all[:, obs_idx], 0, -1)                    # (B, m, n_l)
-            r = obs.variance[obs_idx] / local_obs.weight[pair]             # weight 0 -> inf
             bht = b @ np.swapaxes(h, 1, 2)                                 # (B, n_l, m)
-            s = h @ bht
-            s[:, np.arange(s.shape[1]), np.arange(s.shape[1])] += r
-            finite = np.isfinite(r)
-            d = np.where(finite, innovation_all[obs_idx], 0.0)
-            s = np.where(finite[:, :, None] & finite[:, None, :], s,
-                         np.where(np.eye(s.shape[1], dtype=bool), 1.0, 0.0))
-            increment = np.einsum("bnm,bm->bn", bht, np.linalg.solve(s, d[..., None])[..., 0])
-            ens[0, domain_state_index[domains]] += increment
+            hbht = h @ bht
+            for entries, vweight in groups:
+                weight = local_obs.weight[pair] if vweight is None \
+                    else local_obs.weight[pair] * vweight[obs_idx]
+                with np.errstate(divide="ignore"):
+                    r = obs.variance[obs_idx] / weight                     # weight 0 -> inf
+                s = hbht.copy()
+                s[:, np.arange(s.shape[1]), np.arange(s.shape[1])] += r
+                finite = np.isfinite(r)
+                d = np.where(finite, innovation_all[obs_idx], 0.0)
+                s = np.where(finite[:, :, None] & finite[:, None, :], s,
+                             np.where(np.eye(s.shape[1], dtype=bool), 1.0, 0.0))
+                increment = np.einsum("bnm,bm->bn", bht[:, entries],
+                                      np.linalg.solve(s, d[..., None])[..., 0])
+                ens[0, domain_state_index[domains][:, entries]] += increment

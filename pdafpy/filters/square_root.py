@@ -236,15 +236,18 @@ class _LocalMixin:
             This rank's part of the ensemble.
         inputs : AnalysisInputs
             Uses ``state_index`` (disjoint local domains) and ``local`` (the local observations
-            of every domain, from :mod:`pdafpy.halo`).
+            of every domain, from :mod:`pdafpy.halo`); with ``vertical`` and ``element_depth``
+            each domain is analysed in sub-domains of equal depth (vertical R-localisation).
         cycle : int
             Analysis counter (keys the random transforms).
         forget : float, optional
             Forgetting factor of this analysis (default: the option's).
         """
         state_index, local = inputs.require(self.name, "state_index", "local")
+        vertical, depth = inputs.vertical_depths(self.name)
         batched_local_analysis(self, ens, state_index, local, cycle, self.options.chunk_size,
-                               self.options.forget if forget is None else forget)
+                               self.options.forget if forget is None else forget,
+                               vertical=vertical, element_depth=depth)
 
 
 class ESTKF(_GlobalMixin, _ESTKFFamily):

@@ -27,12 +27,15 @@ Modules, by job
 * :mod:`.weights`: :class:`WeightKind` (PDAF's ``locweight``), :func:`gaspari_cohn`,
   :func:`exponential`, :func:`gaussian`, :func:`local_weight`;
 * :mod:`.localization`: :class:`Localization`, the settings of one domain localisation;
-* :mod:`.search`: :func:`find_local_observations` and its result :class:`LocalPairs`.
+* :mod:`.search`: :func:`find_local_observations` and its result :class:`LocalPairs`;
+* :mod:`.vertical`: :class:`VerticalLocalization`, a vertical taper in metres that multiplies
+  the horizontal weight (observations' depth ranges against cell depths).
 """
 
 from .distances import R_EARTH, DistanceKind, Metric, haversine
 from .localization import Localization
 from .search import LocalPairs, find_local_observations
+from .vertical import VerticalLocalization
 from .weights import WeightKind, exponential, gaspari_cohn, gaussian, local_weight
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "WeightKind",
     "Localization",
     "LocalPairs",
+    "VerticalLocalization",
     "gaspari_cohn",
     "exponential",
     "gaussian",

@@ -23,7 +23,9 @@ which the framework calls in this order for the observations of each analysis wi
    :class:`~pdafpy.obs.operators.StencilOperator` (grid point, bilinear, footprint average) or
    a :class:`~pdafpy.obs.operators.ColumnFunctionOperator` for a non-linear operator;
    :meth:`ObservationModule.observation_type` gives the filter the good records with it;
-4. :meth:`ObservationModule.localization` -- its cut-off radius and weight.
+4. :meth:`ObservationModule.localization` -- its cut-off radius and weight, and
+   :meth:`ObservationModule.vertical_range` -- the depths each observation represents, for
+   vertical localisation (default: none).
 
 The innovation check (``inno_omit``) follows in the analysis itself.
 
@@ -198,12 +200,25 @@ class ObservationModule:
             return default
         return replace(default, cradius=self.section.radius_m, sradius=self.section.radius_m)
 
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray | None:
+        """The depths each of ``records`` represents, for vertical localisation
+        (:class:`~pdafpy.localize.VerticalLocalization`).
+
+        Returns
+        -------
+        (m, 2) float ndarray or None
+            ``[top, bottom]`` [m, positive down, ``top <= bottom``]; a row of NaN: no vertical
+            position (vertical weight 1). None (the default): none has one.
+        """
+        return None
+
     def observation_type(self, processed: ObservationRecords) -> ObservationType:
         """What the filter assimilates of ``processed`` (this type's records of one window,
-        from :meth:`process`): the good ones."""
+        from :meth:`process`): the good ones, with their :meth:`vertical_range`."""
         kept = processed.subset(processed.qc == QC_GOOD)
         return ObservationType(self.name, kept.value, kept.error_std, kept.coords,
-                               self.operator(kept), self.localization(), self.section.inno_omit)
+                               self.operator(kept), self.localization(), self.section.inno_omit,
+                               self.vertical_range(kept))
 
     def synthetic(self, network: ObservationRecords, truth_hx: np.ndarray, cycle: int,
                   offset: int, time_s: float) -> ObservationRecords:

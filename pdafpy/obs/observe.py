@@ -82,7 +82,9 @@ def observe_owned(types: Sequence[ObservationType], ens: np.ndarray, layout: Sta
             coords=np.asarray(t.coords, dtype=float)[idx],
             hx=hx,
             global_index=offsets[k] + idx,
-            type_index=np.full(idx.size, k, dtype=np.int64)))
+            type_index=np.full(idx.size, k, dtype=np.int64),
+            vertical_range=None if t.vertical_range is None
+            else np.asarray(t.vertical_range, dtype=float)[idx]))
     return ObservationSet.concatenate(parts, n_members)
 
 

@@ -6,6 +6,10 @@ localised. An :class:`ObservationSet` is what a filter rank holds at analysis ti
 values, error variances, coordinates, the observed ensemble ``H(x_k)`` and each observation's
 global index (its position in the full observation vector: the types one after another, in the
 order given), always sorted by global index so that sums do not depend on the rank layout.
+
+Both carry each observation's vertical range ``[top, bottom]`` [m, positive down] for vertical
+localisation (:class:`~pdafpy.localize.VerticalLocalization`); NaN where an observation has no
+vertical position (its vertical weight is then 1).
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class ObservationType:
     inno_omit : float
         PDAF-OMI's ``inno_omit``: observations whose innovation exceeds this many error standard
         deviations are left out of the analysis (0: keep all).
+    vertical_range : (m, 2) float ndarray, optional
+        ``[top, bottom]`` of the depths each observation represents [m, positive down,
+        ``top <= bottom``], for vertical localisation; a row of NaN (or None for all): no
+        vertical position.
     """
 
     name: str
@@ -52,9 +60,12 @@ class ObservationType:
     operator: StencilOperator
     localization: Localization
     inno_omit: float = 0.0
+    vertical_range: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m = np.shape(self.value)[0]
+        if self.vertical_range is not None:
+            _check_vertical_range(self.name, self.vertical_range, m)
         if np.shape(self.error_std) != (m,):
             raise ConfigError(f"observation type {self.name!r}: error_std must have shape ({m},), "
                               f"got {np.shape(self.error_std)}")
@@ -78,6 +89,23 @@ class ObservationType:
         return int(np.shape(self.value)[0])
 
 
+def _check_vertical_range(name: str, ranges: np.ndarray, m: int) -> None:
+    """Refuse a vertical range that is not ``(m, 2)`` ``[top, bottom]`` with ``top <= bottom``,
+    both finite or both NaN."""
+    if np.shape(ranges) != (m, 2):
+        raise ConfigError(f"observation type {name!r}: vertical_range must have shape ({m}, 2), "
+                          f"got {np.shape(ranges)}")
+    r = np.asarray(ranges, dtype=float)
+    nan = np.isnan(r)
+    if np.any(nan[:, 0] != nan[:, 1]) or np.any(np.isinf(r)):
+        raise ConfigError(f"observation type {name!r}: vertical_range rows must be two finite "
+                          "depths or two NaN")
+    if np.any(r[:, 0] > r[:, 1]):
+        k = int(np.flatnonzero(r[:, 0] > r[:, 1])[0])
+        raise ConfigError(f"observation type {name!r}: vertical_range row {k} = {r[k].tolist()} "
+                          "has top > bottom (depths are positive down)")
+
+
 @dataclass
 class ObservationSet:
     """Observations on one filter rank, sorted by global index.
@@ -94,6 +122,9 @@ class ObservationSet:
         Position in the full observation vector.
     type_index : (m,) int64 ndarray
         Index of the observation's type in the list of types.
+    vertical_range : (m, 2) float ndarray
+        ``[top, bottom]`` depths [m, positive down]; NaN: no vertical position. None when
+        constructed becomes all NaN.
     """
 
     value: np.ndarray
@@ -102,6 +133,16 @@ class ObservationSet:
     hx: np.ndarray
     global_index: np.ndarray
     type_index: np.ndarray
+    vertical_range: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.vertical_range is None:
+            self.vertical_range = np.full((self.value.shape[0], 2), np.nan)
+
+    @property
+    def has_vertical(self) -> bool:
+        """Whether some observation has a vertical position (a finite range)."""
+        return bool(np.any(np.isfinite(self.vertical_range)))
 
     @property
     def size(self) -> int:
@@ -111,7 +152,8 @@ class ObservationSet:
     def subset(self, index: np.ndarray) -> "ObservationSet":
         """The observations at positions ``index`` (an index array or boolean mask)."""
         return ObservationSet(self.value[index], self.variance[index], self.coords[index],
-                              self.hx[:, index], self.global_index[index], self.type_index[index])
+                              self.hx[:, index], self.global_index[index], self.type_index[index],
+                              self.vertical_range[index])
 
     def sorted(self) -> "ObservationSet":
         """The same observations in ascending global index."""
@@ -137,7 +179,8 @@ class ObservationSet:
                          np.concatenate([p.coords for p in parts]),
                          np.concatenate([p.hx for p in parts], axis=1),
                          np.concatenate([p.global_index for p in parts]),
-                         np.concatenate([p.type_index for p in parts]))
+                         np.concatenate([p.type_index for p in parts]),
+                         np.concatenate([p.vertical_range for p in parts]))
         if np.all(joined.global_index[1:] > joined.global_index[:-1]):
             return joined                                   # already in order: no copy
         return joined.sorted()
