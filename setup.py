@@ -74,6 +74,7 @@ setup(
             "faults = models.landda.verify_faults:main",
             "soak = models.landda.verify_soak:main",
             "observation-types = models.landda.verify_observation_types:main",
+            "analysis-modules = models.landda.verify_analysis_modules:main",
         ],
     },
     classifiers=[

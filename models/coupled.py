@@ -16,9 +16,24 @@ Land arrays live on the same ranks and columns as the subsurface (the DMDA's ``(
 process grid), so the exchange is local: no communication beyond the Richards solver's own.
 
 State for the assimilation (:attr:`CoupledModel.fields`): ``pressure_head`` (nz levels),
-``canopy_water``, ``swe``, ``leaf_biomass`` (1 level each), then the parameter fields named in
+``canopy_water``, ``swe``, ``leaf_biomass`` (1 level each), ``soil_temperature`` [K] (nz levels,
+:mod:`.land.soil_temperature`, advanced every coupling step from the forcing's air temperature;
+the land twin's analysis leaves it alone), then the parameter fields named in
 ``parameter_fields``: ``log10_ks`` [log10(m s-1)], ``porosity`` [m3 m-3], ``ln_alpha``
-[ln(m-1)], ``vg_n`` [-] (nz levels each), ``specific_leaf_area`` [m2 kg-1], ``root_beta`` [-].
+[ln(m-1)], ``vg_n`` [-], ``sand_percent``, ``clay_percent`` [%] (nz levels each),
+``specific_leaf_area`` [m2 kg-1], ``root_beta`` [-].
+
+**Texture** (:mod:`.land.texture`): ``[subsurface.soil] sand_percent`` and ``clay_percent``
+(one value, per layer, per column or per cell) derive ``theta_r``, ``theta_s``, ``alpha``,
+``n`` and Ks (horizontal = vertical) through ``[soil] pedotransfer`` (``"cosby1984"``, the
+default, continuous in texture; ``"rosetta_class_average"``, piecewise constant); explicit
+values of those beside a texture are refused. With ``sand_percent`` and ``clay_percent`` in
+``parameter_fields``, :meth:`CoupledModel.set_state` moves the member's texture onto the
+constraint (:func:`~.land.texture.project_texture`) and re-derives the member's soil from it,
+keeping the anisotropy ratio ``ks_v / ks_h``; a hydraulic parameter field named in
+``independent_parameters`` (the land twin: those the analysis estimates, e.g. LI's log10 Ks
+beside perturbed texture) then keeps its own value over the derived one, the others are
+derived (and read back derived by :meth:`~CoupledModel.get_state`).
 
 Configuration::
 
@@ -28,10 +43,14 @@ Configuration::
                    et_method = "penman_monteith" | "priestley_taylor",
                    evap_beta = "linear" | "cosine" | "none", root_depth_m = 3.0,
                    wind_height_m = 10.0, degree_day_factor_mm_per_day_k = 3.0,
-                   parameters = {class = {parameter = value}}, lai_initial (optional)
+                   parameters = {class = {parameter = value}}, lai_initial (optional),
+                   soil_temperature_initial_k (optional; default the forcing's air temperature
+                   at time 0), soil_heat_conductivity_w_per_m_k = 1.2,
+                   soil_heat_capacity_j_per_m3_k = 2.5e6
     [forcing]      see models.forcing.forcing_from_config
     [coupling]     dt_s = 3600
     parameter_fields = [...]
+    independent_parameters = [...]   (hydraulic parameter fields a state texture does not set)
 """
 
 from __future__ import annotations
@@ -51,22 +70,52 @@ from pdafpy.model import FieldSpec, Grid
 from .forcing import ForcingSource, forcing_from_config
 from .land.column import STORES, WATER_DENSITY, LandColumns, SoilState
 from .land.parameters import column_parameters
+from .land.texture import project_texture, texture_soil, texture_table
+from .land.soil_temperature import (DEFAULT_CONDUCTIVITY, DEFAULT_HEAT_CAPACITY,
+                                    DEFAULT_INITIAL, SoilTemperature)
 from .land.vegetation import leaf_biomass_from_lai
 
 __all__ = ["CoupledModel", "PrescribedLand", "PrescribedFluxes", "PARAMETER_FIELDS",
-           "LAND_KEYS"]
+           "LAND_KEYS", "HYDRAULIC_FIELDS", "texture_soil"]
 
 log = logging.getLogger(__name__)
 
 #: Per-member parameter fields: name -> (levels "nz" or 1, units).
 PARAMETER_FIELDS = {"log10_ks": ("nz", "log10(m s-1)"), "porosity": ("nz", "m3 m-3"),
                     "ln_alpha": ("nz", "ln(m-1)"), "vg_n": ("nz", "1"),
-                    "specific_leaf_area": (1, "m2 kg-1"), "root_beta": (1, "1")}
+                    "specific_leaf_area": (1, "m2 kg-1"), "root_beta": (1, "1"),
+                    "sand_percent": ("nz", "%"), "clay_percent": ("nz", "%")}
+#: Parameter fields of the soil's hydraulic parameters (a state texture derives them).
+HYDRAULIC_FIELDS = ("log10_ks", "porosity", "ln_alpha", "vg_n")
+_TEXTURE_FIELDS = ("sand_percent", "clay_percent")
 _STORE_UNITS = {"canopy_water": "kg m-2", "swe": "kg m-2", "leaf_biomass": "kg m-2"}
 LAND_KEYS = {"land_cover", "et_method", "evap_beta", "root_depth_m", "wind_height_m",
-             "degree_day_factor_mm_per_day_k", "parameters", "lai_initial"}
+             "degree_day_factor_mm_per_day_k", "parameters", "lai_initial",
+             "soil_temperature_initial_k", "soil_heat_conductivity_w_per_m_k",
+             "soil_heat_capacity_j_per_m3_k"}
 _LAND_ITEMS = ("precipitation", "interception_evaporation", "sublimation", "transpiration",
                "soil_evaporation", "land_storage")
+
+
+def _check_texture_fields(params: tuple[str, ...], texture: Mapping[str, Any] | None,
+                          config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``independent_parameters`` of ``config``, after checking that texture parameter
+    fields come as a pair and with a ``[soil]`` texture (one-line :class:`ConfigError`)."""
+    carried = [f for f in _TEXTURE_FIELDS if f in params]
+    if carried and texture is None:
+        raise ConfigError(f"coupled: parameter_fields {carried} need a texture in [soil] "
+                          "(soil.sand_percent and soil.clay_percent), from which the soil's "
+                          "hydraulic parameters are derived")
+    if len(carried) == 1:
+        raise ConfigError(f"coupled: parameter_fields has {carried[0]!r} without "
+                          f"{[f for f in _TEXTURE_FIELDS if f not in carried][0]!r}; the "
+                          "texture is estimated or perturbed as a pair")
+    independent = tuple(config.get("independent_parameters", ()))
+    bad = [p for p in independent if p not in HYDRAULIC_FIELDS]
+    if bad:
+        raise ConfigError(f"coupled: independent_parameters {bad} are not hydraulic parameter "
+                          f"fields {list(HYDRAULIC_FIELDS)}")
+    return independent
 
 
 @dataclass
@@ -111,18 +160,28 @@ class CoupledModel:
     """Land columns coupled to the Richards subsurface, behind pdafpy's Model protocol.
 
     Use :meth:`create`. Attributes ``time_land`` and ``time_subsurface`` [s] accumulate the wall
-    time of the two parts on this rank.
+    time of the two parts on this rank. ``soil_temperature`` (a
+    :class:`~models.land.soil_temperature.SoilTemperature` on the subsurface layers, or None for
+    none: no ``soil_temperature`` field) is advanced every coupling step with the forcing's air
+    temperature as its surface temperature.
     """
 
     def __init__(self, richards: Any, land: Any, forcing: ForcingSource | None,
-                 dt_coupling: float = 3600.0, parameter_fields: tuple[str, ...] = ()) -> None:
+                 dt_coupling: float = 3600.0, parameter_fields: tuple[str, ...] = (),
+                 soil_temperature: SoilTemperature | None = None) -> None:
         self.richards = richards
         self.land = land
+        self.soil_temperature = soil_temperature
         self.forcing = forcing
         self.dt_coupling = float(dt_coupling)
         if not self.dt_coupling > 0:
             raise ConfigError(f"coupled: coupling.dt_s must be > 0, got {dt_coupling!r}")
         self._parameter_fields = tuple(parameter_fields)
+        #: ``(sand, clay)`` [%] of the loaded member on the owned cells, ``(nz, ny, nx)`` each;
+        #: None without a [soil] texture (see :meth:`_with_texture`).
+        self.texture: tuple[np.ndarray, np.ndarray] | None = None
+        self.pedotransfer = "cosby1984"
+        self._independent: tuple[str, ...] = ()
         g = richards.solver.grid
         self.nz = g.nz
         self.area = g.dx * g.dy
@@ -151,7 +210,8 @@ class CoupledModel:
         from .richards.model import RichardsModel
 
         config = copy.deepcopy(dict(config))
-        known = {"subsurface", "land", "forcing", "coupling", "parameter_fields"}
+        known = {"subsurface", "land", "forcing", "coupling", "parameter_fields",
+                 "independent_parameters"}
         bad = set(config) - known
         if bad:
             raise ConfigError(f"coupled: unknown sections {sorted(bad)}; known: {sorted(known)}")
@@ -171,6 +231,10 @@ class CoupledModel:
             raise ConfigError(f"coupled: parameter_fields {sorted(unknown)} unknown; available: "
                               f"{sorted(PARAMETER_FIELDS)}")
         sub.pop("parameter_fields", None)
+        texture = None
+        if isinstance(sub.get("soil"), Mapping):
+            sub["soil"], texture = texture_table(dict(sub["soil"]))
+        independent = _check_texture_fields(params, texture, config)
         richards = RichardsModel.create(comm, sub)
         g = richards.solver.grid
         box = g.box
@@ -210,7 +274,16 @@ class CoupledModel:
         bad = set(ccfg) - {"dt_s"}
         if bad:
             raise ConfigError(f"coupled: [coupling] has unknown keys {sorted(bad)}")
-        return cls(richards, land, forcing, float(ccfg.get("dt_s", 3600.0)), params)
+        initial = lcfg.get("soil_temperature_initial_k")
+        if initial is None:         # uniform at the air temperature of time 0, per column
+            initial = forcing.at(0.0)["air_temperature"] if forcing is not None \
+                else DEFAULT_INITIAL
+        heat = SoilTemperature(
+            g.dz, land.shape,
+            float(lcfg.get("soil_heat_conductivity_w_per_m_k", DEFAULT_CONDUCTIVITY)),
+            float(lcfg.get("soil_heat_capacity_j_per_m3_k", DEFAULT_HEAT_CAPACITY)), initial)
+        return cls(richards, land, forcing, float(ccfg.get("dt_s", 3600.0)), params,
+                   heat)._with_texture(texture, independent)
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -226,6 +299,8 @@ class CoupledModel:
     def fields(self) -> tuple[FieldSpec, ...]:
         out = [FieldSpec("pressure_head", self.nz, "m", "state")]
         out += [FieldSpec(k, 1, _STORE_UNITS[k], "state") for k in STORES]
+        if self.soil_temperature is not None:
+            out.append(FieldSpec("soil_temperature", self.nz, "K", "state"))
         for name in self._parameter_fields:
             lev, units = PARAMETER_FIELDS[name]
             out.append(FieldSpec(name, self.nz if lev == "nz" else 1, units, "parameter"))
@@ -235,11 +310,14 @@ class CoupledModel:
         return self.richards.solver.disc.soil
 
     def get_state(self) -> dict[str, np.ndarray]:
-        """Pressure head ``(nz, ny, nx)``, the land stores ``(1, ny, nx)`` and parameters."""
+        """Pressure head ``(nz, ny, nx)``, the land stores ``(1, ny, nx)``, the soil temperature
+        ``(nz, ny, nx)`` [K] and parameters."""
         out = {"pressure_head": self.richards.solver.get_head()}
         if hasattr(self.land, "stores"):
             for k, v in self.land.stores().items():
                 out[k] = v[None]
+        if self.soil_temperature is not None:
+            out["soil_temperature"] = self.soil_temperature.temperature.copy()
         soil = self._soil()
         for name in self._parameter_fields:
             if name == "log10_ks":
@@ -250,17 +328,22 @@ class CoupledModel:
                 out[name] = np.log(soil["alpha"])
             elif name == "vg_n":
                 out[name] = soil["n"].copy()
+            elif name in _TEXTURE_FIELDS:
+                out[name] = self.texture[_TEXTURE_FIELDS.index(name)].copy()
             else:
                 out[name] = getattr(self.land.params, name).copy()[None]
         return out
 
     def set_state(self, member: int, state: Mapping[str, np.ndarray]) -> None:
-        """Load member ``member``'s head, land stores and parameters (collective)."""
+        """Load member ``member``'s head, land stores, soil temperature and parameters
+        (collective)."""
         if "pressure_head" not in state:
             raise ConfigError("coupled: set_state needs the field 'pressure_head'")
-        soil_new = None
-        for name in ("log10_ks", "porosity", "ln_alpha", "vg_n"):
-            if name in self._parameter_fields and name in state:
+        soil_new = self._soil_from_texture(state)      # None unless the state has a texture
+        derived = soil_new is not None
+        for name in HYDRAULIC_FIELDS:
+            if name in self._parameter_fields and name in state and (
+                    not derived or name in self._independent):
                 if soil_new is None:
                     soil_new = {k: v.copy() for k, v in self._soil().items()}
                 v = np.asarray(state[name], float).reshape(soil_new["ks_h"].shape)
@@ -288,8 +371,41 @@ class CoupledModel:
         if hasattr(self.land, "set_stores"):
             self.land.set_stores({k: np.asarray(state[k]).reshape(self.land.shape)
                                   for k in STORES if k in state})
+        if self.soil_temperature is not None and "soil_temperature" in state:
+            self.soil_temperature.set_temperature(state["soil_temperature"])
         self._balances.setdefault(member, _MemberBalance())
         self._member = member
+
+    # ------------------------------------------------------------------ texture
+    def _with_texture(self, texture: Mapping[str, Any] | None,
+                      independent: tuple[str, ...] = ()) -> "CoupledModel":
+        """Keep the configured texture (:func:`~.land.texture.texture_table`) on the owned
+        cells, the pedotransfer rule and the hydraulic fields a state texture does not set."""
+        self._independent = tuple(independent)
+        if texture is not None:
+            g = self.richards.solver.grid
+            self.texture = (g.owned(texture["sand"], "soil.sand_percent"),
+                            g.owned(texture["clay"], "soil.clay_percent"))
+            self.pedotransfer = texture["rule"]
+        return self
+
+    def _soil_from_texture(self, state: Mapping[str, np.ndarray]
+                           ) -> dict[str, np.ndarray] | None:
+        """The member's soil derived from the texture in ``state`` (None when the state has
+        none): sand and clay projected onto the constraint (kept as :attr:`texture`), then
+        ``theta_r``, ``theta_s``, ``alpha``, ``n`` and ``ks_h`` from the pedotransfer rule;
+        ``ks_v`` keeps the current ``ks_v / ks_h`` ratio, ``ss`` stays."""
+        if not all(f in self._parameter_fields and f in state for f in _TEXTURE_FIELDS):
+            return None
+        soil = {k: v.copy() for k, v in self._soil().items()}
+        shape = soil["ks_h"].shape
+        sand, clay = (np.asarray(state[f], float).reshape(shape) for f in _TEXTURE_FIELDS)
+        self.texture = project_texture(sand, clay)
+        derived = texture_soil(*self.texture, self.pedotransfer)
+        ratio = soil["ks_v"] / soil["ks_h"]
+        soil.update({k: derived[k] for k in ("theta_r", "theta_s", "alpha", "n", "ks_h")})
+        soil["ks_v"] = soil["ks_h"] * ratio
+        return soil
 
     # ------------------------------------------------------------------ soil view
     def _refresh_soil_derived(self) -> None:
@@ -348,6 +464,8 @@ class CoupledModel:
         water0 = self.land.water() if hasattr(self.land, "water") else None
         fl = self.land.step(forcing, soil, dt, t)
         self.last_fluxes = fl
+        if self.soil_temperature is not None and forcing is not None:
+            self.soil_temperature.step(dt, surface_temperature=forcing["air_temperature"])
         src = self._source_full
         src[: self.nl] = fl.sinks(self.dz[: self.nl])
         if water0 is not None:
@@ -375,8 +493,9 @@ class CoupledModel:
         The subsurface's step controller and water balance (:meth:`RichardsModel.checkpoint_state
         <models.richards.model.RichardsModel.checkpoint_state>`) and the land water-balance
         totals [m3]. The land columns keep nothing else per member: their stores
-        (``canopy_water``, ``swe``, ``leaf_biomass``) and any per-member land parameters travel
-        in the state vector, and :attr:`last_fluxes` is recomputed by every coupling step.
+        (``canopy_water``, ``swe``, ``leaf_biomass``), the soil temperature and any per-member
+        land parameters travel in the state vector, and :attr:`last_fluxes` is recomputed by
+        every coupling step.
         """
         return {"richards": self.richards.checkpoint_state(),
                 "land_balance": {m: dict(b.totals) for m, b in self._balances.items()}}

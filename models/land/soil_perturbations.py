@@ -105,8 +105,8 @@ def perturb_texture(sand_pct, clay_pct, seed: int, member: int, box: BoxLike,
     and 1), then each is clipped to [0, 100] % and, where ``sand' + clay'`` exceeds
     ``max_sand_plus_clay_pct``, both are scaled down proportionally to that sum (silt, the
     residual, stays >= ``100 - max``). Z25: uniform "+-10 %" per member; LI: a spherical
-    field of variance 50 %^2, range 12.5 km (``sd_pct=sqrt(50)``, exponential ``L ~ 12.5/3``
-    km).
+    field of variance 50 %^2, range 12.5 km (``sd_pct=sqrt(50)``, ``spatial=SpatialStructure(
+    "correlated", 12500.0, covariance="spherical", ...)``).
 
     Parameters
     ----------

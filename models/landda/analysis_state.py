@@ -89,12 +89,15 @@ class LandAnalysisState:
         Bounds of the estimated parameters (defaults: :data:`PARAMETER_BOUNDS`).
     default_update : str
         The update variable of modules that name none (``[update] variable``).
+    pedotransfer : str
+        The rule deriving van Genuchten parameters from texture (``[soil] pedotransfer``),
+        where the state carries sand and clay.
     """
 
     def __init__(self, layout: Any, soil: Mapping[str, np.ndarray], centres: np.ndarray,
                  bottom: float, h_min: float, specific_leaf_area: np.ndarray,
                  bare_ground: np.ndarray, bounds: Mapping[str, tuple[float, float]] = {},
-                 default_update: str = "pressure_head"):
+                 default_update: str = "pressure_head", pedotransfer: str = "cosby1984"):
         self.layout = layout
         self.soil = soil
         self.centres = np.asarray(centres, dtype=float)
@@ -103,6 +106,7 @@ class LandAnalysisState:
         self.bare = np.asarray(bare_ground, dtype=bool)
         self.bounds = dict(PARAMETER_BOUNDS, **bounds)
         self.default_update = default_update
+        self.pedotransfer = pedotransfer
         self.names = {f.name for f in layout.fields}
         nz = self.centres.size
         head = layout.field_slice("pressure_head")
@@ -130,15 +134,17 @@ class LandAnalysisState:
         where it carries them, else the configured soil."""
         view = self.layout.view
         soil = {k: np.asarray(v)[None] for k, v in self.soil.items()}
+        if "sand_percent" in self.names:            # texture first, as the model loads it
+            from models.land.texture import texture_soil
+            derived = texture_soil(view(runs, "sand_percent"), view(runs, "clay_percent"),
+                                   self.pedotransfer)
+            soil.update({k: derived[k] for k in ("theta_r", "theta_s", "alpha", "n")})
         if "porosity" in self.names:
             soil["theta_s"] = view(runs, "porosity")
         if "ln_alpha" in self.names:
             soil["alpha"] = np.exp(view(runs, "ln_alpha"))
         if "vg_n" in self.names:
             soil["n"] = view(runs, "vg_n")
-        if "sand_percent" in self.names or "clay_percent" in self.names:
-            from models.coupled import texture_soil
-            soil.update(texture_soil(view(runs, "sand_percent"), view(runs, "clay_percent")))
         return soil
 
     def reconcile(self, runs: np.ndarray, received: np.ndarray, update: str,

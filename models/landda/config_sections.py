@@ -139,7 +139,18 @@ class GridSection:
 
 @dataclass(frozen=True)
 class SoilSection:
-    """Soil hydraulic parameters (``[soil]``): one value, per layer, per column or per cell."""
+    """Soil hydraulic parameters (``[soil]``): one value, per layer, per column or per cell.
+
+    Either the hydraulic parameters themselves or a texture (``sand_percent``,
+    ``clay_percent``) from which ``pedotransfer`` derives them (:mod:`models.land.texture`):
+    a texture beside explicit ``theta_r``, ``theta_s``, ``alpha_per_m``, ``n`` or Ks is refused,
+    and a texture given over defaults that give those replaces them (``ALTERNATIVES``).
+    """
+
+    ALTERNATIVES: ClassVar[tuple[tuple[str, ...], ...]] = tuple(
+        (texture, key) for texture in ("sand_percent", "clay_percent")
+        for key in ("theta_r", "theta_s", "alpha_per_m", "n", "ks_m_per_s", "ks_h_m_per_s",
+                    "ks_v_m_per_s"))
 
     model: str = option("van_genuchten", "retention and relative-permeability model",
                         choices=tuple(RETENTION_MODELS))
@@ -168,15 +179,35 @@ class SoilSection:
     mualem_l: float = option(0.5, "Mualem's tortuosity exponent l (van_genuchten)")
     kr_se_high: Optional[float] = option(None, "effective saturation in (0, 1) above which "
                                       "van Genuchten kr is a spline to 1 (default: off)")
+    sand_percent: Optional[FieldValue] = option(None, "sand content of the soil; with "
+                                                "clay_percent it gives theta_r, theta_s, "
+                                                "alpha_per_m, n and Ks through pedotransfer "
+                                                "(instead of those keys)", unit="%",
+                                                minimum=0.0, maximum=100.0)
+    clay_percent: Optional[FieldValue] = option(None, "clay content of the soil (with "
+                                                "sand_percent)", unit="%", minimum=0.0,
+                                                maximum=100.0)
+    pedotransfer: str = option("cosby1984", "rule deriving the soil from sand_percent and "
+                               "clay_percent: 'cosby1984' (Cosby et al. 1984 in CLM's form, "
+                               "continuous in texture: for estimating texture) or "
+                               "'rosetta_class_average' (Rosetta H1 class averages, piecewise "
+                               "constant)", choices=("cosby1984", "rosetta_class_average"))
 
     def check(self, path: str) -> None:
-        _require(self, path, ("theta_r", "theta_s", "alpha_per_m"), "the model needs it")
-        if self.model == "van_genuchten":
-            _require(self, path, ("n",), "the van_genuchten model needs it")
-        for name in ("ks_h_m_per_s", "ks_v_m_per_s"):
-            if getattr(self, name) is None and self.ks_m_per_s is None:
-                raise ConfigError(f"{path}.ks_m_per_s: missing; [{path}] needs ks_m_per_s or "
-                                  "both ks_h_m_per_s and ks_v_m_per_s")
+        if self.sand_percent is not None or self.clay_percent is not None \
+                or self.pedotransfer != "cosby1984":
+            from ..land.texture import texture_table
+            texture_table({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                           if getattr(self, f.name) is not None}, path)
+        if self.sand_percent is None:
+            _require(self, path, ("theta_r", "theta_s", "alpha_per_m"), "the model needs it "
+                     "(or a texture: sand_percent and clay_percent)")
+            if self.model == "van_genuchten":
+                _require(self, path, ("n",), "the van_genuchten model needs it")
+            for name in ("ks_h_m_per_s", "ks_v_m_per_s"):
+                if getattr(self, name) is None and self.ks_m_per_s is None:
+                    raise ConfigError(f"{path}.ks_m_per_s: missing; [{path}] needs ks_m_per_s "
+                                      "or both ks_h_m_per_s and ks_v_m_per_s")
         _check_maps(self, path)
         if (isinstance(self.theta_r, float) and isinstance(self.theta_s, float)
                 and self.theta_r >= self.theta_s):
@@ -321,6 +352,16 @@ class LandSection:
     lai_initial: Optional[float] = option(None, "initial leaf area index (default: halfway "
                                        "between the class's lai_min and lai_max)",
                                        unit="m2 m-2", minimum=0.0)
+    soil_temperature_initial_k: Optional[float] = option(
+        None, "initial soil temperature, uniform in depth (default: the forcing's air "
+        "temperature at model time 0, per column)", unit="K", minimum=0.0,
+        exclusive_minimum=True)
+    soil_heat_conductivity_w_per_m_k: float = option(
+        1.2, "soil thermal conductivity (default: a moist loam)", unit="W m-1 K-1", minimum=0.0,
+        exclusive_minimum=True)
+    soil_heat_capacity_j_per_m3_k: float = option(
+        2.5e6, "soil volumetric heat capacity (default: a moist loam)", unit="J m-3 K-1",
+        minimum=0.0, exclusive_minimum=True)
 
     def check(self, path: str) -> None:
         where = f"{path}.land_cover"

@@ -56,8 +56,9 @@ class LandObservationSection(ObservationSection):
         (), "stage-2 QC: [low, high]: reject where the forecast top layer's relative saturation "
         "(theta - theta_r) / (theta_s - theta_r) is below low (near wilting) or above high (near "
         "saturation); [] off", minimum=0.0, maximum=1.0)
-    reject_frozen_soil: bool = option(False, "stage-2 QC: reject over frozen soil (needs a "
-                                      "model with soil temperature)")
+    reject_frozen_soil: bool = option(False, "stage-2 QC: reject over frozen soil, where the "
+                                      "forecast top layer's soil temperature is below 273.15 K "
+                                      "(needs a model with soil temperature)")
     static_mask_file: str = option("", "stage-2 QC: NetCDF with mask(y, x) on the model grid; "
                                    "observations in columns where it is non-zero are rejected "
                                    "(river cells, forest, a sensor-inclusion mask)")

@@ -18,14 +18,16 @@ rule (``rejected_by``)     rejects where
 ``near_wilting``           relative saturation (theta - theta_r) / (theta_s - theta_r) of the
                            top layer < ``reject_relative_saturation[0]``
 ``near_saturation``        ... > ``reject_relative_saturation[1]``
+``frozen_soil``            ``reject_frozen_soil = true``: the top layer's soil temperature <
+                           273.15 K (the freezing point; :mod:`models.land.soil_temperature`)
 ``static_mask``            the column is set in ``static_mask_file`` (NetCDF, variable ``mask``
                            (y, x) on the model grid, non-zero = excluded: river cells,
                            forest, a sensor-inclusion mask)
 =========================  ==================================================================
 
-Frozen soil (``reject_frozen_soil``) needs a soil temperature, which the land model does not
-have yet: the setting is refused before the run (:func:`check_rules`). The innovation check
-(``inno_omit``) follows in the analysis.
+Frozen soil (``reject_frozen_soil``) needs a ``soil_temperature`` field in the state: a model
+without one is refused before the run (:func:`check_rules`); the land twin's model has one. The
+innovation check (``inno_omit``) follows in the analysis.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from pdafpy.model import Grid
 from pdafpy.obs.module import Forecast, StateRule, nearest_columns
 from pdafpy.obs.operators import grid_point
 from pdafpy.obs.records import ObservationRecords
+
+from ..land.soil_temperature import FREEZING_POINT
 
 __all__ = ["state_rules", "check_rules", "read_static_mask", "SECONDS_PER_HOUR"]
 
@@ -173,6 +177,13 @@ def state_rules(section: Any, grid: Grid, soil: Mapping[str, np.ndarray] | None 
             se = (theta - theta_r[rows, cols]) / (theta_s[rows, cols] - theta_r[rows, cols])
             return records.reject(se < low, "near_wilting").reject(se > high, "near_saturation")
         rules.append(saturation)
+    if s.reject_frozen_soil:
+        def frozen(records: ObservationRecords, forecast: Forecast) -> ObservationRecords:
+            if not records.size:
+                return records
+            t_top = _at_columns("soil_temperature", 0, grid, records, forecast)
+            return records.reject(t_top < FREEZING_POINT, "frozen_soil")
+        rules.append(frozen)
     if s.static_mask_file:
         mask = read_static_mask(s.static_mask_file, grid)
 

@@ -28,9 +28,12 @@ from .forcing_perturbations import forcing_variables
 
 __all__ = ["MODEL_SECTIONS", "PerturbationSection", "UpdateSection", "CouplingSection",
            "packaged_table", "default_table", "load", "model_config", "soil_bounds",
-           "soil_values"]
+           "soil_values", "ParameterExportSection", "model_parameter_fields",
+           "independent_parameters", "carries_texture", "has_texture"]
 
 UPDATE_VARIABLES = ("pressure_head", "water_content", "both")
+#: The texture parameter fields (``[soil] sand_percent``, ``clay_percent``).
+TEXTURE_FIELDS = ("sand_percent", "clay_percent")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,28 @@ class PerturbationSection:
     ks_correlation_length_m: float | None = option(
         None, "correlation length of the log10 Ks field (default: one value per member)",
         unit="m", minimum=0.0, exclusive_minimum=True)
+    log10_ks_offset_half_width: float = option(
+        0.0, "half-width h of a log10 Ks offset uniform on [-h, h], one value per member for "
+        "the whole grid (LI's aquifer offset: 0.5), added after log10_ks_sd", minimum=0.0)
+    log10_ks_layers_m: tuple[float, ...] = option(
+        (), "[top, bottom]: log10_ks_sd and log10_ks_offset_half_width perturb only the layers "
+        "whose centre lies in this depth range; the others keep no spread (default: every "
+        "layer)", unit="m")
+    texture_sd_percent: float = option(
+        0.0, "standard deviation of additive sand and clay offsets (one draw for all layers; "
+        "the soil then follows [soil] pedotransfer); needs a [soil] texture (LI: sqrt(50))",
+        unit="%", minimum=0.0)
+    texture_correlation_length_m: float | None = option(
+        None, "range of the texture offset field: spherical: correlation 0 beyond it (LI: "
+        "12500); exponential, gaussian: correlation 1/e at it (default: one value per member)",
+        unit="m", minimum=0.0, exclusive_minimum=True)
+    texture_variogram: str = option("spherical", "covariance of the texture offset field with "
+                                    "texture_correlation_length_m",
+                                    choices=("spherical", "exponential", "gaussian"))
+    parameters_file: str = option(
+        "", "parameters written by an earlier run ([parameter_export]): member k starts from "
+        "the file's member k (its parameter fields this run carries); the truth keeps its own "
+        "draw")
     forcing: dict = option(default_factory=dict, doc="perturbed forcing variables, in this "
                            "order: name = {sd = ..., kind = ..., time_scale_s = ...} (see "
                            "docs/perturbations.md)")
@@ -76,6 +101,10 @@ class PerturbationSection:
         "member)", unit="m", minimum=0.0, exclusive_minimum=True)
 
     def check(self, path: str) -> None:
+        layers = self.log10_ks_layers_m
+        if layers and (len(layers) != 2 or not 0.0 <= layers[0] < layers[1]):
+            raise ConfigError(f"{path}.log10_ks_layers_m = {list(layers)}: expected [top, "
+                              "bottom] depths with 0 <= top < bottom (m)")
         variables = forcing_variables(self.forcing, f"{path}.forcing")
         corr = self.forcing_correlation
         if corr is not None and (len(corr) != len(variables)
@@ -84,6 +113,18 @@ class PerturbationSection:
                               f"{len(variables)} matrix, one row and column per variable of "
                               f"{path}.forcing in its order "
                               f"({', '.join(v.name for v in variables) or 'none'})")
+
+
+@dataclass(frozen=True)
+class ParameterExportSection:
+    """Estimated parameters written when the run ends (``[parameter_export]``).
+
+    For a later run's ``[perturbations] parameters_file`` (cross-validation years); the file:
+    :mod:`models.landda.parameter_files`."""
+
+    write: bool = option(False, "write every assimilation member's estimated parameter fields "
+                         "([filter] parameters) and their ensemble mean when the run ends")
+    file: str = option("parameters.nc", "the file, in [output] directory")
 
 
 def packaged_table(name: str = "default.toml") -> dict:
@@ -113,7 +154,8 @@ def load(source: str | Path | Mapping[str, Any] | None, packaged: str = "default
 
 #: The land twin's tables and their sections.
 MODEL_SECTIONS: dict[str, type] = dict(MODEL_TABLES, perturbations=PerturbationSection,
-                                       update=UpdateSection, coupling=CouplingSection)
+                                       update=UpdateSection, coupling=CouplingSection,
+                                       parameter_export=ParameterExportSection)
 
 
 def packaged_defaults(name: str) -> dict:
@@ -140,8 +182,8 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
     return {"subsurface": sub, "land": dict(tables.get("land", {})),
             "forcing": dict(tables.get("forcing", {})),
             "coupling": {"dt_s": coupling.step_s},
-            "parameter_fields": ["log10_ks"] + [p for p in cfg.filter.parameters
-                                                if p != "log10_ks"],
+            "parameter_fields": model_parameter_fields(cfg, tables),
+            "independent_parameters": independent_parameters(cfg, tables),
             # with [[analysis]] modules the filter ranks write back (models.landda.analysis_state)
             "update": "pressure_head" if cfg.analysis else update.variable,
             "perturbations": {"forcing": pert.get("forcing", {}),
@@ -150,6 +192,38 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
                                   pert.get("forcing_correlation_length_m")},
             "seed": cfg.ensemble.seed,
             "perturbation_keys": [int(k) for k in perturbation_keys]}
+
+
+def has_texture(tables: Mapping[str, Any]) -> bool:
+    """Whether ``[soil]`` gives a texture (``sand_percent``, ``clay_percent``)."""
+    soil = tables.get("soil", {})
+    return soil.get("sand_percent") is not None and soil.get("clay_percent") is not None
+
+
+def carries_texture(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> bool:
+    """Whether the model carries the texture as parameter fields: a ``[soil]`` texture that
+    the analysis estimates, the members perturb or a parameters file may set."""
+    pert = tables.get("perturbations", {})
+    return has_texture(tables) and (
+        any(p in TEXTURE_FIELDS for p in cfg.filter.parameters)
+        or float(pert.get("texture_sd_percent", 0.0)) > 0 or bool(pert.get("parameters_file")))
+
+
+def model_parameter_fields(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> list[str]:
+    """The parameter fields of the land twin's model: ``log10_ks`` always, those of ``[filter]
+    parameters``, and the texture where :func:`carries_texture`."""
+    fields = ["log10_ks"] + [p for p in cfg.filter.parameters if p != "log10_ks"]
+    if carries_texture(cfg, tables):
+        fields += [f for f in TEXTURE_FIELDS if f not in fields]
+    return fields
+
+
+def independent_parameters(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> list[str]:
+    """The hydraulic parameter fields a state texture does not derive: those the analysis
+    estimates itself (LI: log10 Ks estimated, the texture only perturbed)."""
+    from ..coupled import HYDRAULIC_FIELDS
+
+    return [p for p in cfg.filter.parameters if p in HYDRAULIC_FIELDS]
 
 
 def soil_values(soil: Mapping[str, Any], keys: tuple[str, ...], nz: int, box: Any
@@ -164,6 +238,9 @@ def soil_values(soil: Mapping[str, Any], keys: tuple[str, ...], nz: int, box: An
         For a missing key.
     """
     out = []
+    if soil.get("sand_percent") is not None and soil.get("clay_percent") is not None:
+        from ..land.texture import texture_table
+        soil = texture_table(soil)[0]          # the derived parameters in the texture's form
     for key in keys:
         if key not in soil:
             raise ConfigError(f"soil.{key}: missing; the twin experiment needs it")

@@ -32,8 +32,8 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
     """The summary written to ``summary.json`` (skill per variable, counts, timings);
     ``runs`` is the number of runs advanced (every run group's)."""
     variables = {}
-    for label in ("surface", "root_zone", "wells_assimilated", "wells_withheld",
-                  "leaf_area_index"):
+    for label in ("surface", "root_zone", "deep_soil", "water_table_depth",
+                  "wells_assimilated", "wells_withheld", "leaf_area_index"):
         if skill.get(label, "ol") is None:
             continue
         ol, da, da_f = (_metrics(skill.get(label, run)) for run in ("ol", "da", "da_f"))

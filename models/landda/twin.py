@@ -43,7 +43,7 @@ import numpy as np
 from pdafpy.atomic import write_json
 from pdafpy.checkpoint import read_checkpoint
 from pdafpy.cycle import (AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
-                          CycleOptions, CycleStep, Observed)
+                          CycleOptions, CycleStep, Observed, module_plan)
 from pdafpy.errors import ConfigError, PdafpyError, RefusedOnEveryRank
 from pdafpy.experiment import (layout_signature, observation_schedule,
                                resolved_configuration)
@@ -61,11 +61,12 @@ from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.schedule import AnalysisSchedule
 from pdafpy.verification import TruthFile
 
-from models.land.soil_perturbations import perturb_log10_ks
-
-from .analysis_plan import analysis_plan
+from .analysis_plan import ANALYSED, TYPE_UPDATE_KEYS, analysis_plan
+from .analysis_state import MASKS, PARAMETER_BOUNDS, UPDATE_VARIABLES, LandAnalysisState, \
+    soil_parameters
 from .config_sections import check_field_shapes
 from .forcing_perturbations import ForcingVariableSection
+from .parameter_files import export_parameters
 from .model import LandDAModel
 from .observations import LandObservationSection, surface_layers
 from .qc_rules import check_rules, state_rules
@@ -83,7 +84,7 @@ CHECKPOINT = "checkpoint.h5"
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 #: The model's parameter fields the analysis may estimate (``[filter] parameters``).
-PARAMETER_FIELDS = ("log10_ks",)
+PARAMETER_FIELDS = ("log10_ks", "porosity", "ln_alpha", "vg_n", "sand_percent", "clay_percent")
 #: The packaged example: overrides of ``default.toml`` run when no configuration is given.
 EXAMPLE_FILE = "example.toml"
 #: The truth's fields the skill scores read (from a truth file in ``assimilate`` mode).
@@ -92,7 +93,7 @@ SCORED_FIELDS = ("water_content", "water_table_depth", "leaf_area_index")
 TITLES = {"twin": "twin experiment", "truth": "truth pass", "assimilate": "assimilation of "
           "observation files", "free": "free run"}
 OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
-                 "evapotranspiration", "leaf_area_index")
+                 "evapotranspiration", "leaf_area_index", "soil_temperature")
 
 
 def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
@@ -124,7 +125,27 @@ def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
 
 def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int, seed: int,
                    pert: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Initial fields of the run with perturbation key ``key``: perturbed head and log10 Ks."""
+    """Initial fields of the run with perturbation key ``key``: perturbed head and leaf
+    biomass, then the parameters (:func:`models.landda.parameter_perturbations.
+    perturb_parameters`: texture, log10 Ks on the chosen layers, a parameters file).
+
+    Parameters
+    ----------
+    model : LandDAModel
+    base : mapping of str to (levels, box.ny, box.nx) ndarray
+        The unperturbed fields on the model rank's block (``model.get_state()``).
+    key : int
+        The run's perturbation key (the truth's follows the members').
+    seed : int
+    pert : mapping
+        The ``[perturbations]`` table.
+
+    Returns
+    -------
+    dict of str to (levels, box.ny, box.nx) ndarray
+    """
+    from .parameter_perturbations import perturb_parameters
+
     g, b = model.grid, model.box
     box = (b.y0, b.y1, b.x0, b.x1)
     state = {k: v.copy() for k, v in base.items()}
@@ -141,14 +162,7 @@ def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int,
                                                      box, (g.ny, g.nx),
                                                      spatial=SpatialStructure("uniform"),
                                                      purpose="leaf_biomass_perturbation"))
-    sd_ks = float(pert.get("log10_ks_sd", 0.0))
-    if sd_ks > 0:
-        length = pert.get("ks_correlation_length_m")
-        spatial = SpatialStructure("uniform") if not length else SpatialStructure(
-            "correlated", float(length), dx_m=float(g.x[1] - g.x[0]), dy_m=float(g.y[1] - g.y[0]))
-        ks = 10.0 ** state["log10_ks"]
-        state["log10_ks"] = np.log10(perturb_log10_ks(ks, seed, key, box, (g.ny, g.nx),
-                                                      sd_log10=sd_ks, spatial=spatial))
+    perturb_parameters(model, state, key, seed, pert)
     return state
 
 
@@ -199,6 +213,11 @@ class LandTwin(CycleHooks):
         self.wells = self._well_sites()
         self.surface = surface_layers(interfaces, 0.05)
         self.root_zone = surface_layers(interfaces, 1.0)
+        self.deep = _layers_below(interfaces, 1.0)
+        #: Per analysis, the RMSE [field units] of each estimated parameter's ensemble mean
+        #: against the truth's field, for the assimilation and the open loop.
+        self.parameter_error: dict[str, dict[str, list[float]]] = {
+            p: {"assimilation": [], "open_loop": []} for p in cfg.filter.parameters}
         self.skill = Skill()
         self.counts = {"theta_out_of_bounds": 0}
         #: Rejected observations per type and rule (stage 1 and 2 QC, not the innovation
@@ -222,6 +241,7 @@ class LandTwin(CycleHooks):
             z_bounds=interfaces) for g in groups}
         self.theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
                                         job.filter_box)
+        self.state = _analysis_state(cfg, tables, self.fl, interfaces, facts, job.filter_box)
         if self.comm.Get_rank() == 0 and (cfg.mode != "free" or records is not None):
             units = {m.name: m.units for m in self.modules}
             writer = ObservationWriter if cfg.mode == "truth" else ObservationDiagnosticsWriter
@@ -325,8 +345,36 @@ class LandTwin(CycleHooks):
             self.writers[g.name].write(step.t1, False, self.groups.part(ens, g.name), self.fl)
 
     def plan(self, step: CycleStep, observed: Observed) -> list[AnalysisPart]:
-        return analysis_plan(self.cfg.observations, self.interfaces, step.due,
-                             [f.name for f in self.fl.fields], self.cfg.filter.parameters)
+        """The ``[[analysis]]`` modules due now, or the observation types' shorthand plan."""
+        cfg = self.cfg
+        if not cfg.analysis:
+            return analysis_plan(cfg.observations, self.interfaces, step.due,
+                                 [f.name for f in self.fl.fields], cfg.filter.parameters,
+                                 cfg.filter.parameter_damping)
+        return module_plan(cfg.analysis, cfg.observations, step.due, step.t1,
+                           default_fields=ANALYSED,
+                           field_levels={f.name: f.levels for f in self.fl.fields},
+                           centres=0.5 * (self.interfaces[:-1] + self.interfaces[1:]),
+                           parameters=cfg.parameter,
+                           parameter_damping=cfg.filter.parameter_damping)
+
+    def analysis_mask(self, part: AnalysisPart, runs: np.ndarray, index: np.ndarray
+                      ) -> np.ndarray:
+        return self.state.mask(part.mask, runs, index)
+
+    def reconcile(self, step: CycleStep, part: AnalysisPart, runs: np.ndarray,
+                  received: np.ndarray) -> None:
+        """Between ``[[analysis]]`` modules: head per the module's update variable, water
+        content, water-table depth and LAI recomputed (:mod:`.analysis_state`); the shorthand
+        plan leaves this to the model when it loads the members."""
+        if self.cfg.analysis:
+            self.state.reconcile(runs, received, part.update, part.fields)
+
+    def constrain(self, step: CycleStep, ens: np.ndarray) -> None:
+        """Bounds of the estimated parameters and the land stores of the analysed runs."""
+        if "assimilation" in self.groups:
+            block = self.groups.with_perturbed("assimilation")
+            self.state.constrain(ens[block.start:block.stop], self.cfg.filter.parameters)
 
     def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
                         observed: Observed) -> None:
@@ -369,7 +417,8 @@ class LandTwin(CycleHooks):
         runs = (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))
         maps = {}
         for label, (layers, weights) in (("surface", self.surface),
-                                         ("root_zone", self.root_zone)):
+                                         ("root_zone", self.root_zone),
+                                         ("deep_soil", self.deep)):
             for run, part in runs:
                 mean = column_means(fl, part, weights, layers)
                 maps[label, run] = gather_blocks(comm, self.boxes, mean.mean(axis=0), grid.ny,
@@ -387,11 +436,17 @@ class LandTwin(CycleHooks):
         lai_spread = gather_blocks(comm, self.boxes,
                                    fl.view(forecast, "leaf_area_index")[:, 0].std(0, ddof=1),
                                    grid.ny, grid.nx)
+        errors = self._parameter_errors(da, ol, truth)
         if comm.Get_rank() != 0:
             return
-        for label in ("surface", "root_zone"):
+        for name, (e_da, e_ol) in errors.items():
+            self.parameter_error[name]["assimilation"].append(e_da)
+            self.parameter_error[name]["open_loop"].append(e_ol)
+        for label in ("surface", "root_zone", "deep_soil"):
             self.skill.add(label, {run: maps[label, run] for run in ("da_f", "da", "ol")},
                            maps[label, "truth"], maps[label, "spread"])
+        self.skill.add("water_table_depth", {run: wtd[run] for run in ("da_f", "da", "ol")},
+                       wtd["truth"])
         vegetated = ~self.bare_ground
         self.skill.add("leaf_area_index", {run: lai[run][vegetated]
                                            for run in ("da_f", "da", "ol")},
@@ -406,6 +461,21 @@ class LandTwin(CycleHooks):
                 self.skill.add(f"wells_{group}", {run: at[run] for run in ("da_f", "da", "ol")},
                                at["truth"])
 
+    def _parameter_errors(self, da: np.ndarray, ol: np.ndarray, truth: np.ndarray
+                          ) -> dict[str, tuple[float, float]]:
+        """RMSE over every cell of each estimated parameter's ensemble mean against the
+        truth's, for the assimilation and the open loop (collective)."""
+        from mpi4py import MPI
+
+        out = {}
+        for name in self.cfg.filter.parameters:
+            t = self.fl.view(truth, name).mean(axis=0)
+            sums = np.array([np.sum((self.fl.view(part, name).mean(axis=0) - t) ** 2)
+                             for part in (da, ol)] + [t.size], dtype=float)
+            self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+            out[name] = (float(np.sqrt(sums[0] / sums[2])), float(np.sqrt(sums[1] / sums[2])))
+        return out
+
     def files(self) -> dict[str, Any]:
         """The ensemble files, and the observation file last (filter rank 0 only)."""
         return dict(self.writers, **({"observations": self.obs_writer}
@@ -413,16 +483,56 @@ class LandTwin(CycleHooks):
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {"skill": self.skill.state(), "counts": dict(self.counts),
+                "parameter_error": {p: {k: np.asarray(v) for k, v in e.items()}
+                                    for p, e in self.parameter_error.items()},
                 "rejections": {t: dict(r) for t, r in self.rejections.items()}}
 
     def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
         self.skill.restore(saved.get("skill", {}))
+        for p, e in saved.get("parameter_error", {}).items():
+            self.parameter_error[p] = {k: [float(x) for x in np.ravel(v)] for k, v in e.items()}
         self.counts.update({k: int(v) for k, v in saved.get("counts", {}).items()})
         self.rejections = {t: {rule: int(n) for rule, n in r.items()}
                            for t, r in saved.get("rejections", {}).items()}
 
     def describe_time(self, t: float) -> str:
         return f"day {t / SECONDS_PER_DAY:g}"
+
+
+def _analysis_state(cfg: ExperimentConfig, tables: Mapping[str, Any], layout: Any,
+                    interfaces: np.ndarray, facts: Mapping[str, Any], box: Any
+                    ) -> LandAnalysisState:
+    """The land state's masks, derived variables and constraints on a filter rank's block;
+    a ``[[parameter]]`` bound replaces the physical bound on its side only."""
+    from models.land.parameters import column_parameters
+
+    land = tables.get("land", {})
+    cover = np.asarray(land.get("land_cover", "grass"), dtype=object)
+    if cover.ndim == 2:
+        cover = cover[box.y0:box.y1, box.x0:box.x1]
+    params = column_parameters(cover.tolist() if cover.ndim else cover.item(),
+                               (box.ny, box.nx), land.get("parameters"))
+    bounds = {}
+    for p in cfg.parameter:
+        lo, hi = PARAMETER_BOUNDS.get(p.name, (-np.inf, np.inf))
+        bounds[p.name] = (lo if p.minimum is None else p.minimum,
+                          hi if p.maximum is None else p.maximum)
+    top = tables.get("boundary", {}).get("top", {})
+    return LandAnalysisState(layout, soil_parameters(tables.get("soil", {}),
+                                                     interfaces.size - 1, box),
+                             0.5 * (interfaces[:-1] + interfaces[1:]), float(interfaces[-1]),
+                             float(top.get("h_min_m", -100.0)),
+                             np.broadcast_to(params.specific_leaf_area, (box.ny, box.nx)),
+                             facts["bare_ground"][box.y0:box.y1, box.x0:box.x1], bounds,
+                             tables.get("update", {}).get("variable", "pressure_head"),
+                             tables.get("soil", {}).get("pedotransfer", "cosby1984"))
+
+
+def _layers_below(interfaces: np.ndarray, depth_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Layers whose centre lies below ``depth_m`` [m] and their thicknesses (the weights)."""
+    centres = 0.5 * (interfaces[:-1] + interfaces[1:])
+    layers = np.flatnonzero(centres > depth_m)
+    return layers, np.diff(interfaces)[layers]
 
 
 def _precipitation(tables: Mapping[str, Any], grid: Any) -> Any:
@@ -512,7 +622,6 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                            multiplicative=cfg.inflation.multiplicative, rtpp=cfg.inflation.rtpp,
                            rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
-                           parameter_damping=cfg.filter.parameter_damping,
                            record_every=cfg.output.every_h * SECONDS_PER_HOUR
                            if cfg.output.every_h else None)
     checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
@@ -522,6 +631,7 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     cycle = AssimilationCycle(job.runner, groups, analysis_schedule(cfg), filt, hooks, options,
                               job.grid, job.boxes)
     result = cycle.run(checkpointing, restart)
+    export_parameters(cfg, tables, job, groups, out)      # [parameter_export] (collective)
     job.layout.free()
     if world.Get_rank() != 0:
         return None
@@ -530,6 +640,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
                         world.Get_size(), job.grid, groups.total)
     if hooks.rejections:
         summary["observations_rejected_by_rule"] = hooks.rejections
+    if any(e["assimilation"] for e in hooks.parameter_error.values()):
+        summary["parameter_error"] = hooks.parameter_error
     if cfg.mode == "truth":
         summary["observations_written"] = hooks.obs_writer.rows
     out.mkdir(parents=True, exist_ok=True)
@@ -537,6 +649,39 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     return summary
 
 
+
+
+def _check_analysis_modules(cfg: ExperimentConfig, fields: list[str]) -> None:
+    """What the land twin adds to the ``[[analysis]]`` tables' checks: their masks, update
+    variables and fields; the observation types' shorthand keys are refused beside them."""
+    if not cfg.analysis:
+        return
+    from .observations import LandObservationSection
+
+    defaults = LandObservationSection()
+    for i, s in enumerate(cfg.observations):
+        for key in TYPE_UPDATE_KEYS:
+            if getattr(s, key, None) != getattr(defaults, key):
+                raise ConfigError(f"observations[{i}].{key}: with [[analysis]] tables what an "
+                                  "analysis updates is set there (fields, depth_m, parameters)")
+    analysable = list(ANALYSED) + [f for f in fields if f in ("canopy_water", "swe",
+                                                             "leaf_biomass", "soil_temperature")]
+    for i, m in enumerate(cfg.analysis):
+        path = f"analysis[{i}]"
+        if m.mask not in ("all",) + MASKS:
+            raise ConfigError(f"{path}.mask = {m.mask!r}: expected 'all' or one of {MASKS}")
+        if m.update and m.update not in UPDATE_VARIABLES:
+            raise ConfigError(f"{path}.update = {m.update!r}: expected one of "
+                              f"{UPDATE_VARIABLES}")
+        for f in m.fields:
+            if f not in analysable:
+                raise ConfigError(f"{path}.fields: {f!r} is not a field an analysis updates; "
+                                  f"expected some of {analysable} (parameters go in "
+                                  f"{path}.parameters)")
+        for key in m.damping:
+            if key not in tuple(m.fields or ANALYSED) + m.parameters:
+                raise ConfigError(f"{path}.damping.{key}: not among the fields or parameters "
+                                  "this module updates")
 
 
 class LandTwinExperiment:
@@ -583,6 +728,7 @@ class LandTwinExperiment:
                                   "an analysis or a free run compares the model with it; only a "
                                   "truth pass does without")
         check_parameters(cfg, list(PARAMETER_FIELDS))
+        _check_analysis_modules(cfg, fields)
         check_field_shapes(tables)
         check_tables(cfg, tables)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -78,14 +78,17 @@ def planned_grid(tables: Mapping[str, Any]) -> tuple[Grid, np.ndarray] | None:
     return grid, interfaces
 
 
-def planned_fields(nz: int) -> tuple[FieldSpec, ...]:
+def planned_fields(nz: int, parameters: Sequence[str] = MODEL_PARAMETER_FIELDS
+                   ) -> tuple[FieldSpec, ...]:
     """The fields of the land twin's model with ``nz`` layers, as it will declare them
-    (:attr:`models.landda.model.LandDAModel.fields`): pressure head, the land stores, the
-    parameter fields it always carries, then the derived fields."""
+    (:attr:`models.landda.model.LandDAModel.fields`): pressure head, the land stores, the soil
+    temperature, the parameter fields ``parameters`` (default: those it always carries; a run's
+    are :func:`models.landda.setup.model_parameter_fields`), then the derived fields."""
     return (FieldSpec("pressure_head", nz, "m", "state"),
             *(FieldSpec(k, 1, "kg m-2", "state") for k in STORES),
+            FieldSpec("soil_temperature", nz, "K", "state"),
             *(FieldSpec(p, nz if PARAMETER_FIELDS[p][0] == "nz" else 1, PARAMETER_FIELDS[p][1],
-                        "parameter") for p in MODEL_PARAMETER_FIELDS),
+                        "parameter") for p in parameters),
             FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
             *(FieldSpec(k, 1, "1", "diagnostic") for k in DERIVED_FIELDS[1:]))
 
@@ -114,11 +117,11 @@ def _check_observation_modules(cfg: ExperimentConfig, tables: Mapping[str, Any])
             module.network()
 
 
-def elements_per_column(nz: int) -> int:
-    """State-vector elements per column of the land twin's model: the pressure head and the
-    parameter fields (``nz`` each), the land stores (1 each), water content (``nz``) and the
-    other derived fields (1 each)."""
-    return sum(f.levels for f in planned_fields(nz))
+def elements_per_column(nz: int, parameters: Sequence[str] = MODEL_PARAMETER_FIELDS) -> int:
+    """State-vector elements per column of the land twin's model: the pressure head, the soil
+    temperature and the parameter fields ``parameters`` (``nz`` each, or 1), the land stores (1
+    each), water content (``nz``) and the other derived fields (1 each)."""
+    return sum(f.levels for f in planned_fields(nz, parameters))
 
 
 # ---------------------------------------------------------------------------- tables
@@ -231,10 +234,13 @@ def _ranks_per_task(cfg: ExperimentConfig, world_size: int) -> int:
 def memory_problem(cfg: ExperimentConfig, tables: Mapping[str, Any],
                    world_size: int) -> MemoryProblem:
     """What the land twin's memory depends on, for ``world_size`` ranks."""
+    from .setup import model_parameter_fields
+
     nx, ny, nz = grid_shape(tables)
     groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
     analysed = cfg.ensemble.size if groups.of_kind("analysed") else 0
-    return MemoryProblem(nx, ny, nz, elements_per_column(nz), groups.total, analysed,
+    return MemoryProblem(nx, ny, nz, elements_per_column(nz, model_parameter_fields(cfg, tables)),
+                         groups.total, analysed,
                          cfg.parallel.tasks, _ranks_per_task(cfg, world_size),
                          cfg.parallel.filter_ranks,
                          global_filter=cfg.filter.type not in LOCAL_FILTERS)
@@ -284,6 +290,8 @@ def check_run(cfg: ExperimentConfig, tables: Mapping[str, Any], world_size: int)
     check_memory(estimate, keys, world_size, cfg.parallel.memory_per_rank_gib)
     _check_observation_modules(cfg, tables)
     check_observation_files(cfg, world_size)
+    from .parameter_files import check_parameter_setup
+    check_parameter_setup(cfg, tables, world_size)  # parameter perturbations, parameters file
     forcing = tables.get("forcing", {})
     if forcing.get("type") == "netcdf" and reporting_rank(world_size):
         from ..forcing_check import check_forcing_file

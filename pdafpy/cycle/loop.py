@@ -15,10 +15,12 @@ what is written and scored. At each analysis time of the :class:`~pdafpy.schedul
     the hooks return the window's observations (:meth:`CycleHooks.observe`) and record the
     forecast;
 ``analyse``
-    for every analysed run group, each part of the hooks' analysis plan runs
-    :func:`pdafpy.cycle.analysis_step` (observe the owned observations, halo exchange, local
-    search, the filter), parameter increments are damped, and the analysed elements inflated
-    (multiplicative, RTPP, RTPS); an SEKF reads the group's ``perturbed`` runs too and the cycle
+    for every analysed run group, each part of the hooks' analysis plan (one analysis module,
+    :mod:`pdafpy.cycle.modules`), in order, runs :func:`analyse_part`: its mask decided from the
+    state it receives, :func:`pdafpy.cycle.analysis_step` on its state subset (observe the owned
+    observations, halo exchange, local search, the filter), inflation of the subset
+    (multiplicative, RTPP, RTPS), the masked and damped write-back, and the hooks' derived
+    variables (:meth:`CycleHooks.reconcile`); an SEKF reads the group's ``perturbed`` runs too and the cycle
     restarts them from the analysis (:meth:`pdafpy.filters.sekf.SEKF.perturbed_runs`);
 ``constrain``
     the hooks' bounds and back-transforms (:meth:`CycleHooks.constrain`);

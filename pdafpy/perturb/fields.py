@@ -4,15 +4,27 @@ A field is uniform per member, independent per column, or a stationary Gaussian 
 a sum of random Fourier modes ("randomisation method", Shinozuka & Deodatis 1991; Mantoglou &
 Wilson 1982) evaluated only on the rank's columns: no global grid, no FFT, cost
 ``O(n_modes * local columns)``, no periodic wrap-around.
+
+The spherical covariance of range ``a`` (LI's texture variogram),
+``C(r) = 1 - 1.5 r/a + 0.5 (r/a)^3`` for ``r < a`` and 0 beyond, is the overlap volume of two
+balls of diameter ``a`` whose centres are ``r`` apart, so in 3-D its spectral density is the
+squared Fourier transform of a ball of radius ``R = a/2``: ``|k|`` is distributed as
+``u/R`` with ``u`` of density ``(6/pi) (sin u - u cos u)^2 / u^4`` on ``(0, inf)`` and the
+direction uniform on the sphere. The covariance on a plane is the 3-D one restricted to it,
+whose 2-D spectral density is the 3-D one integrated over ``k_z``: drawing a 3-D wave vector
+and dropping ``k_z`` samples it exactly. ``u`` is drawn by inverting its closed-form CDF
+(:func:`_spherical_cdf`) on a table.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
+from scipy import special
 
 from ..decomposition import Box
 from ..errors import ConfigError
@@ -21,7 +33,9 @@ from .checks import BoxLike, check_box, check_grid, check_int, check_members, ch
 
 __all__ = ["SpatialStructure", "standard_field"]
 
-_MODE_STRIDE = 8          # index slots per Fourier mode (5 used)
+_MODE_STRIDE = 8          # index slots per Fourier mode (5 used; 6 by "spherical")
+#: Covariances of a "correlated" field.
+COVARIANCES = ("exponential", "gaussian", "spherical")
 
 
 @dataclass(frozen=True)
@@ -37,9 +51,9 @@ class SpatialStructure:
         ``correlation_length_m`` (random Fourier modes, :func:`standard_field`).
     correlation_length_m : float, m
         ``L`` with correlation ``C(L) = exp(-1)``: ``exp(-r/L)`` ("exponential") or
-        ``exp(-(r/L)^2)`` ("gaussian"). A spherical variogram of range ``a`` is commonly
-        approximated by an exponential with ``L = a/3`` (same practical range).
-    covariance : {"exponential", "gaussian"}
+        ``exp(-(r/L)^2)`` ("gaussian"); for "spherical" the range ``a``:
+        ``C(r) = 1 - 1.5 r/a + 0.5 (r/a)^3`` for ``r < a``, 0 beyond (see the module notes).
+    covariance : {"exponential", "gaussian", "spherical"}
     dx_m, dy_m : float, m
         Grid spacing along x (columns) and y (rows); the position of column ``(row, col)`` is
         ``(col * dx_m, row * dy_m)``.
@@ -68,9 +82,9 @@ class SpatialStructure:
             check_positive("spatial.dx_m", self.dx_m)
             check_positive("spatial.dy_m", self.dy_m)
             check_int("spatial.n_modes", self.n_modes, 1)
-            if self.covariance not in ("exponential", "gaussian"):
+            if self.covariance not in COVARIANCES:
                 raise ConfigError(f"spatial.covariance={self.covariance!r} must be "
-                                  "'exponential' or 'gaussian'")
+                                  "'exponential', 'gaussian' or 'spherical'")
 
 
 #: Values per temporary array of :func:`_fourier_field` (bounds its memory to ~16 MB).
@@ -85,15 +99,21 @@ def _fourier_field(seed: int, purpose: str, cycle: int, members: np.ndarray, str
     base = (np.uint64(stream) * np.uint64(n_modes) + np.arange(n_modes, dtype=np.uint64)) \
         * np.uint64(_MODE_STRIDE)
     mem = members.astype(np.uint64)[:, None]
-    index = base[None, None, :] + np.arange(5, dtype=np.uint64)[None, :, None]
-    draws = standard_normal(seed, purpose, cycle, mem[:, :, None], index)   # (n_members, 5, M)
-    g = [draws[:, j] for j in range(5)]                                     # each (n_members, M)
+    n_draws = 6 if sp.covariance == "spherical" else 5
+    index = base[None, None, :] + np.arange(n_draws, dtype=np.uint64)[None, :, None]
+    draws = standard_normal(seed, purpose, cycle, mem[:, :, None], index)   # (n_members, 5|6, M)
+    g = [draws[:, j] for j in range(n_draws)]                               # each (n_members, M)
     if sp.covariance == "exponential":
         # 2-D spectral density of exp(-r/L) is bivariate Cauchy: k = g / (L |w|)
         scale = 1.0 / (length * np.maximum(np.abs(g[2]), 1e-300))
-    else:
+    elif sp.covariance == "gaussian":
         # exp(-r^2/L^2) has spectral density N(0, 2/L^2 I)
         scale = np.full_like(g[2], math.sqrt(2.0) / length)
+    else:
+        # spherical of range a: a 3-D wave vector |k| = u / (a/2) in direction (g0, g1, g5)/|.|,
+        # its k_z dropped (module notes)
+        norm = np.maximum(np.sqrt(g[0] ** 2 + g[1] ** 2 + g[5] ** 2), 1e-300)
+        scale = _spherical_radius(g[2]) / (0.5 * length * norm)
     kx, ky, a, b = g[0] * scale, g[1] * scale, g[3], g[4]
     x = np.arange(box.x0, box.x1, dtype=float) * float(sp.dx_m)
     y = np.arange(box.y0, box.y1, dtype=float) * float(sp.dy_m)
@@ -116,6 +136,51 @@ def _fourier_field(seed: int, purpose: str, cycle: int, members: np.ndarray, str
         terms[:, 2::2] = sb[:, m0:m1, :, None] * v[:, m0:m1, None, :]
         acc = np.add.accumulate(terms, axis=1, out=terms)[:, -1:]
     return acc[:, 0] * (1.0 / math.sqrt(n_modes))
+
+
+def _spherical_cdf(u: np.ndarray) -> np.ndarray:
+    """CDF of ``u = |k| a/2`` for the spherical covariance of range ``a`` (module notes).
+
+    ``P(u) = (2/pi) [Si(2u) - 1/u - sin(u)^2/u - sin(u)^2/u^3 + sin(2u)/u^2]``, the integral of
+    the density ``(6/pi) (sin u - u cos u)^2 / u^4``; below ``u = 0.3`` its series
+    ``(6/pi) (u^3/27 - u^5/225 + u^7/3675 - 4 u^9/382725)`` (the closed form cancels there).
+    """
+    u = np.asarray(u, dtype=float)
+    small = u < 0.3
+    us = np.where(small, 1.0, u)
+    s2 = np.sin(us) ** 2
+    closed = (2.0 / math.pi) * (special.sici(2.0 * us)[0] - 1.0 / us - s2 / us - s2 / us ** 3
+                                + np.sin(2.0 * us) / us ** 2)
+    series = (6.0 / math.pi) * (u ** 3 / 27.0 - u ** 5 / 225.0 + u ** 7 / 3675.0
+                                - 4.0 * u ** 9 / 382725.0)
+    return np.where(small, series, closed)
+
+
+@lru_cache(maxsize=1)
+def _spherical_table() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log u`` from 1e-3 to 1e4 and ``log P(u)``, ``log(1 - P(u))``: geometric steps to
+    ``u = 10``, then steps of 0.05, which resolve the density's oscillation (period pi)."""
+    u = np.concatenate([np.geomspace(1e-3, 10.0, 4000, endpoint=False),
+                        np.arange(10.0, 1e4 + 0.025, 0.05)])
+    p = _spherical_cdf(u)
+    return np.log(u), np.log(p), np.log(np.maximum(1.0 - p, 1e-300))
+
+
+def _spherical_radius(z: np.ndarray) -> np.ndarray:
+    """``u = P^-1(Phi(z))``: the spherical spectral radius of standard-normal draws ``z``.
+
+    Interpolated in ``log u`` against ``log P`` (lower half) or ``log(1 - P)`` (upper half) on
+    :func:`_spherical_table`; beyond it the asymptotes ``P ~ 2 u^3 / (9 pi)`` and
+    ``1 - P ~ 3 / (pi u)``.
+    """
+    lu, lp, lq = _spherical_table()
+    lower = special.log_ndtr(z)                 # log Phi(z)
+    upper = special.log_ndtr(-z)                # log(1 - Phi(z))
+    low = np.exp(np.interp(lower, lp, lu))
+    high = np.exp(np.interp(-upper, -lq, lu))
+    low = np.where(lower < lp[0], np.cbrt(4.5 * math.pi * np.exp(lower)), low)
+    high = np.where(upper < lq[-1], 3.0 / (math.pi * np.exp(upper)), high)
+    return np.where(z <= 0.0, low, high)
 
 
 def standard_field(seed: int, purpose: str, cycle: int, members, stream: int, box: BoxLike,
@@ -146,7 +211,8 @@ def standard_field(seed: int, purpose: str, cycle: int, members, stream: int, bo
     -----
     Correlated fields: ``f(p) = M^-1/2 sum_m a_m cos(k_m.p) + b_m sin(k_m.p)`` with ``a_m, b_m``
     ~ N(0, 1) and wave vectors ``k_m`` drawn from the covariance's spectral density (bivariate
-    Cauchy with scale 1/L for ``exp(-r/L)``, N(0, 2/L^2) for ``exp(-r^2/L^2)``). Given the
+    Cauchy with scale 1/L for ``exp(-r/L)``, N(0, 2/L^2) for ``exp(-r^2/L^2)``, the projected
+    3-D density of a ball's overlap for the spherical model, module notes). Given the
     modes, ``f(p)`` is exactly N(0, 1); ``E[f(p) f(q)] = C(|p - q|)``. Memory ~
     ``8 * n * M * (ny + nx) * 6`` bytes for the mode tables plus the ``(n, ny, nx)`` result; no
     global array.
