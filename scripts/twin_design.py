@@ -46,7 +46,7 @@ def free_runs(config: str | None, members: int, comm
     from models.landda.model import LandDAModel
     from models.landda.obs_groundwater_level import GroundwaterLevel
     from models.landda.setup import load, model_config
-    from models.landda.twin import initial_member
+    from models.landda.initial_state import initial_member
     from pdafpy.groups import RunGroups
     from pdafpy.localize import Localization
     from pdafpy.obs.module import ObservationContext, nearest_columns

@@ -54,8 +54,8 @@ def test_the_truth_pass_and_its_file_give_the_inline_twins_skill(three_runs):
     assert truth["variables"] == {} and truth["runs"] == 1
     for key in TIMINGS + ("runs", "core_hours_per_member_per_simulated_year"):
         twin.pop(key, None), assim.pop(key, None)
-    assert set(twin["variables"]) == {"surface", "root_zone", "wells_assimilated",
-                                      "wells_withheld", "leaf_area_index"}
+    assert set(twin["variables"]) == {"surface", "root_zone", "deep_soil", "water_table_depth",
+                                      "wells_assimilated", "wells_withheld", "leaf_area_index"}
     assert assim == twin
 
 

@@ -42,7 +42,7 @@ EDGE_OF_SATURATION = {
 
 @pytest.mark.parametrize("retry", ["basic", "none"])
 def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_newton_step(retry):
-    from models.landda.twin import initial_member
+    from models.landda.initial_state import initial_member
     from pdafpy.groups import RunGroups
     from pdafpy.errors import ModelError
 
@@ -335,7 +335,7 @@ def test_the_grid_origin_places_the_columns_in_the_crs_the_run_and_the_validatio
 
 
 def test_the_leaf_biomass_perturbation_gives_the_members_leaf_spread():
-    from models.landda.twin import initial_member
+    from models.landda.initial_state import initial_member
 
     model = small_model("pressure_head")
     base = model.get_state()

@@ -167,7 +167,7 @@ def land():
 
 
 def _members(model, pert, keys=range(6)):
-    from models.landda.twin import initial_member
+    from models.landda.initial_state import initial_member
 
     base = model.get_state()
     return {k: np.array([initial_member(model, base, key, 3, pert)[k] for key in keys])
@@ -247,7 +247,7 @@ def test_export_and_import_round_trip_bit_identical(tmp_path):
 
 def test_members_start_from_the_file_and_the_truth_keeps_its_draw(tmp_path, land):
     from models.landda.parameter_files import write_parameters
-    from models.landda.twin import initial_member
+    from models.landda.initial_state import initial_member
 
     model = land
     base = model.get_state()

@@ -33,11 +33,15 @@ import numpy as np
 
 from pdafpy.errors import ConfigError
 
+from models.land.parameters import column_parameters
 from models.richards.balance import water_table_depth
 from models.richards.retention import van_genuchten
 
+from .analysis_plan import ANALYSED, TYPE_UPDATE_KEYS
+from .observations import LandObservationSection
+
 __all__ = ["LandAnalysisState", "PARAMETER_BOUNDS", "MASKS", "UPDATE_VARIABLES",
-           "soil_parameters"]
+           "soil_parameters", "analysis_state", "check_analysis_tables"]
 
 #: Masks an ``[[analysis]]`` table may name, besides ``all``.
 MASKS = ("unsaturated", "saturated")
@@ -222,3 +226,61 @@ def _head_from_saturation(se: np.ndarray, alpha: np.ndarray, n: np.ndarray) -> n
     with np.errstate(all="ignore"):
         h = -((se ** (-1.0 / m) - 1.0) ** (1.0 / n)) / alpha
     return np.where(se >= 1.0, 0.0, h)
+
+
+def analysis_state(cfg: Any, tables: Mapping[str, Any], layout: Any,
+                    interfaces: np.ndarray, facts: Mapping[str, Any], box: Any
+                    ) -> LandAnalysisState:
+    """The land state's masks, derived variables and constraints on a filter rank's block;
+    a ``[[parameter]]`` bound replaces the physical bound on its side only."""
+    land = tables.get("land", {})
+    cover = np.asarray(land.get("land_cover", "grass"), dtype=object)
+    if cover.ndim == 2:
+        cover = cover[box.y0:box.y1, box.x0:box.x1]
+    params = column_parameters(cover.tolist() if cover.ndim else cover.item(),
+                               (box.ny, box.nx), land.get("parameters"))
+    bounds = {}
+    for p in cfg.parameter:
+        lo, hi = PARAMETER_BOUNDS.get(p.name, (-np.inf, np.inf))
+        bounds[p.name] = (lo if p.minimum is None else p.minimum,
+                          hi if p.maximum is None else p.maximum)
+    top = tables.get("boundary", {}).get("top", {})
+    return LandAnalysisState(layout, soil_parameters(tables.get("soil", {}),
+                                                     interfaces.size - 1, box),
+                             0.5 * (interfaces[:-1] + interfaces[1:]), float(interfaces[-1]),
+                             float(top.get("h_min_m", -100.0)),
+                             np.broadcast_to(params.specific_leaf_area, (box.ny, box.nx)),
+                             facts["bare_ground"][box.y0:box.y1, box.x0:box.x1], bounds,
+                             tables.get("update", {}).get("variable", "pressure_head"),
+                             tables.get("soil", {}).get("pedotransfer", "cosby1984"))
+
+
+def check_analysis_tables(cfg: Any, fields: list[str]) -> None:
+    """What the land twin adds to the ``[[analysis]]`` tables' checks: their masks, update
+    variables and fields; the observation types' shorthand keys are refused beside them."""
+    if not cfg.analysis:
+        return
+    defaults = LandObservationSection()
+    for i, s in enumerate(cfg.observations):
+        for key in TYPE_UPDATE_KEYS:
+            if getattr(s, key, None) != getattr(defaults, key):
+                raise ConfigError(f"observations[{i}].{key}: with [[analysis]] tables what an "
+                                  "analysis updates is set there (fields, depth_m, parameters)")
+    analysable = list(ANALYSED) + [f for f in fields if f in ("canopy_water", "swe",
+                                                             "leaf_biomass", "soil_temperature")]
+    for i, m in enumerate(cfg.analysis):
+        path = f"analysis[{i}]"
+        if m.mask not in ("all",) + MASKS:
+            raise ConfigError(f"{path}.mask = {m.mask!r}: expected 'all' or one of {MASKS}")
+        if m.update and m.update not in UPDATE_VARIABLES:
+            raise ConfigError(f"{path}.update = {m.update!r}: expected one of "
+                              f"{UPDATE_VARIABLES}")
+        for f in m.fields:
+            if f not in analysable:
+                raise ConfigError(f"{path}.fields: {f!r} is not a field an analysis updates; "
+                                  f"expected some of {analysable} (parameters go in "
+                                  f"{path}.parameters)")
+        for key in m.damping:
+            if key not in tuple(m.fields or ANALYSED) + m.parameters:
+                raise ConfigError(f"{path}.damping.{key}: not among the fields or parameters "
+                                  "this module updates")

@@ -87,3 +87,10 @@ def theta_violations(layout: Any, ens: np.ndarray,
     tol = 1e-9
     bad = ~np.isfinite(theta) | (theta < low - tol) | (theta > high + tol)
     return int(np.count_nonzero(bad))
+
+
+def layers_below(interfaces: np.ndarray, depth_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Layers whose centre lies below ``depth_m`` [m] and their thicknesses (the weights)."""
+    centres = 0.5 * (interfaces[:-1] + interfaces[1:])
+    layers = np.flatnonzero(centres > depth_m)
+    return layers, np.diff(interfaces)[layers]

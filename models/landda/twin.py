@@ -5,9 +5,11 @@ members, the open loop (member ``k`` has assimilation member ``k``'s initial sta
 and forcing perturbations) and the truth, a draw from the same distributions as the members (its
 own initial head, Ks and forcing perturbations), so that the ensemble spread describes the open
 loop's error. The assimilation cycle is pdafpy's (:class:`pdafpy.cycle.AssimilationCycle`);
-this module adds what is land-specific (:class:`LandTwin`): the observations, the weakly
-coupled analysis plan (:mod:`models.landda.analysis_plan`), the output files and the skill
-scores. Each mode (``[mode]``) runs:
+this module adds what is land-specific (:class:`LandTwin`): the observations, the analysis
+plan (the ``[[analysis]]`` modules, docs/analysis-modules.md, or the observation types'
+shorthand, :mod:`models.landda.analysis_plan`) with the land's masks, derived variables and
+constraints on the filter ranks (:mod:`models.landda.analysis_state`), the output files and
+the skill scores. Each mode (``[mode]``) runs:
 
 - ``twin``: truth, open loop and assimilation; observations drawn from the truth each analysis
   (the observation modules' networks) and assimilated through the modules;
@@ -57,26 +59,26 @@ from pdafpy.obs.files import ObservationWriter
 from pdafpy.obs.module import ObservationContext, build_modules, read_for
 from pdafpy.obs.records import QC_GOOD, QC_REJECTED, ObservationRecords
 from pdafpy.output import EnsembleWriter, gather_blocks
-from pdafpy.perturb import SpatialStructure, perturb_state
 from pdafpy.schedule import AnalysisSchedule
 from pdafpy.verification import TruthFile
 
-from .analysis_plan import ANALYSED, TYPE_UPDATE_KEYS, analysis_plan
-from .analysis_state import MASKS, PARAMETER_BOUNDS, UPDATE_VARIABLES, LandAnalysisState, \
-    soil_parameters
+from .analysis_plan import ANALYSED, analysis_plan
+from .analysis_state import analysis_state, check_analysis_tables
 from .config_sections import check_field_shapes
 from .forcing_perturbations import ForcingVariableSection
 from .parameter_files import export_parameters
 from .model import LandDAModel
 from .observations import LandObservationSection, surface_layers
 from .qc_rules import check_rules, state_rules
-from .scoring import Skill, column_means, theta_violations
+from .initial_state import initial_member
+from .model_facts import model_facts
+from .model_facts import precipitation as forcing_precipitation
+from .scoring import Skill, column_means, layers_below, theta_violations
 from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
 from .validation import check_run, check_tables, planned_fields
 
-__all__ = ["LandTwin", "run_twin", "read_restart", "initial_member", "analysis_schedule",
-           "LandTwinExperiment"]
+__all__ = ["LandTwin", "run_twin", "read_restart", "analysis_schedule", "LandTwinExperiment"]
 
 log = logging.getLogger("pdafpy.twin")
 
@@ -123,49 +125,6 @@ def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
     return payload, attrs
 
 
-def initial_member(model: LandDAModel, base: Mapping[str, np.ndarray], key: int, seed: int,
-                   pert: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Initial fields of the run with perturbation key ``key``: perturbed head and leaf
-    biomass, then the parameters (:func:`models.landda.parameter_perturbations.
-    perturb_parameters`: texture, log10 Ks on the chosen layers, a parameters file).
-
-    Parameters
-    ----------
-    model : LandDAModel
-    base : mapping of str to (levels, box.ny, box.nx) ndarray
-        The unperturbed fields on the model rank's block (``model.get_state()``).
-    key : int
-        The run's perturbation key (the truth's follows the members').
-    seed : int
-    pert : mapping
-        The ``[perturbations]`` table.
-
-    Returns
-    -------
-    dict of str to (levels, box.ny, box.nx) ndarray
-    """
-    from .parameter_perturbations import perturb_parameters
-
-    g, b = model.grid, model.box
-    box = (b.y0, b.y1, b.x0, b.x1)
-    state = {k: v.copy() for k, v in base.items()}
-    sd_head = np.asarray(pert.get("initial_head_sd_m", 0.0), dtype=float)
-    if np.any(sd_head > 0):
-        state["pressure_head"] = perturb_state(state["pressure_head"],
-                                               np.broadcast_to(sd_head, (model.coupled.nz,)),
-                                               seed, key, box, (g.ny, g.nx),
-                                               spatial=SpatialStructure("uniform"))
-    sd_leaf = float(pert.get("leaf_biomass_log_sd", 0.0))
-    if sd_leaf > 0:
-        log_leaf = np.log(np.maximum(state["leaf_biomass"], 1e-12))
-        state["leaf_biomass"] = np.exp(perturb_state(log_leaf, np.array([sd_leaf]), seed, key,
-                                                     box, (g.ny, g.nx),
-                                                     spatial=SpatialStructure("uniform"),
-                                                     purpose="leaf_biomass_perturbation"))
-    perturb_parameters(model, state, key, seed, pert)
-    return state
-
-
 class LandTwin(CycleHooks):
     """The land experiment's part of the cycle (see the module notes). Built on every rank;
     files exist on the filter ranks (the observation file on filter rank 0 only).
@@ -199,13 +158,14 @@ class LandTwin(CycleHooks):
                  records: ObservationRecords | None = None, truth_file: Any = None,
                  networks: Any = ()):
         self.cfg, self.job, self.groups = cfg, job, groups
+        self.reconciles = bool(cfg.analysis)
         self.grid, self.boxes = job.grid, job.boxes
         self.interfaces = interfaces = facts["interfaces"]
         self.modules, self.records, self.truth_file = list(modules), records, truth_file
         self.schedule = analysis_schedule(cfg)
         self.synthesise = "truth" in groups
         self.bare_ground = facts["bare_ground"]
-        precipitation = _precipitation(tables, self.grid) if any(
+        precipitation = forcing_precipitation(tables, self.grid) if any(
             m.section.reject_rain_mm_h is not None for m in self.modules) else None
         self.networks = list(networks)
         self.operators = [m.synthesis_operator(n) for m, n in zip(self.modules, self.networks)]
@@ -213,7 +173,7 @@ class LandTwin(CycleHooks):
         self.wells = self._well_sites()
         self.surface = surface_layers(interfaces, 0.05)
         self.root_zone = surface_layers(interfaces, 1.0)
-        self.deep = _layers_below(interfaces, 1.0)
+        self.deep = layers_below(interfaces, 1.0)
         #: Per analysis, the RMSE [field units] of each estimated parameter's ensemble mean
         #: against the truth's field, for the assimilation and the open loop.
         self.parameter_error: dict[str, dict[str, list[float]]] = {
@@ -241,7 +201,7 @@ class LandTwin(CycleHooks):
             z_bounds=interfaces) for g in groups}
         self.theta_bounds = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
                                         job.filter_box)
-        self.state = _analysis_state(cfg, tables, self.fl, interfaces, facts, job.filter_box)
+        self.state = analysis_state(cfg, tables, self.fl, interfaces, facts, job.filter_box)
         if self.comm.Get_rank() == 0 and (cfg.mode != "free" or records is not None):
             units = {m.name: m.units for m in self.modules}
             writer = ObservationWriter if cfg.mode == "truth" else ObservationDiagnosticsWriter
@@ -499,73 +459,6 @@ class LandTwin(CycleHooks):
         return f"day {t / SECONDS_PER_DAY:g}"
 
 
-def _analysis_state(cfg: ExperimentConfig, tables: Mapping[str, Any], layout: Any,
-                    interfaces: np.ndarray, facts: Mapping[str, Any], box: Any
-                    ) -> LandAnalysisState:
-    """The land state's masks, derived variables and constraints on a filter rank's block;
-    a ``[[parameter]]`` bound replaces the physical bound on its side only."""
-    from models.land.parameters import column_parameters
-
-    land = tables.get("land", {})
-    cover = np.asarray(land.get("land_cover", "grass"), dtype=object)
-    if cover.ndim == 2:
-        cover = cover[box.y0:box.y1, box.x0:box.x1]
-    params = column_parameters(cover.tolist() if cover.ndim else cover.item(),
-                               (box.ny, box.nx), land.get("parameters"))
-    bounds = {}
-    for p in cfg.parameter:
-        lo, hi = PARAMETER_BOUNDS.get(p.name, (-np.inf, np.inf))
-        bounds[p.name] = (lo if p.minimum is None else p.minimum,
-                          hi if p.maximum is None else p.maximum)
-    top = tables.get("boundary", {}).get("top", {})
-    return LandAnalysisState(layout, soil_parameters(tables.get("soil", {}),
-                                                     interfaces.size - 1, box),
-                             0.5 * (interfaces[:-1] + interfaces[1:]), float(interfaces[-1]),
-                             float(top.get("h_min_m", -100.0)),
-                             np.broadcast_to(params.specific_leaf_area, (box.ny, box.nx)),
-                             facts["bare_ground"][box.y0:box.y1, box.x0:box.x1], bounds,
-                             tables.get("update", {}).get("variable", "pressure_head"),
-                             tables.get("soil", {}).get("pedotransfer", "cosby1984"))
-
-
-def _layers_below(interfaces: np.ndarray, depth_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Layers whose centre lies below ``depth_m`` [m] and their thicknesses (the weights)."""
-    centres = 0.5 * (interfaces[:-1] + interfaces[1:])
-    layers = np.flatnonzero(centres > depth_m)
-    return layers, np.diff(interfaces)[layers]
-
-
-def _precipitation(tables: Mapping[str, Any], grid: Any) -> Any:
-    """``f(t) -> (ny, nx)``: the unperturbed forcing's precipitation [kg m-2 s-1] over the
-    whole grid at time ``t`` [s] (the rain rule of the stage-2 QC)."""
-    from pdafpy.decomposition import Box
-
-    from models.forcing import forcing_from_config
-
-    source = forcing_from_config(tables.get("forcing", {}), Box(0, grid.ny, 0, grid.nx),
-                                 grid.ny, grid.nx)
-    return lambda t: source.at(t)["precipitation"]
-
-
-def model_facts(tables: Mapping[str, Any], interfaces: np.ndarray, grid: Any) -> dict:
-    """What the land observation types may know of the model (``ObservationContext.model``):
-    ``interfaces`` [m] ``(nz + 1,)``; ``theta_r``, ``theta_s`` [m3 m-3] broadcastable to
-    ``(nz, ny, nx)``; ``bare_ground``, ``(ny, nx)`` bool, columns whose land cover has no
-    leaves (maximum LAI 0)."""
-    from pdafpy.decomposition import Box
-
-    from models.land.parameters import column_parameters
-
-    theta_r, theta_s = soil_bounds(tables.get("soil", {}), interfaces.size - 1,
-                                   Box(0, grid.ny, 0, grid.nx))
-    land = tables.get("land", {})
-    cover = np.asarray(land.get("land_cover", "grass"), dtype=object)
-    params = column_parameters(cover.tolist() if cover.ndim else cover.item(),
-                               (grid.ny, grid.nx), land.get("parameters"))
-    return {"interfaces": interfaces, "theta_r": theta_r, "theta_s": theta_s,
-            "bare_ground": np.asarray(params.lai_max) <= 0.0}
-
-
 def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
              out: Path | None = None, restart: tuple[dict, dict] | None = None) -> dict | None:
     """Run the twin experiment on ``world``; the summary on world rank 0 (None elsewhere).
@@ -651,39 +544,6 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
 
 
 
-def _check_analysis_modules(cfg: ExperimentConfig, fields: list[str]) -> None:
-    """What the land twin adds to the ``[[analysis]]`` tables' checks: their masks, update
-    variables and fields; the observation types' shorthand keys are refused beside them."""
-    if not cfg.analysis:
-        return
-    from .observations import LandObservationSection
-
-    defaults = LandObservationSection()
-    for i, s in enumerate(cfg.observations):
-        for key in TYPE_UPDATE_KEYS:
-            if getattr(s, key, None) != getattr(defaults, key):
-                raise ConfigError(f"observations[{i}].{key}: with [[analysis]] tables what an "
-                                  "analysis updates is set there (fields, depth_m, parameters)")
-    analysable = list(ANALYSED) + [f for f in fields if f in ("canopy_water", "swe",
-                                                             "leaf_biomass", "soil_temperature")]
-    for i, m in enumerate(cfg.analysis):
-        path = f"analysis[{i}]"
-        if m.mask not in ("all",) + MASKS:
-            raise ConfigError(f"{path}.mask = {m.mask!r}: expected 'all' or one of {MASKS}")
-        if m.update and m.update not in UPDATE_VARIABLES:
-            raise ConfigError(f"{path}.update = {m.update!r}: expected one of "
-                              f"{UPDATE_VARIABLES}")
-        for f in m.fields:
-            if f not in analysable:
-                raise ConfigError(f"{path}.fields: {f!r} is not a field an analysis updates; "
-                                  f"expected some of {analysable} (parameters go in "
-                                  f"{path}.parameters)")
-        for key in m.damping:
-            if key not in tuple(m.fields or ANALYSED) + m.parameters:
-                raise ConfigError(f"{path}.damping.{key}: not among the fields or parameters "
-                                  "this module updates")
-
-
 class LandTwinExperiment:
     """The land twin as ``pdafpy run`` sees it (registered for ``model = "coupled"``).
 
@@ -728,7 +588,7 @@ class LandTwinExperiment:
                                   "an analysis or a free run compares the model with it; only a "
                                   "truth pass does without")
         check_parameters(cfg, list(PARAMETER_FIELDS))
-        _check_analysis_modules(cfg, fields)
+        check_analysis_tables(cfg, fields)
         check_field_shapes(tables)
         check_tables(cfg, tables)
 

@@ -100,7 +100,7 @@ def _check_observation_modules(cfg: ExperimentConfig, tables: Mapping[str, Any])
     from pdafpy.localize import Localization
     from pdafpy.obs.module import ObservationContext, build_modules
 
-    from .twin import model_facts
+    from .model_facts import model_facts
 
     planned = planned_grid(tables)
     if planned is None or not cfg.observations:

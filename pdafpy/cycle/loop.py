@@ -18,9 +18,11 @@ what is written and scored. At each analysis time of the :class:`~pdafpy.schedul
     for every analysed run group, each part of the hooks' analysis plan (one analysis module,
     :mod:`pdafpy.cycle.modules`), in order, runs :func:`analyse_part`: its mask decided from the
     state it receives, :func:`pdafpy.cycle.analysis_step` on its state subset (observe the owned
-    observations, halo exchange, local search, the filter), inflation of the subset
-    (multiplicative, RTPP, RTPS), the masked and damped write-back, and the hooks' derived
-    variables (:meth:`CycleHooks.reconcile`); an SEKF reads the group's ``perturbed`` runs too and the cycle
+    observations, halo exchange, local search, the filter), the masked and damped write-back,
+    and the hooks' derived variables (:meth:`CycleHooks.reconcile`); then the elements the parts
+    updated are inflated once against the forecast (multiplicative, RTPP, RTPS; when a part has
+    a mask or the hooks recompute derived variables between parts, each part inflates its own
+    subset before them instead); an SEKF reads the group's ``perturbed`` runs too and the cycle
     restarts them from the analysis (:meth:`pdafpy.filters.sekf.SEKF.perturbed_runs`);
 ``constrain``
     the hooks' bounds and back-transforms (:meth:`CycleHooks.constrain`);
@@ -47,7 +49,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -58,15 +60,14 @@ from ..ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_me
 from ..errors import ConfigError, PdafpyError
 from ..groups import RunGroups
 from ..halo import LocalSearchCache
-from ..inflation import inflate, relax_to_prior_perturbations, relax_to_prior_spread, rotate
 from ..obs.types import ObservationType
 from ..progress import ProgressBar
 from ..schedule import AnalysisSchedule
-from .analysis import AnalysisReport, analysis_step
+from .analysis import AnalysisReport
+from .parts import AnalysisPart, analyse_part, inflate_analysed
 
-__all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "AnalysisPart",
-           "Observed", "Checkpointing", "CycleResult", "RunFailed", "PHASES", "combine_mask",
-           "inflate_analysed", "write_back", "analyse_part"]
+__all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "Observed",
+           "Checkpointing", "CycleResult", "RunFailed", "PHASES"]
 
 log = logging.getLogger(__name__)
 
@@ -120,50 +121,6 @@ class Observed:
     rejected: int = 0
 
 
-@dataclass(frozen=True)
-class AnalysisPart:
-    """Observation types analysed together, and the part of the state they update (one
-    analysis module, :mod:`pdafpy.cycle.modules`).
-
-    Attributes
-    ----------
-    types : tuple of int
-        Positions in :attr:`Observed.types`.
-    fields : tuple of str or None
-        Fields updated (None: every field).
-    levels : dict
-        For layered fields updated only in part, the levels (0 = top); empty: whole columns.
-    damping : dict of str to float
-        Fields whose increment is scaled: ``x = x_f + d (x_a - x_f)`` with ``d`` in (0, 1).
-    name : str
-        Label in logs.
-    radius_m : float or None
-        Replaces the types' horizontal cut-off and support radius, keeping their weight
-        function and metric (None: each type's own).
-    vertical : VerticalLocalization or None
-        Vertical localisation of the local filters (None: none).
-    mask : str
-        ``"all"``, or a mask the application offers (:meth:`CycleHooks.analysis_mask`): the
-        elements the part may change, decided from the state it receives.
-    mask_members : str
-        ``"per_member"``, ``"all_members"`` or ``"any_member"``
-        (:data:`pdafpy.analysis_config.MASK_MEMBERS`).
-    update : str
-        What the application writes back (:meth:`CycleHooks.reconcile`); "" its default.
-    """
-
-    types: tuple[int, ...]
-    fields: tuple[str, ...] | None = None
-    levels: Mapping[str, np.ndarray] = field(default_factory=dict)
-    damping: Mapping[str, float] = field(default_factory=dict)
-    name: str = ""
-    radius_m: float | None = None
-    vertical: Any = None
-    mask: str = "all"
-    mask_members: str = "per_member"
-    update: str = ""
-
-
 class CycleHooks:
     """What an application adds to the cycle. Methods run on the filter ranks (their
     ``ens`` is the rank's block of every run, ``(groups.total, n_state)``) unless noted.
@@ -174,6 +131,9 @@ class CycleHooks:
     #: Whether :meth:`record_analysis` wants the ensemble as the model holds it once loaded
     #: (derived variables recomputed, analysed values reconciled); costs one load per run.
     records_loaded_state: bool = False
+    #: Whether :meth:`reconcile` recomputes derived variables between the parts of an
+    #: analysis time (then each part's subset is inflated before them, not all at the end).
+    reconciles: bool = False
 
     def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
         """The observations of the window ``(step.t0, step.t1]`` for the due types."""
@@ -475,9 +435,17 @@ class AssimilationCycle:
             block = self.groups.with_perturbed(g.name)
             runs = ens[block.start:block.stop]              # the group, and its perturbed runs
             n_members = g.size
+            # inflation once over what the parts updated, against the forecast; with a mask or
+            # derived variables recomputed between parts, each part inflates its own subset
+            # before its mask and the derived variables, so that both hold
+            per_part = self.hooks.reconciles or any(p.mask != "all" for p in parts)
+            prior = runs[:n_members].copy() if self._inflates and not per_part else None
             for i, part in enumerate(parts):
                 reports.append(self._analyse_part(step, part, i, g.name, runs, n_members,
-                                                  observed, fl, comm))
+                                                  observed, fl, comm, per_part))
+            if parts and prior is not None:
+                inflate_analysed(runs[:n_members], prior, np.unique(np.concatenate(
+                    [self._part_indices(fl, p) for p in parts])), self.options, step.index)
             if parts and runs.shape[0] > n_members:        # the next window's perturbed runs
                 runs[:] = self.filter.perturbed_runs(runs[0], fl.column_indices(
                     parts[0].fields, parts[0].levels or None))
@@ -491,11 +459,12 @@ class AssimilationCycle:
 
     def _analyse_part(self, step: CycleStep, part: AnalysisPart, i: int, group: str,
                       runs: np.ndarray, n_members: int, observed: Observed, layout: Any,
-                      comm: Any) -> AnalysisReport:
-        """One part on one run group (in place on ``runs``, :func:`analyse_part`)."""
+                      comm: Any, inflating: bool) -> AnalysisReport:
+        """One part on one run group (in place on ``runs``, :func:`analyse_part`), its subset
+        inflated if ``inflating``."""
         return analyse_part(self.filter, part, [observed.types[k] for k in part.types], runs,
                             n_members, layout, self.grid, comm, self.boxes, self.hooks, step,
-                            self.options, self._inflates,
+                            self.options, inflating and self._inflates,
                             self._part_indices(layout, part), self._parameter_elements(layout),
                             search_cache=self._searches[group, i],
                             domain_coords=self._columns(layout))
@@ -597,146 +566,3 @@ class AssimilationCycle:
 def _lor() -> Any:
     from mpi4py import MPI
     return MPI.LOR
-
-
-def inflate_analysed(ens: np.ndarray, prior: np.ndarray, analysed: np.ndarray,
-                     options: CycleOptions, cycle: int = 0) -> None:
-    """Inflation, relaxation and rotation of the analysed state elements only (in place);
-    the other elements keep their spread.
-
-    Parameters
-    ----------
-    ens, prior : (N, n) ndarray
-        The analysis and the forecast it came from.
-    analysed : (k,) int ndarray
-        The analysed state indices.
-    options : CycleOptions
-        ``multiplicative``, ``rtpp``, ``rtps``, ``rotate`` and ``seed``.
-    cycle : int
-        Keys the rotation.
-    """
-    part, before = ens[:, analysed], prior[:, analysed]
-    inflate(part, options.multiplicative)
-    if options.rtpp:
-        relax_to_prior_perturbations(part, before, options.rtpp)
-    if options.rtps:
-        relax_to_prior_spread(part, before, options.rtps)
-    if options.rotate:
-        rotate(part, options.seed, cycle)
-    ens[:, analysed] = part
-
-
-def combine_mask(mask: np.ndarray, members: str, n_members: int) -> np.ndarray:
-    """A per-run mask ``(n_runs, k)`` decided over the ensemble as ``members`` says.
-
-    ``"per_member"``: as given; ``"all_members"``: true where it is true for every member
-    (the first ``n_members`` runs; perturbed runs of an SEKF follow them); ``"any_member"``:
-    true where it is for at least one. Returns a boolean array broadcastable to ``mask``.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    if members == "per_member":
-        return mask
-    if members == "all_members":
-        return mask[:n_members].all(axis=0, keepdims=True)
-    if members == "any_member":
-        return mask[:n_members].any(axis=0, keepdims=True)
-    raise ConfigError(f"mask_members = {members!r}: expected per_member, all_members or "
-                      "any_member")
-
-
-def write_back(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None,
-               damping: np.ndarray | None, parameters: np.ndarray) -> np.ndarray:
-    """What an analysis module leaves of its analysis of a state subset.
-
-    ``new = m (x_f + d (x_a - x_f)) + (1 - m) x_f``, with the mask ``m`` and the damping ``d``;
-    a parameter element without spread in ``before`` keeps its value exactly.
-
-    Parameters
-    ----------
-    before, after : (n_runs, k) ndarray
-        The subset as the module received it and as the filter analysed it.
-    mask : bool ndarray broadcastable to (n_runs, k), or None
-        Where each run may change (:func:`combine_mask`); None: everywhere.
-    damping : (k,) ndarray or None
-        Each element's damping ``d`` in (0, 1]; None: 1.
-    parameters : (k,) bool ndarray
-        Which elements belong to parameter fields.
-
-    Returns
-    -------
-    (n_runs, k) ndarray
-    """
-    new = after if damping is None else before + damping * (after - before)
-    if mask is not None:
-        new = np.where(mask, new, before)
-    fixed = parameters & np.all(before == before[:1], axis=0)
-    if fixed.any():
-        new = new.copy() if new is after else new
-        new[:, fixed] = before[:, fixed]
-    return new
-
-
-def analyse_part(filt: Any, part: AnalysisPart, types: Sequence[ObservationType],
-                 runs: np.ndarray, n_members: int, layout: Any, grid: Any, comm: Any,
-                 boxes: Sequence[Any], hooks: CycleHooks, step: CycleStep,
-                 options: CycleOptions, inflate: bool, index: np.ndarray,
-                 parameters: np.ndarray, **analysis: Any) -> AnalysisReport:
-    """One analysis module on one run group, in place on ``runs`` (collective over ``comm``).
-
-    The part's mask is decided from the state it receives (:meth:`CycleHooks.analysis_mask`
-    read by :func:`combine_mask`); :func:`analysis_step` analyses its subset; the subset's
-    analysis is inflated (if ``inflate``: multiplicative, RTPP, RTPS, rotation), written back
-    through the mask and the damping (:func:`write_back`), and the hooks recompute the derived
-    variables (:meth:`CycleHooks.reconcile`).
-
-    Parameters
-    ----------
-    filt : filter object
-    part : AnalysisPart
-    types : sequence of ObservationType
-        The part's observation types (full lists).
-    runs : (n_runs, layout.size) ndarray
-        The group's runs on this filter rank, its members first.
-    n_members : int
-        The group's members (the rest are an SEKF's perturbed runs).
-    layout, grid, comm, boxes
-        As :func:`analysis_step`.
-    hooks : CycleHooks
-    step : CycleStep
-    options : CycleOptions
-        Inflation and the adaptive forgetting factor.
-    inflate : bool
-        Whether ``options`` inflate the analysis at all.
-    index : (k,) int ndarray
-        The state indices the part updates, sorted.
-    parameters : (layout.size,) bool ndarray
-        The elements of parameter fields.
-    **analysis
-        Further :func:`analysis_step` arguments (``search_cache``, ``domain_coords``).
-    """
-    if part.radius_m is not None:
-        types = [replace(t, localization=replace(t.localization, cradius=part.radius_m,
-                                                 sradius=part.radius_m)) for t in types]
-    received = runs.copy()
-    mask = None
-    if part.mask != "all":
-        mask = combine_mask(hooks.analysis_mask(part, runs, index), part.mask_members,
-                            n_members)
-    report = analysis_step(
-        filt, runs, layout, grid, types, comm, boxes, cycle=step.index,
-        analysed_fields=part.fields, analysed_levels=part.levels or None,
-        adaptive_forget=options.adaptive_forget,
-        **({"vertical": part.vertical} if part.vertical is not None else {}), **analysis)
-    before, after = received[:, index], runs[:, index]
-    if inflate:
-        inflate_analysed(after[:n_members], before[:n_members], np.arange(index.size),
-                         options, step.index)
-    damping = None
-    if part.damping:
-        d = np.ones(layout.size)
-        for name, value in part.damping.items():
-            d[layout.field_slice(name)] = value
-        damping = d[index]
-    runs[:, index] = write_back(before, after, mask, damping, parameters[index])
-    hooks.reconcile(step, part, runs, received)
-    return report

@@ -28,7 +28,7 @@ import numpy as np
 from ..analysis_config import AnalysisModuleSection, ParameterSection, select_observations
 from ..errors import ConfigError
 from ..localize import VerticalLocalization
-from .loop import AnalysisPart
+from .parts import AnalysisPart
 
 __all__ = ["module_plan", "on_clock", "layer_levels"]
 
