@@ -9,9 +9,12 @@ the entry-point group ``pdafpy.observations``:
 - ``groundwater_level`` (:mod:`models.landda.obs_groundwater_level`): the water-table depth at
   wells.
 
-Both say which part of the column their analysis updates (``update_depth_m``,
-``update_parameters``: :mod:`models.landda.analysis_plan`); the land twin accepts only types
-whose section derives from :class:`LandObservationSection`.
+Without ``[[analysis]]`` tables (docs/analysis-modules.md) a type says itself which part of
+the state its analysis updates (``update_depth_m``, ``update_parameters``, ``update_soil``,
+``update_land_state``: the shorthand plan of :mod:`models.landda.analysis_plan`; beside
+``[[analysis]]`` tables these keys are refused); the land twin accepts only types whose section
+derives from :class:`LandObservationSection`. The other land types are in
+``models/landda/obs_*.py``.
 """
 
 from __future__ import annotations
