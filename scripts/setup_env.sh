@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything pdafpy needs on a Debian machine, idempotently:
 #   1. Debian packages: PETSc, petsc4py, mpi4py, h5py (MPI build), netCDF4, SciPy, Matplotlib,
-#      Open MPI, xarray and dask (open_mfdataset reads segmented outputs as one) and hypothesis
-#      (the fuzzing tests)
-#      (skipped when all are installed already);
+#      Open MPI, xarray and dask (open_mfdataset reads segmented outputs as one), hypothesis
+#      (the fuzzing tests), pyproj and PROJ's data, and OpenBLAS (libopenblas0-pthread: Debian
+#      otherwise gives numpy, SciPy and PETSc the reference BLAS; `import pdafpy` keeps it at one
+#      thread per rank) (skipped when all are installed already);
 #   2. a virtual environment .venv made with --system-site-packages, so it uses Debian's numpy and
 #      the packages compiled against it, holding pytest, pytest-mpi and pdafpy (editable).
 # pip never installs or upgrades numpy here: petsc4py and h5py are built against Debian's numpy.
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(python3-petsc4py petsc-dev python3-mpi4py python3-h5py-mpi python3-netcdf4
                  python3-scipy python3-matplotlib python3-venv python3-pip openmpi-bin
                  libopenmpi-dev make python3-xarray python3-dask python3-hypothesis python3-pyproj
-                 proj-bin)
+                 proj-bin libopenblas0-pthread)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
