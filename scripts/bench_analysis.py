@@ -51,8 +51,9 @@ def make_problem(ny: int, nx: int, n_members: int = N_MEMBERS):
     return truth, ens, obs, mask
 
 
-def worker(filter_name: str, ny: int, nx: int, repeats: int) -> None:
-    """Run inside ``mpirun``: time the analysis on COMM_WORLD, print one JSON record on rank 0."""
+def worker(filter_name: str, ny: int, nx: int, repeats: int, profile: int = 0) -> None:
+    """Run inside ``mpirun``: time the analysis on COMM_WORLD, print one JSON record on rank 0
+    (and, with ``profile``, the top functions of one more analysis on rank 0)."""
     import numpy as np
     from mpi4py import MPI
 
@@ -88,6 +89,14 @@ def worker(filter_name: str, ny: int, nx: int, repeats: int) -> None:
         comm.Barrier()
         seconds.append(time.perf_counter() - t0)
         reports.append(report)
+    if profile:
+        from pdafpy.profiling import profile_table, profiled
+        copy = np.empty((N_MEMBERS, layout.size))
+        layout.view(copy, "field")[:, 0] = ens_full[:, box.y0:box.y1, box.x0:box.x1]
+        _, stats = profiled(analysis_step, filt, copy, layout, grid, [obs], comm, boxes)
+        if comm.Get_rank() == 0:
+            for line in profile_table(stats, profile).splitlines():
+                print("PROFILE " + line, flush=True)
     analysed = layout.view(ens, "field")[:, 0].mean(axis=0)
     err = comm.allreduce(float(np.sum((analysed - truth[box.y0:box.y1, box.x0:box.x1]) ** 2)))
     prior = float(np.sqrt(np.mean((ens_full.mean(axis=0) - truth) ** 2)))
@@ -108,15 +117,19 @@ def worker(filter_name: str, ny: int, nx: int, repeats: int) -> None:
             "rmse_analysis": float(np.sqrt(err / (ny * nx)))}), flush=True)
 
 
-def launch(filter_name: str, ranks: int, ny: int, nx: int, repeats: int) -> dict:
+def launch(filter_name: str, ranks: int, ny: int, nx: int, repeats: int,
+           profile: int = 0) -> dict:
     cmd = ["mpirun", "-n", str(ranks)]
     if ranks > (os.cpu_count() or 1):
         cmd.append("--oversubscribe")
-    cmd += [sys.executable, __file__, "--worker", filter_name, str(ny), str(nx), str(repeats)]
+    cmd += [sys.executable, __file__, "--worker", filter_name, str(ny), str(nx), str(repeats),
+            str(profile)]
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
+        if line.startswith("PROFILE "):
+            print(f"  {filter_name} on {ranks}: {line[len('PROFILE '):]}")
         if line.startswith("RESULT "):
             record = json.loads(line[len("RESULT "):])
             record["oversubscribed"] = ranks > (os.cpu_count() or 1)
@@ -130,21 +143,26 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="analyses per configuration")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2],
                         help="rank counts of the timing part")
-    parser.add_argument("--weak", type=int, nargs="+", default=[1, 2, 4, 8, 16],
+    parser.add_argument("--weak", type=int, nargs="*", default=[1, 2, 4, 8, 16],
                         help="rank counts of the weak-scaling part")
-    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--filters", nargs="+", default=["lestkf", "letkf", "estkf"],
+                        help="filters of the timing part")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N functions with the most own time of one analysis "
+                        "(rank 0)")
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        name, ny, nx, repeats = args.worker
-        worker(name, int(ny), int(nx), int(repeats))
+        name, ny, nx, repeats, profile = args.worker
+        worker(name, int(ny), int(nx), int(repeats), int(profile))
         return 0
 
     records = []
     print(f"{'part':6s} {'filter':7s} {'ranks':>5s} {'grid':>9s} {'s/analysis':>10s} "
           f"{'halo B max':>11s} {'allgather B':>11s} {'rmse f->a':>15s}")
-    for name in ("lestkf", "letkf", "estkf"):
+    for name in args.filters:
         for ranks in args.ranks:
-            rec = launch(name, ranks, 360, 720, args.repeats)
+            rec = launch(name, ranks, 360, 720, args.repeats, args.profile)
             rec["part"] = "time"
             records.append(rec)
             print(f"{'time':6s} {name:7s} {ranks:5d} {'360x720':>9s} {rec['seconds']:10.2f} "
