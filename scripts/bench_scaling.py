@@ -8,8 +8,8 @@ cost in core-seconds per cell per simulated hour. Layouts are ``TxR`` (``T`` mod
 ``R`` ranks each) or ``TxR+F`` (``F`` separate filter ranks).
 
 - **strong** scaling: the same grid (``--grid``, columns per side) on every layout;
-- **weak** scaling: ``--grid`` columns per side per model rank, the grid growing along x with the
-  ranks per task (one task), so that every rank advances the same columns.
+- **weak** scaling: ``--grid`` x ``--grid`` columns per model rank, the grid growing with the
+  ranks of one task as their process grid, so that every rank advances the same columns.
 
 Usage::
 
@@ -20,6 +20,19 @@ Usage::
 
 More ranks than cores are run oversubscribed, and their timings are marked so: they check the
 layout, not the speed.
+
+On a cluster, ``--slurm DIR --nodes 1 2 4 8 --cores-per-node 128`` writes one batch script per
+node count into ``DIR`` (an array's tasks would share one resource request): each runs this
+script on its allocation with layouts that fill it (strong: the ``--grid`` grid over ``T x R``,
+``T x 4R`` and ``T x 16R`` layouts, ``R`` the fewest ranks per task that leave no more tasks than
+the 33 runs; weak: one task over every core), writing
+``scaling_<nodes>n.json``; ``--merge FILES --json all.json --png all.png`` joins their records::
+
+    .venv/bin/python scripts/bench_scaling.py --slurm jobs --nodes 1 2 4 8 \
+        --cores-per-node 128 --grid 64 --days 1 --partition batch --account myproject
+    for f in jobs/*.sbatch; do sbatch "$f"; done
+    .venv/bin/python scripts/bench_scaling.py --merge jobs/scaling_*n.json --json all.json \
+        --png all.png
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ import sys
 from pathlib import Path
 
 PHASES = ("forecast", "collect", "observe", "halo", "analyse", "distribute", "output")
+#: Runs of the packaged example: 16 members, their open loop and the truth.
+RUNS = 33
 
 
 def parse_layout(text: str) -> tuple[int, int, int]:
@@ -108,6 +123,36 @@ def plot(records: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def slurm_jobs(folder: Path, nodes: list[int], cores: int, grid: int, days: float,
+               time_limit: str, partition: str, account: str) -> list[Path]:
+    """One batch script per node count (see the module notes); their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = Path(__file__).resolve()
+    paths = []
+    for n in nodes:
+        ranks = n * cores
+        per_task = 1
+        while ranks // per_task > RUNS:                  # no more tasks than runs
+            per_task *= 2
+        strong = [f"{ranks // r}x{r}" for r in (per_task, 4 * per_task, 16 * per_task)
+                  if ranks // r >= 1]
+        lines = ["#!/bin/bash", f"#SBATCH --job-name=pdafpy-scaling-{n}n",
+                 f"#SBATCH --nodes={n}", f"#SBATCH --ntasks-per-node={cores}",
+                 f"#SBATCH --time={time_limit}", "#SBATCH --exclusive",
+                 f"#SBATCH --output={folder.resolve()}/scaling_{n}n.log"]
+        lines += [f"#SBATCH --partition={partition}"] if partition else []
+        lines += [f"#SBATCH --account={account}"] if account else []
+        lines += ["set -euo pipefail", f"cd {script.parents[1]}",
+                  "export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1",
+                  f".venv/bin/python {script} --strong {' '.join(strong)} --weak {ranks} "
+                  f"--grid {grid} --days {days:g} --json {folder.resolve()}/scaling_{n}n.json "
+                  f"--out {folder.resolve()}/out_{n}n"]
+        path = folder / f"scaling_{n}n.sbatch"
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strong", nargs="*", default=["1x1", "1x2", "2x1"],
@@ -120,13 +165,40 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the records here")
     parser.add_argument("--png", type=Path, help="draw the phases per run here")
     parser.add_argument("--out", type=Path, default=Path("out/bench_scaling"))
+    parser.add_argument("--slurm", type=Path, metavar="DIR",
+                        help="write one batch script per node count here instead of running")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4, 8],
+                        help="node counts of --slurm")
+    parser.add_argument("--cores-per-node", type=int, default=128)
+    parser.add_argument("--time", default="02:00:00", help="time limit of each job")
+    parser.add_argument("--partition", default="")
+    parser.add_argument("--account", default="")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
+                        help="join these JSON files' records (with --json, --png)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return 0
+    if args.slurm:
+        for path in slurm_jobs(args.slurm, args.nodes, args.cores_per_node, args.grid,
+                               args.days, args.time, args.partition, args.account):
+            print(path)
+        return 0
+    if args.merge:
+        records = [r for f in args.merge for r in json.loads(f.read_text())]
+        if args.json:
+            from pdafpy.atomic import write_json
+            write_json(args.json, records)
+        if args.png:
+            plot(records, args.png)
+        print(f"{len(records)} records from {len(args.merge)} files")
+        return 0
     runs = [("strong", layout, args.grid, args.grid) for layout in args.strong]
-    runs += [("weak", f"1x{r}", args.grid * r, args.grid) for r in args.weak]
+    for r in args.weak:
+        from pdafpy.decomposition import choose_process_grid
+        py, px = choose_process_grid(r, args.grid * r, args.grid * r)
+        runs.append(("weak", f"1x{r}", args.grid * px, args.grid * py))
     records = []
     head = " ".join(f"{p:>8s}" for p in PHASES)
     print(f"{'kind':6s} {'layout':>7s} {'grid':>7s} {'ranks':>5s} {head} {'wall':>8s} "
