@@ -466,3 +466,24 @@ def test_the_halo_carries_vertical_ranges_and_counts_their_bytes():
     assert s.bytes_sent - 8 * s.partners == s.sent_obs * (7 + N) * 8      # [top, bottom] more
     assert plain.bytes_sent - 8 * plain.partners == plain.sent_obs * (5 + N) * 8
     assert comm.allreduce(s.sent_obs) > 0
+
+
+def test_grid_point_observations_sit_at_their_levels_depth():
+    from dataclasses import replace
+
+    from pdafpy.localize import Localization
+    from pdafpy.model import FieldSpec, Grid
+    from pdafpy.obs.grid_point import GridPointSection
+    from pdafpy.obs.module import ObservationContext, build_modules
+
+    grid = Grid.uniform(3, 4, z=[0.1, 0.5, 2.0])
+    fields = (FieldSpec("theta", 3), FieldSpec("lai", 1))
+    context = ObservationContext(grid, fields, 1, Localization.from_pdaf(2.0, 2.0, 2))
+    layered, single = build_modules([GridPointSection(field="theta", level=1),
+                                     GridPointSection(field="lai")], context)
+    records = layered.network()
+    assert np.array_equal(layered.vertical_range(records), np.full((records.size, 2), 0.5))
+    assert single.vertical_range(single.network()) is None
+    observed = replace(records, value=np.zeros(records.size))
+    assert np.array_equal(layered.observation_type(observed).vertical_range,
+                          np.full((records.size, 2), 0.5))

@@ -6,7 +6,9 @@ is the value of the nearest grid column (PDAF's ``obs_op_gridpoint``), or with `
 ``obs_op_interp_lin``; in the half cell past the first or last column or row, where a file's
 observation may lie, the value on the edge). A twin observes every ``stride``-th grid column in
 x and y, at the columns' coordinates; a fraction ``withheld_fraction`` of them, drawn at random
-from the counter-based generator, is flagged withheld for validation.
+from the counter-based generator, is flagged withheld for validation. Where the grid has depths
+(``grid.z``) and the field one level per depth, an observation sits at its level's depth for
+vertical localisation.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ class GridPointObservations(ObservationModule):
                                  f"withheld_observations_{self.index}")
         return ObservationRecords.build(0.0, grid.x[cols], grid.y[rows], np.nan, s.error,
                                         self.name, qc=np.where(withheld, QC_WITHHELD, QC_GOOD))
+
+    def vertical_range(self, records: ObservationRecords) -> np.ndarray | None:
+        """The observed level's depth ``grid.z[level]`` [m] for every record, where the grid has
+        depths and the field has one level per depth (None otherwise)."""
+        s, z = self.section, np.asarray(self.context.grid.z, dtype=float)
+        levels = {f.name: f.levels for f in self.context.fields}[s.field]
+        if z.size == 0 or levels != z.size:
+            return None
+        return np.full((records.size, 2), z[s.level])
 
     def operator(self, records: ObservationRecords) -> StencilOperator:
         s, grid = self.section, self.context.grid
