@@ -27,9 +27,11 @@ setup(
             "lorenz96 = models.lorenz96:Lorenz96Model",
             "richards = models.richards.model:RichardsModel",
             "coupled = models.coupled:CoupledModel",
+            "land = models.standalone_land:StandaloneLandModel",
         ],
         "pdafpy.experiments": [
             "coupled = models.landda.twin:LandTwinExperiment",
+            "land = models.landda.standalone:StandaloneLandExperiment",
         ],
         "pdafpy.observations": [
             "grid_point = pdafpy.obs.grid_point:GridPointObservations",
@@ -56,11 +58,13 @@ setup(
         ],
         "pdafpy.report": [
             "coupled = models.landda.report:write_report",
+            "land = models.landda.report:write_report",
         ],
         "pdafpy.commands": [
             "tutorial = models.pdaf_tutorial_cli:main",
             "convert = models.products.convert:main",
             "calibrate = pdafpy.obs.calibrate_cli:main",
+            "study = pdafpy.study:main",
         ],
         "pdafpy.bench": [
             "l96 = models.lorenz96_benchmark:main",

@@ -351,7 +351,18 @@ def main(argv: list[str] | None = None) -> int:
     """``pdafpy slurm CONFIG --nodes N --ranks-per-task P ...``: print a checked batch script.
 
     Returns the exit status: 0, or 2 after a usage or configuration error (printed to stderr).
+    A study file (a ``[study]`` table, docs/studies.md) is handed to ``pdafpy study STUDY
+    --slurm DIR``, which writes its job set (:mod:`pdafpy.study_slurm`).
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0].endswith(".toml") and Path(argv[0]).is_file() \
+            and "study" in load_toml(argv[0]):
+        if "--slurm" not in argv:
+            print(f"pdafpy slurm: error: {argv[0]} is a study: give --slurm DIR (and --ntasks, "
+                  "--time, --partition, --account) for its job set", file=sys.stderr)
+            return 2
+        from .study import main as study_main
+        return study_main(argv)
     parser = argparse.ArgumentParser(
         prog="pdafpy slurm", description="Print a Slurm batch script running `pdafpy run CONFIG` "
         "after checking that the layout fits the nodes (docs/cluster.md).")
