@@ -49,6 +49,8 @@ Configuration::
                    soil_heat_capacity_j_per_m3_k = 2.5e6
     [forcing]      see models.forcing.forcing_from_config
     [coupling]     dt_s = 3600
+    lateral_flow = true              (false: no lateral subsurface flow, a free-drainage bottom;
+                                      the stand-alone land model, models.standalone_land)
     parameter_fields = [...]
     independent_parameters = [...]   (hydraulic parameter fields a state texture does not set)
 """
@@ -191,6 +193,11 @@ class CoupledModel:
         self.time_subsurface = 0.0
         self.last_fluxes = None
         self.mean_evapotranspiration: np.ndarray | None = None
+        #: Running sums [kg m-2] per column ``(ny, nx)`` of land fluxes by their
+        #: :class:`~models.land.column.LandFluxes` name (the land twin's: evapotranspiration,
+        #: transpiration), added to in place at every coupling step of :meth:`advance` while
+        #: set; the caller keeps and resets them (None: not kept).
+        self.flux_sums: dict[str, np.ndarray] | None = None
         self._balances: dict[int, _MemberBalance] = {}
         self._member: int | None = None
         self._source_full = np.zeros(g.owned_shape)
@@ -211,7 +218,7 @@ class CoupledModel:
 
         config = copy.deepcopy(dict(config))
         known = {"subsurface", "land", "forcing", "coupling", "parameter_fields",
-                 "independent_parameters"}
+                 "independent_parameters", "lateral_flow"}
         bad = set(config) - known
         if bad:
             raise ConfigError(f"coupled: unknown sections {sorted(bad)}; known: {sorted(known)}")
@@ -224,6 +231,12 @@ class CoupledModel:
             raise ConfigError(f"coupled: subsurface.boundary.top must be of type 'atmospheric' "
                               f"(the land sets its flux), got {top!r}")
         bnd["top"] = top
+        lateral = config.get("lateral_flow", True)
+        if not isinstance(lateral, bool):
+            raise ConfigError(f"coupled: lateral_flow = {lateral!r}: expected true or false")
+        if not lateral:
+            from .standalone_land import standalone_boundary
+            bnd = standalone_boundary(bnd)
         sub["boundary"] = bnd
         params = tuple(config.get("parameter_fields", ()))
         unknown = set(params) - set(PARAMETER_FIELDS)
@@ -236,6 +249,8 @@ class CoupledModel:
             sub["soil"], texture = texture_table(dict(sub["soil"]))
         independent = _check_texture_fields(params, texture, config)
         richards = RichardsModel.create(comm, sub)
+        if not lateral:
+            richards.solver.disc.set_lateral_flow(False)
         g = richards.solver.grid
         box = g.box
         lcfg = dict(config.get("land", {}))
@@ -440,7 +455,7 @@ class CoupledModel:
         the subsurface could not deliver (the Richards solver's ``evaporation_deficit``, known
         for the whole domain only, see :meth:`water_balance`) is not subtracted.
         ``None`` after an empty interval or with a land stand-in that reports no
-        evapotranspiration.
+        evapotranspiration. Adds each step's ``rate * dt`` to :attr:`flux_sums` where set.
         """
         if self._member is None:
             self.set_state(0, self.get_state())
@@ -453,6 +468,8 @@ class CoupledModel:
             et = getattr(self.last_fluxes, "evapotranspiration", None)
             if et is not None:
                 et_sum = et * dt if et_sum is None else et_sum + et * dt
+                for name, total in (self.flux_sums or {}).items():
+                    total += getattr(self.last_fluxes, name) * dt
             t = t1 if abs(t + dt - t1) <= eps else t + dt
         self.mean_evapotranspiration = None if et_sum is None else et_sum / (t - float(t0))
 

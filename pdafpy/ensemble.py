@@ -89,6 +89,9 @@ class EnsembleRunner:
         self.transfer = EnsembleTransfer(layout, fields, model.box if model is not None else None,
                                          filter_box)
         self.task_ens: np.ndarray | None = None
+        #: Members of this task that failed since the last distribute: NaN, not advanced again
+        #: until the analysis time replaces them.
+        self.failed: set[int] = set()
         if model is not None:
             self.task_ens = np.empty((len(layout.members), self.transfer.model_layout.size))
 
@@ -117,7 +120,8 @@ class EnsembleRunner:
         -------
         list of MemberFailure
             The members of this task whose model raised :class:`~pdafpy.errors.ModelError`;
-            their state is NaN until replaced (see :func:`redraw_members`). Empty off the model
+            their state is NaN until replaced (see :func:`redraw_members`), and a window cut
+            in pieces (records, exports) does not advance them again. Empty off the model
             ranks.
         """
         failures: list[MemberFailure] = []
@@ -126,11 +130,14 @@ class EnsembleRunner:
         if hasattr(self.model, "advance_members"):
             return self._forecast_together(t0, t1)
         for i, member in enumerate(self.layout.members):
+            if member in self.failed:
+                continue
             try:
                 self.model.set_state(member, self.model_layout.unpack(self.task_ens[i]))
                 self.model.advance(t0, t1)
             except ModelError as exc:
                 self.task_ens[i] = np.nan
+                self.failed.add(member)
                 failures.append(MemberFailure(member, float(t0), float(t1), str(exc)))
                 continue
             self.model_layout.pack(self.model.get_state(), out=self.task_ens[i])
@@ -141,12 +148,15 @@ class EnsembleRunner:
         that integrates a whole ensemble at once, e.g. vectorised over members). A
         :class:`~pdafpy.errors.ModelError` fails every member of the call."""
         members = list(self.layout.members)
+        if self.failed:                                # the call failed earlier in the window
+            return []
         states = {f.name: self.model_layout.view(self.task_ens, f.name)
                   for f in self.model_layout.fields}
         try:
             advanced = self.model.advance_members(members, states, t0, t1)
         except ModelError as exc:
             self.task_ens[:] = np.nan
+            self.failed.update(members)
             return [MemberFailure(m, float(t0), float(t1), str(exc)) for m in members]
         for name, view in states.items():
             view[...] = advanced[name]
@@ -161,6 +171,7 @@ class EnsembleRunner:
         back = self.transfer.distribute(ens)
         if self.model is not None:
             self.task_ens = back
+        self.failed.clear()                            # failed members were redrawn
 
     def reloaded(self) -> np.ndarray | None:
         """The distributed ensemble as the model holds it once loaded (collective).

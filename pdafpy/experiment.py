@@ -239,6 +239,10 @@ class GenericExperiment:
         if cfg.filter.parameters:
             raise ConfigError(f"filter.parameters = {list(cfg.filter.parameters)}: pdafpy's "
                               f"generic twin of model {self.name!r} estimates no parameters")
+        if cfg.filter.type == "sekf":
+            raise ConfigError(f"filter.type = 'sekf': pdafpy's generic twin of model "
+                              f"{self.name!r} has no SEKF control vector; the land experiment "
+                              "(model = 'coupled') configures one ([sekf])")
         for i, m in enumerate(cfg.analysis):
             for key, default in (("mask", "all"), ("update", "")):
                 if getattr(m, key) != default:
@@ -271,6 +275,7 @@ class GenericExperiment:
         from .localize import Localization
         from .obs.module import ObservationContext, build_modules, read_for
         from .obs.records import ObservationRecords
+        from .state_export import StateExport
         from .twin import GenericTwin
         from .verification import TruthFile
 
@@ -304,6 +309,10 @@ class GenericExperiment:
                                    cfg.schedule.start, schedule.times * unit,
                                    cfg.ensemble.size) \
                 if cfg.verification.truth else None
+            export = StateExport.for_run(cfg.state_export, out, schedule.times[-1], unit, groups,
+                                         job, cfg.schedule.start, attributes={
+                                             "title": f"pdafpy {cfg.mode} run of {cfg.model}: "
+                                                      "state export"})
         except PdafpyError as exc:                  # every rank read the same files
             raise RefusedOnEveryRank(str(exc)) from None
         if job.model is not None:
@@ -320,13 +329,16 @@ class GenericExperiment:
                                rtpp=cfg.inflation.rtpp, rtps=cfg.inflation.rtps,
                                adaptive_forget=cfg.inflation.adaptive_forget,
                                record_every=cfg.output.every_h * 3600.0 / unit
-                               if cfg.output.every_h else None)
+                               if cfg.output.every_h else None,
+                               assimilate_until=cfg.schedule.assimilate_until_days * 86400.0
+                               / unit if cfg.schedule.assimilate_until_days is not None
+                               else None)
         checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
                                       layout_signature(cfg, world.Get_size()),
                                       resolved_configuration(cfg, tables),
                                       {"start": cfg.schedule.start, "time_unit_s": unit})
         result = AssimilationCycle(job.runner, groups, schedule, filt, hooks, options, grid,
-                                   job.boxes).run(checkpointing, restart)
+                                   job.boxes, export).run(checkpointing, restart)
         job.layout.free()
         if world.Get_rank() != 0:
             return None
@@ -339,7 +351,12 @@ class GenericExperiment:
                    "runs": groups.total, "members": cfg.ensemble.size,
                    "filter": str(cfg.filter.type) if filt is not None else None,
                    "analyses": len(schedule),
+                   "analyses_made": result.counts.get("analyses", 0),
                    "observations_written": hooks.obs_writer.rows if hooks.obs_writer else 0}
+        if hooks.phased:
+            from .twin import PHASES
+            summary["assimilate_until_days"] = cfg.schedule.assimilate_until_days
+            summary["phases"] = {p: hooks.summary(p) for p in PHASES}
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "summary.json", summary)
         return summary

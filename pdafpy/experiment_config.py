@@ -2,10 +2,10 @@
 
 A TOML file lists only what differs from the defaults (for the coupled land model, its packaged
 example). The framework owns ``mode``, ``model``, ``[ensemble]``, ``[filter]``,
-``[localization]``, ``[inflation]``, ``[[observations]]``, ``[schedule]``, ``[output]`` and
-``[parallel]``; the experiment registered for the model (:mod:`pdafpy.experiment`) owns its own
-tables (for the coupled land/subsurface model: ``[grid]``, ``[soil]``, ``[land]``,
-``[forcing]``, ...), declared and validated with the same machinery. Each ``[[observations]]``
+``[localization]``, ``[inflation]``, ``[[observations]]``, ``[schedule]``, ``[output]``,
+``[state_export]`` (:mod:`pdafpy.state_export`) and ``[parallel]``; the experiment registered
+for the model (:mod:`pdafpy.experiment`) owns its own tables (for the coupled land/subsurface
+model: ``[grid]``, ``[soil]``, ``[land]``, ``[forcing]``, ...), declared and validated with the same machinery. Each ``[[observations]]``
 table is parsed by the section its ``type`` is registered with (entry-point group
 ``pdafpy.observations``): the keys every type has are declared here, a type adds its own. Any
 other top-level key is an error. PDAF's names are accepted as aliases: ``filtertype``,
@@ -23,6 +23,7 @@ from .config import option
 from .errors import ConfigError
 from .groups import RunGroups
 from .registry import load_registered
+from .state_export import StateExportSection
 
 __all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "InflationSection",
            "ObservationSection", "ScheduleSection", "OutputSection", "VerificationSection",
@@ -30,9 +31,12 @@ __all__ = ["EnsembleSection", "FilterSection", "LocalizationSection", "Inflation
            "ExperimentConfig", "check_layout", "OBSERVATION_GROUP",
            "MODES"]
 
-LOCAL_FILTERS = ("lestkf", "letkf", "column_enkf", "lenkf", "ensrf", "eakf", 5, 7, 8, 13)
+LOCAL_FILTERS = ("lestkf", "letkf", "column_enkf", "lenkf", "ensrf", "eakf", "sekf", 5, 7, 8,
+                 13)
+#: ``sekf``: the simplified EKF (:mod:`pdafpy.filters.sekf`), which an experiment configures
+#: from its own table (the land experiment's ``[sekf]``).
 FILTER_NAMES = ("estkf", "etkf", "lestkf", "letkf", "enkf", "lenkf", "ensrf", "eakf",
-                "column_enkf", 2, 4, 5, 6, 7, 8, 13)
+                "column_enkf", "sekf", 2, 4, 5, 6, 7, 8, 13)
 WEIGHTS = ("uniform", "exponential", "gaspari_cohn", "gaussian", 0, 1, 2, 5)
 #: Entry-point group of the observation types' configuration sections.
 OBSERVATION_GROUP = "pdafpy.observations"
@@ -50,7 +54,8 @@ WINDOW_POSITIONS = ("end", "centre")
 class EnsembleSection:
     """The ensemble."""
 
-    size: int = option(8, "number of members", minimum=2, aliases=("dim_ens",))
+    size: int = option(8, "number of members (at least 2; [filter] type = 'sekf': 1, its "
+                       "analysed run, or all its runs)", minimum=1, aliases=("dim_ens",))
     seed: int = option(1, "seed of every random draw (counter-based, layout independent)",
                        minimum=0)
     on_failure: str = option("redraw", "when a member's solve fails: 'redraw' replaces it by "
@@ -62,8 +67,10 @@ class EnsembleSection:
 class FilterSection:
     """The analysis."""
 
-    type: str | int = option("letkf", "filter name or PDAF filter type number",
-                             choices=FILTER_NAMES, aliases=("filtertype",))
+    type: str | int = option("letkf", "filter name or PDAF filter type number ('sekf': the "
+                             "simplified EKF, configured by the experiment's own table, e.g. "
+                             "the land model's [sekf])", choices=FILTER_NAMES,
+                             aliases=("filtertype",))
     forget: float = option(1.0, "forgetting factor rho (inflates the forecast by 1/rho)",
                            minimum=0.0, exclusive_minimum=True)
     type_trans: int = option(0, "PDAF's transform type: 0 deterministic, 1/2 random",
@@ -108,7 +115,9 @@ class ObservationSection:
     type: str = option("grid_point", "observation type, by its registered name "
                        "(entry-point group pdafpy.observations)")
     name: str = option("", "label by which [[analysis]] tables name this table (default: its "
-                       "type; needed when two tables share a type)")
+                       "type; needed when two tables share a type), and the sensor label of "
+                       "its records in observation files: it reads those labelled so "
+                       "(docs/observations.md)")
     error: float = option(1.0, "error standard deviation, in the observed quantity's unit",
                           minimum=0.0, exclusive_minimum=True)
     interval_h: float = option(24.0, "time between observations (each type on its own clock)",
@@ -161,6 +170,10 @@ class ObservationSection:
                                   "quality flags")
 
     def check(self, path: str) -> None:
+        if set(self.name) & set(";:") or self.name != self.name.strip():
+            raise ConfigError(f"{path}.name = {self.name!r}: expected a label without ';' or ':' "
+                              "and without spaces at its ends (it labels the table's records "
+                              "in observation files)")
         if self.window_h is not None and self.window_h > self.interval_h * (1 + 1e-12):
             raise ConfigError(f"{path}.window_h = {self.window_h}: longer than interval_h = "
                               f"{self.interval_h}, so an observation could fall in two windows")
@@ -172,7 +185,7 @@ class ObservationSection:
                                   "file (written by pdafpy calibrate bias)")
             from .obs.calibration import check_calibration_file
             name = load_registered(OBSERVATION_GROUP, self.type, f"{path}.type").name
-            check_calibration_file(self.bias_file, name, f"{path}.bias_file")
+            check_calibration_file(self.bias_file, name, f"{path}.bias_file", self.name)
 
     @classmethod
     def resolve(cls, table: Mapping[str, Any], path: str) -> type:
@@ -198,6 +211,10 @@ class ScheduleSection:
                                 exclusive_minimum=True)
     checkpoint_every: int = option(0, "write a checkpoint every k analyses (0: never)",
                                    minimum=0)
+    assimilate_until_days: float | None = option(
+        None, "no analysis after this time: the members then run freely to the end of the run, "
+        "a free forecast from the last analysis, scored per phase (default: analyses over the "
+        "whole run)", unit="d", minimum=0.0, exclusive_minimum=True)
 
     def check(self, path: str) -> None:
         from datetime import datetime
@@ -206,6 +223,11 @@ class ScheduleSection:
         except ValueError:
             raise ConfigError(f"{path}.start = {self.start!r}: expected an ISO 8601 time such as "
                               "2020-04-01T00:00:00") from None
+        cut = self.assimilate_until_days
+        if cut is not None and cut > self.length_days * (1 + 1e-12):
+            raise ConfigError(f"{path}.assimilate_until_days = {cut:g}: after the end of the run "
+                              f"(length_days = {self.length_days:g}); expected a time in (0, "
+                              "length_days]")
 
 
 @dataclass(frozen=True)
@@ -268,20 +290,30 @@ class ExperimentConfig:
     schedule: ScheduleSection = option(default_factory=ScheduleSection)
     output: OutputSection = option(default_factory=OutputSection)
     verification: VerificationSection = option(default_factory=VerificationSection)
+    state_export: StateExportSection = option(default_factory=StateExportSection)
     parallel: ParallelSection = option(default_factory=ParallelSection)
 
     def check(self, path: str) -> None:
         local = self.filter.type in LOCAL_FILTERS
         if local and self.localization.radius_m <= 0 and self.filter.type not in (
-                "column_enkf",):
+                "column_enkf", "sekf"):
             raise ConfigError(f"localization.radius_m = {self.localization.radius_m}: a local "
                               f"filter ({self.filter.type}) needs a radius > 0")
+        sekf = self.filter.type == "sekf"
+        if self.ensemble.size < 2 and not sekf:
+            raise ConfigError(f"ensemble.size = {self.ensemble.size}: an ensemble needs at least "
+                              "2 members (1 is for [filter] type = 'sekf', its analysed run)")
         runs = RunGroups.for_mode(self.mode, self.ensemble.size).total
-        if self.parallel.tasks > runs:
+        if self.parallel.tasks > runs and not sekf:      # the SEKF's runs: its experiment's
             raise ConfigError(f"parallel.tasks = {self.parallel.tasks}: more model tasks than the "
                               f"{runs} runs of mode = {self.mode!r} (ensemble.size = "
                               f"{self.ensemble.size})")
+        named = [o.name for o in self.observations if o.name]
         for i, o in enumerate(self.observations):
+            if o.name and named.count(o.name) > 1:
+                raise ConfigError(f"observations[{i}].name = {o.name!r}: another "
+                                  "[[observations]] table has this name; each table needs its "
+                                  "own (it labels the table's records)")
             if self.mode == "assimilate" and not o.file:
                 raise ConfigError(f"observations[{i}].file: mode = 'assimilate' reads every "
                                   "type's observations from a file; give its path")
@@ -307,6 +339,17 @@ class ExperimentConfig:
             raise ConfigError(f"verification.truth = {self.verification.truth!r}: mode "
                               f"{self.mode!r} has its own truth or none to score; only "
                               "'assimilate' and 'free' runs are scored against a truth file")
+        cut = self.schedule.assimilate_until_days
+        if cut is not None and self.mode in ("truth", "free"):
+            raise ConfigError(f"schedule.assimilate_until_days = {cut:g}: mode {self.mode!r} "
+                              "analyses nothing; the cut ends the analyses of modes 'twin' and "
+                              "'assimilate'")
+        if cut is not None and self.observations:
+            first = min(o.interval_h for o in self.observations) / 24.0
+            if cut < first * (1 - 1e-12):
+                raise ConfigError(f"schedule.assimilate_until_days = {cut:g}: before the first "
+                                  f"analysis (day {first:g}, the shortest [[observations]] "
+                                  "interval_h); nothing would be assimilated")
         if self.filter.type_trans and self.filter.type not in ("estkf", "lestkf", "etkf",
                                                                "letkf", 4, 5, 6, 7):
             raise ConfigError(f"filter.type_trans = {self.filter.type_trans}: random transforms "

@@ -114,13 +114,17 @@ class RunGroups:
         return cls.twin(members, open_loop=True, truth=mode == "twin")
 
     @classmethod
-    def sekf(cls, perturbed: int, truth: bool = False) -> "RunGroups":
-        """PDAF's SEKF: the run analysed (``analysis``), followed by its ``perturbed`` runs (one
-        per perturbed column entry, with its weather), optionally a truth (key 1)."""
-        groups = [RunGroup("analysis", "analysed", 1),
+    def sekf(cls, perturbed: int, truth: bool = False, open_loop: bool = False,
+             analysed: str = "analysis", truth_key: int = 1) -> "RunGroups":
+        """PDAF's SEKF: the run analysed (``analysed``, key 0), followed by its ``perturbed``
+        runs (one per perturbed column entry, with its weather), optionally an open loop (the
+        same run never analysed, key 0: the control run) and a truth (key ``truth_key``)."""
+        groups = [RunGroup(analysed, "analysed", 1),
                   RunGroup("perturbed", "perturbed", perturbed, shared_key=True)]
+        if open_loop:
+            groups.append(RunGroup("open_loop", "free", 1))
         if truth:
-            groups.append(RunGroup("truth", "truth", 1, first_key=1))
+            groups.append(RunGroup("truth", "truth", 1, first_key=truth_key))
         return cls(groups)
 
     @classmethod

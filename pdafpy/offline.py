@@ -114,6 +114,9 @@ class OfflineConfig:
         if self.filter.type_trans and self.filter.type not in SQUARE_ROOT_FILTERS:
             raise ConfigError(f"filter.type_trans = {self.filter.type_trans}: random transforms "
                               f"need a square-root filter, not {self.filter.type!r}")
+        if self.filter.type == "sekf":
+            raise ConfigError("filter.type = 'sekf': the SEKF needs perturbed model runs, which "
+                              "an offline analysis does not make; choose an ensemble filter")
 
 
 def load_offline_config(path: Path | str) -> OfflineConfig:

@@ -84,8 +84,8 @@ def _load(name: str, seed: int, table: dict, world_size: int, tasks: int | None)
     """A job's configuration loaded and checked for ``world_size`` ranks."""
     from .experiment import load_configuration
 
-    overrides = {"parallel": {"tasks": tasks}} if tasks is not None and name != "truth" \
-        else None
+    overrides = {"parallel": {"tasks": tasks}} if tasks is not None \
+        and table.get("mode") != "truth" else None      # a truth pass is one run, one task
     try:
         conf = load_configuration(table, overrides=overrides)
         conf.experiment.check_layout(conf.cfg, conf.tables, world_size)

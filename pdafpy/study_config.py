@@ -34,8 +34,9 @@ the matrix and what to tabulate (docs/studies.md)::
     paper_change_percent = -45.0
 
 A *quantity* ``"RUN STAGE VARIABLE METRIC"`` reads a run's ``summary.json``: ``STAGE`` is
-``analysis`` (the analyses), ``forecast`` (the forecasts just before them), ``open_loop`` or
-``free_forecast`` (the free forecast after ``[schedule] assimilate_until_days``), ``VARIABLE`` a
+``analysis`` (the analyses), ``forecast`` (the forecasts just before them), ``open_loop``,
+``free_forecast`` (the free forecast after ``[schedule] assimilate_until_days``) or
+``free_forecast_open_loop`` (the open loop over the same days), ``VARIABLE`` a
 scored variable (``surface``, ``root_zone``, ``water_table_depth``, ...) or ``parameter:NAME``
 (the ensemble-mean error of an estimated parameter, ``METRIC`` ``first`` or ``last`` analysis),
 ``METRIC`` one of the summary's metrics (``rmse``, ``ubrmse``, ``bias``, ``correlation``,
@@ -64,7 +65,8 @@ __all__ = ["StudySection", "StudyRun", "StudyCalibration", "free_tables", "fill_
 
 #: Stages a quantity may read, and the key of the summary's per-variable tables they name.
 STAGES = {"analysis": "assimilation", "forecast": "assimilation_forecast",
-          "open_loop": "open_loop", "free_forecast": "assimilation"}
+          "open_loop": "open_loop", "free_forecast": "assimilation",
+          "free_forecast_open_loop": "open_loop"}
 RELATIONS = ("<", ">", "~")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -99,7 +101,7 @@ def _check_run_stage(where: str, run: str, stage: str, runs: Mapping[str, "Study
         raise ConfigError(f"{where}: no run {run!r}; the study's runs: {', '.join(runs)}")
     if stage not in STAGES:
         raise ConfigError(f"{where}: stage {stage!r}; expected one of {', '.join(STAGES)}")
-    if runs[run].observations == () and stage != "open_loop":
+    if runs[run].observations == () and stage not in ("open_loop", "free_forecast_open_loop"):
         raise ConfigError(f"{where}: run {run!r} assimilates nothing (a free run); only its "
                           "'open_loop' stage exists")
 
@@ -307,8 +309,11 @@ def free_tables(study: StudySection, experiment: Mapping[str, Any], seed: int, q
     if quick:
         table = layer_tables(table, study.quick)
     observations = []
-    for i, o in enumerate(table.get("observations", [])):
-        o = dict(o)
+    # a type whose operator needs a calibration file (VOD's coefficients) is left out: it is
+    # what the calibration fits, from the open loop and the truth's file
+    usable = [o for o in table.get("observations", [])
+              if not any("{seed_folder}" in str(v) for k, v in o.items() if k != "bias_file")]
+    for i, o in enumerate(_without_calibration(usable)[0]):
         section = ObservationSection.resolve(o, f"observations[{i}]")
         for key in section.synthesis_keys + ("bias_correction", "bias_file",
                                              "error_rescaling"):
@@ -331,6 +336,7 @@ def truth_tables(study: StudySection, experiment: Mapping[str, Any], seed: int,
     table = layer_tables(experiment, study.truth)
     if quick:
         table = layer_tables(table, study.quick)
+    table["observations"] = _without_calibration(list(table.get("observations", [])))[0]
     table = _with(table, mode="truth", seed=seed)
     table["parallel"] = dict(table.get("parallel", {}), tasks=1)    # one run: one task
     return table
@@ -362,20 +368,31 @@ def preflight_tables(study: StudySection, run: StudyRun, experiment: Mapping[str
     """A run's configuration as a twin (``mode = "twin"``, observations drawn, not read), to
     validate every key before the truth pass has written the observation file."""
     table, observations = _run_base(study, run, experiment, quick)
-    calibrated = False
-    for o in observations:                  # files a calibration writes do not exist yet
-        for key in [k for k, v in o.items() if "{seed_folder}" in str(v)]:
-            calibrated = True
-            del o[key]
-            if key == "bias_file":
-                o.pop("bias_correction", None)
-                o.pop("error_rescaling", None)
+    observations, calibrated = _without_calibration(observations)
     table["observations"] = observations
     if not observations:
         table.pop("analysis", None)
         table.pop("parameter", None)
     mode = "free" if not observations else ("truth" if calibrated else "twin")
     return _with(table, mode=mode, seed=seed)
+
+
+def _without_calibration(observations: list[dict[str, Any]]
+                         ) -> tuple[list[dict[str, Any]], bool]:
+    """The observation tables without the keys naming files a calibration writes (they do
+    not exist before it, and a truth pass or free run needs none); whether any was dropped."""
+    dropped = False
+    kept = []
+    for o in observations:
+        o = dict(o)
+        for key in [k for k, v in o.items() if "{seed_folder}" in str(v)]:
+            dropped = True
+            del o[key]
+            if key == "bias_file":
+                o.pop("bias_correction", None)
+                o.pop("error_rescaling", None)
+        kept.append(o)
+    return kept, dropped
 
 
 def _run_base(study: StudySection, run: StudyRun, experiment: Mapping[str, Any],
@@ -394,6 +411,9 @@ def _run_base(study: StudySection, run: StudyRun, experiment: Mapping[str, Any],
 
 def _with(table: Mapping[str, Any], mode: str, seed: int) -> dict[str, Any]:
     out = dict(table, mode=mode)
+    if mode in ("truth", "free") and "schedule" in out:    # nothing is analysed: no cut
+        out["schedule"] = {k: v for k, v in out["schedule"].items()
+                           if k != "assimilate_until_days"}
     out["ensemble"] = dict(out.get("ensemble", {}), seed=seed)
     return out
 

@@ -44,8 +44,8 @@ def value_of(summary: Mapping[str, Any], q: Quantity) -> float:
             return math.nan
         return float(series[0] if q.metric == "first" else series[-1])
     variables = summary.get("variables", {})
-    if q.stage == "free_forecast":
-        variables = summary.get("phases", {}).get("free_forecast", {}).get("variables", {})
+    if q.stage.startswith("free_forecast"):
+        variables = summary.get("phases", {}).get("free_forecast", {})
     block = variables.get(q.variable, {})
     if q.metric in block:                          # per-variable figures (spread_over_rmse)
         return math.nan if block[q.metric] is None else float(block[q.metric])

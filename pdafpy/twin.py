@@ -11,7 +11,8 @@ ensemble mean and spread of every field, :class:`pdafpy.output.EnsembleWriter`),
 means where an analysis was made) and ``summary.json``: per field, the RMSE over the grid of the
 ensemble mean against the truth (the run's own, or a truth pass's file), averaged over the
 analysis times, for the open loop, the assimilation's forecasts (before each analysis) and its
-analyses, with the ensemble spread.
+analyses, with the ensemble spread; with ``[schedule] assimilate_until_days`` also per phase
+(``phases``: the analysis times up to the cut, the free forecast's would-be ones after it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from .obs.files import ObservationWriter
 from .obs.records import ObservationRecords
 from .output import EnsembleWriter
 
-__all__ = ["GenericTwin", "field_skill", "print_field_summary"]
+__all__ = ["GenericTwin", "field_skill", "print_field_summary", "PHASES"]
+
+#: The phases of a run with ``[schedule] assimilate_until_days``: the analysis times up to the
+#: cut, and the would-be analysis times of the free forecast after it.
+PHASES = ("assimilation", "free_forecast")
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +103,11 @@ class GenericTwin(CycleHooks):
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         #: run -> field -> [sum of RMSE, sum of spread, analyses] (constant size)
         self.scores: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+        #: with ``[schedule] assimilate_until_days``: the same per phase, ``assimilation`` (the
+        #: analysis times up to the cut) and ``free_forecast`` (the would-be ones after it)
+        self.phased = cfg.schedule.assimilate_until_days is not None
+        self.phase_scores: dict[str, dict[str, dict[str, np.ndarray]]] = {
+            p: defaultdict(dict) for p in PHASES} if self.phased else {}
         self.writers: dict[str, Any] = {}
         self.obs_writer = None
         if job.layout.is_filter:
@@ -112,9 +122,8 @@ class GenericTwin(CycleHooks):
             if (cfg.mode != "free" or records.size) and self.comm.Get_rank() == 0:
                 writer = ObservationWriter if cfg.mode == "truth" \
                     else ObservationDiagnosticsWriter
-                self.obs_writer = writer(
-                    out / "observations.nc", cfg.schedule.start,
-                    {m.name: m.units for m in self.modules},
+                self.obs_writer = writer.for_modules(
+                    out / "observations.nc", cfg.schedule.start, self.modules,
                     {"title": f"observations of a pdafpy {cfg.mode} run of {cfg.model}",
                      "seed": cfg.ensemble.seed})
 
@@ -194,14 +203,14 @@ class GenericTwin(CycleHooks):
         self._write(step, ens, False)
         if "assimilation" in self.groups:
             self._score("assimilation_forecast", self.groups.part(ens, "assimilation"), ens,
-                        step.t1)
+                        step.t1, step)
 
     def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
                         observed: Observed) -> None:
         self._write(step, ens, True)
         for g in self.groups:
             if g.kind != "truth":
-                self._score(g.name, self.groups.part(ens, g.name), ens, step.t1)
+                self._score(g.name, self.groups.part(ens, g.name), ens, step.t1, step)
         if not observed.types:
             return
         mean = self.groups.part(ens, "assimilation").mean(axis=0, keepdims=True)
@@ -214,36 +223,49 @@ class GenericTwin(CycleHooks):
             log.info("%s: %d observations used, %d rejected",
                      self.describe_time(step.t1), observed.used, observed.rejected)
 
-    def _score(self, name: str, part: np.ndarray, ens: np.ndarray, t: float) -> None:
+    def _score(self, name: str, part: np.ndarray, ens: np.ndarray, t: float,
+               step: CycleStep | None = None) -> None:
         if "truth" in self.groups:
             truth = self.groups.part(ens, "truth")
         elif self.truth_file is not None:
             truth = self.truth_file.state_at(t * self.time_unit_s, self.fl)
         else:
             truth = None
+        tables = [self.scores]
+        if self.phased and step is not None:
+            tables.append(self.phase_scores[PHASES[0] if step.assimilate else PHASES[1]])
         for name_of_field, values in field_skill(self.fl, part, truth, self.comm).items():
-            total = self.scores[name].setdefault(name_of_field, np.zeros(3))
-            total += (values[0], values[1], 1.0)
+            for table in tables:
+                total = table[name].setdefault(name_of_field, np.zeros(3))
+                total += (values[0], values[1], 1.0)
 
     def files(self) -> dict[str, Any]:
         return dict(self.writers, **({"observations": self.obs_writer}
                                      if self.obs_writer is not None else {}))
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {"scores": {name: dict(fields) for name, fields in self.scores.items()}}
+        return {"scores": {name: dict(fields) for name, fields in self.scores.items()},
+                "phase_scores": {p: {name: dict(fields) for name, fields in table.items()}
+                                 for p, table in self.phase_scores.items()}}
 
     def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
         for name, fields in saved.get("scores", {}).items():
             self.scores[name] = {f: np.asarray(v, dtype=float) for f, v in fields.items()}
+        for p, table in saved.get("phase_scores", {}).items():
+            for name, fields in table.items():
+                self.phase_scores[p][name] = {f: np.asarray(v, dtype=float)
+                                              for f, v in fields.items()}
 
     def describe_time(self, t: float) -> str:
         days = t * self.time_unit_s / 86400.0
         return f"day {days:g}" if self.time_unit_s != 1.0 else f"t = {t:g}"
 
-    def summary(self) -> dict[str, Any]:
-        """Per field and run: the time-mean RMSE against the truth and spread (filter rank 0)."""
+    def summary(self, phase: str | None = None) -> dict[str, Any]:
+        """Per field and run: the time-mean RMSE against the truth and spread (filter rank 0),
+        over the whole run or over one of :data:`PHASES` (a run with a cut)."""
         variables: dict[str, dict] = defaultdict(dict)
-        for name, fields in self.scores.items():
+        scores = self.scores if phase is None else self.phase_scores[phase]
+        for name, fields in scores.items():
             for name_of_field, (rmse_sum, spread_sum, count) in fields.items():
                 rmse = float(rmse_sum / count)
                 variables[name_of_field][name] = {"rmse": rmse if np.isfinite(rmse) else None,

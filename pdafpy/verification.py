@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -42,6 +42,14 @@ class TruthFile:
     members : int
         This run's ensemble size: a truth drawn with a perturbation key below it (a truth pass
         of a smaller ensemble) would be one of this run's members, and is refused.
+    optional : sequence of str
+        Fields scored where the file has them (``NAME_mean``); one it lacks is left out of
+        :attr:`fields` (NaN in :meth:`state_at`) instead of refused.
+
+    Attributes
+    ----------
+    fields : list of str
+        The fields read: ``fields`` and those of ``optional`` the file has.
 
     Raises
     ------
@@ -50,7 +58,7 @@ class TruthFile:
     """
 
     def __init__(self, path: Path | str, grid: Grid, fields: list[str], start: str,
-                 times_s: np.ndarray, members: int):
+                 times_s: np.ndarray, members: int, optional: Sequence[str] = ()):
         self.path = Path(path)
         try:
             ds = open_output(self.path)
@@ -64,7 +72,7 @@ class TruthFile:
                     raise InputFileError(f"{self.path}: variable {name!r}: not this run's grid "
                                          f"({coords.size} {name} coordinates from "
                                          f"{coords[0]:g} to {coords[-1]:g})")
-            self.fields = list(fields)
+            self.fields = list(fields) + [f for f in optional if f"{f}_mean" in ds.variables]
             missing = [f for f in fields if f"{f}_mean" not in ds.variables]
             if missing:
                 raise InputFileError(f"{self.path}: variable {missing[0] + '_mean'!r} is missing")

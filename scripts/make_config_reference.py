@@ -53,12 +53,22 @@ def render() -> str:
         title = "[[observations]] type = " + " or ".join(f'"{n}"' for n in names)
         parts.append(reference_markdown(_own_keys(section), title, "observations"))
     parts.append("# Model tables\n")
-    for model, ep in sorted(registered(EXPERIMENT_GROUP).items()):
+    written: dict[tuple[str, type], str] = {}     # a table another model shares is referred to
+    for model, ep in sorted(registered(EXPERIMENT_GROUP).items(),
+                            key=lambda item: (item[0] != "coupled", item[0])):
         parts.append(f"## model = \"{model}\"\n")
         experiment = ep.load()()
+        shared = []
         for table, section in {**experiment.sections(), **experiment.inner_sections()}.items():
+            if (table, section) in written:
+                shared.append((table, written[table, section]))
+                continue
+            written[table, section] = model
             parts.append(reference_markdown(section, f"[{table}]", table).replace("## ", "### ",
                                                                                    1))
+        for owner in dict.fromkeys(o for _, o in shared):
+            tables = ", ".join(f"`[{t}]`" for t, o in shared if o == owner)
+            parts.append(f"{tables}: as for `model = \"{owner}\"` above.\n")
     for model, ep in sorted(registered(ENTRY_POINT_GROUP).items()):
         cls = ep.load()
         if model in registered(EXPERIMENT_GROUP) or not hasattr(cls, "config_section"):

@@ -123,3 +123,38 @@ def test_bad_modules_are_refused_before_any_model_work(tmp_path, capsys, extra, 
     status, _ = _run(tmp_path, "bad", _config() + extra)
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+GATHERED = """
+[filter]
+type = "{filter}"
+parameters = ["log10_ks"]
+[localization]
+radius_m = 2000.0
+[[analysis]]
+name = "state"
+observations = ["surface_soil_moisture", "groundwater_level"]
+interval_h = {interval}
+[perturbations]
+log10_ks_sd = 0.4
+[parameter_export]
+write = true
+"""
+
+
+@pytest.mark.parametrize("filter_type", ["estkf", "lenkf"])
+def test_a_module_leaves_what_it_does_not_analyse(tmp_path, filter_type):
+    """A global filter (ESTKF) updates every element of the state it receives; a module's
+    write-back keeps the rest as forecast: log10 Ks, estimable but not in this module's subset,
+    ends as in a run without any analysis."""
+    ks = {}
+    for name, interval in (("analysed", 6.0), ("never", 1000.0)):
+        status, summary = _run(tmp_path, name, _config(GATHERED.format(
+            interval=interval, filter=filter_type)))
+        assert status == 0
+        assert (summary["variables"]["surface"]["assimilation"]
+                != summary["variables"]["surface"]["open_loop"]) == (name == "analysed")
+        with netCDF4.Dataset(tmp_path / name / "parameters.nc") as ds:
+            ks[name] = np.asarray(ds["log10_ks"][:], dtype=float)
+    assert np.ptp(ks["never"]) > 0.1                          # the members differ in Ks
+    np.testing.assert_array_equal(ks["analysed"], ks["never"])

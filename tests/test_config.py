@@ -123,7 +123,7 @@ BAD = [
     ({"filter": {"forget": "high"}}, "filter.forget = 'high': expected a number"),
     ({"filter": {"forget": 0.0}}, "filter.forget = 0.0: must be > 0.0"),
     ({"filter": {"type": "kalman"}}, "filter.type = 'kalman': expected one of"),
-    ({"ensemble": {"size": 1}}, "ensemble.size = 1: must be >= 2"),
+    ({"ensemble": {"size": 1}}, "ensemble.size = 1: an ensemble needs at least 2 members"),
     ({"ensemble": {"size": 8.5}}, "ensemble.size = 8.5: expected an integer"),
     ({"ensemble": {"size": True}}, "ensemble.size = True: expected an integer"),
     ({"ensemble": {"size": 8, "dim_ens": 8}}, "given twice"),

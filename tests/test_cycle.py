@@ -136,7 +136,7 @@ def test_pdafpy_run_dispatches_on_the_model(tmp_path):
     proc = _pdafpy(str(bad), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "pdafpy run: error: model = 'nosuchmodel': not installed; installed: coupled, "
+        "pdafpy run: error: model = 'nosuchmodel': not installed; installed: coupled, land, "
         "lorenz96, pdaf_tutorial, richards (or give package.module:Class)"]
 
 

@@ -152,3 +152,22 @@ def test_unexpected_error_on_one_rank_ends_the_job(tmp_path, model_packages):
     assert "pdafpy run: error on rank 1: injected bug" in proc.stderr
     assert "RuntimeError: injected bug" in proc.stderr             # the traceback is logged
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_member_failing_early_in_a_window_cut_by_records_waits_for_its_redraw(
+        tmp_path, model_packages):
+    # the window 6-12 h is cut at 9 h by a record; run 1 fails from 6 h to 9 h and must not be
+    # advanced again from its NaN state (which a texture-carrying model refuses to load) before
+    # the analysis at 12 h redraws it
+    path = write_config(tmp_path, "twin.toml", days=0.5)
+    text = path.read_text().replace("[output]\nmembers = true",
+                                    "[output]\nmembers = true\nevery_h = 3.0")
+    path.write_text(text + '[filter]\nparameters = ["log10_ks"]\n[soil]\nsand_percent = 40.0\n'
+                    'clay_percent = 20.0\n[perturbations]\ntexture_sd_percent = 5.0\n')
+    proc = run_pdafpy([path, "--out", tmp_path / "out"],
+                      inject=["solve", "1", "21600", "32400"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [ln for ln in proc.stderr.splitlines() if "failed in the forecast" in ln]
+    assert len(warnings) == 1 and "from day 0.25 to day 0.375" in warnings[0], warnings
+    with open_output(tmp_path / "out" / "assimilation.nc") as ds:
+        assert np.all(np.isfinite(np.asarray(ds["pressure_head"][-1])))

@@ -656,3 +656,10 @@ def test_the_schroen2017_weighting_reads_the_columns_with_its_settings():
 def test_the_schroen2017_keys_are_refused_naming_the_key(table, message):
     with pytest.raises(ConfigError, match=r"observations\." + message):
         parse_section(CRNSSection, table, "observations")
+
+
+def test_a_vod_fit_with_fewer_samples_than_terms_leaves_every_cell_unfitted():
+    lai, rzsm, vod, doy, _ = _synthetic_series()
+    fit = fit_vod_operator(lai[:3], rzsm[:3], vod[:3], doy[:3], "month", min_samples=1)
+    assert np.all(np.isnan(fit.alpha)) and np.all(fit.n_samples == 3)
+    assert np.all(np.isfinite(fit.lai_clim[0]))                  # the climatology is there

@@ -55,7 +55,8 @@ def test_the_truth_pass_and_its_file_give_the_inline_twins_skill(three_runs):
     for key in TIMINGS + ("runs", "core_hours_per_member_per_simulated_year"):
         twin.pop(key, None), assim.pop(key, None)
     assert set(twin["variables"]) == {"surface", "root_zone", "deep_soil", "water_table_depth",
-                                      "wells_assimilated", "wells_withheld", "leaf_area_index"}
+                                      "wells_assimilated", "wells_withheld", "leaf_area_index",
+                                      "evapotranspiration", "transpiration"}
     assert assim == twin
 
 

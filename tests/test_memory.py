@@ -81,6 +81,6 @@ def test_the_land_model_s_state_has_the_elements_per_column_the_estimate_counts(
     loaded = load_configuration({"grid": {"nx": 3, "ny": 3}})
     model = LandDAModel.create(MPI.COMM_SELF, model_config(loaded.cfg, loaded.tables, [0]))
     nz = model.coupled.nz
-    assert sum(f.levels for f in model.fields) == elements_per_column(nz) == 4 * nz + 6
+    assert sum(f.levels for f in model.fields) == elements_per_column(nz) == 4 * nz + 7
     problem = memory_problem(loaded.cfg, loaded.tables, 1)
     assert (problem.nx, problem.ny, problem.nz, problem.runs) == (3, 3, nz, 17)

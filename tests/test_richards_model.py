@@ -133,6 +133,19 @@ def test_a_line_search_stalled_at_the_rounding_floor_is_accepted_below_accept_fn
     assert strict.solver.stats.retried == 0
 
 
+def test_newton_out_of_iterations_at_the_rounding_floor_is_accepted_below_accept_fnorm():
+    # the full Newton step does not stall: it runs out of iterations at the rounding floor
+    cfg = _unreachable_tolerance(retry="basic")
+    cfg["solver"]["petsc_options"]["snes_linesearch_type"] = "basic"
+    m = _model(cfg)
+    m.set_state(0, m.get_state())
+    m.set_top_flux(np.full((m.box.ny, m.box.nx), 5e-3 / 3600))
+    m.advance(0.0, 3600.0)
+    stats = m.solver.stats
+    assert stats.stalled_accepted >= 1 and stats.rejected == 0
+    assert abs(m.water_balance.relative_error) <= 1e-8
+
+
 def test_a_failed_solve_is_retried_once_with_the_other_line_search_before_the_step_is_cut():
     m = _model(_unreachable_tolerance(accept_fnorm=0.0))
     m.set_state(0, m.get_state())

@@ -35,7 +35,7 @@ from pdafpy.errors import ConfigError
 from ..land.evapotranspiration import ET_METHODS
 from ..land.parameters import CLASS_CODES, LAND_COVER, LandCover
 from ..land.roots import EVAP_BETA_KINDS
-from ..richards.grid import ZHAO2025_DZ
+from ..land.layer_sets import LAYER_SETS, layer_thicknesses
 from ..richards.averaging import KR_AVERAGING
 from ..richards.boundary import SURFACE_KR
 from ..richards.retention import MODELS as RETENTION_MODELS
@@ -115,8 +115,11 @@ class GridSection:
     dz_m: Optional[tuple[float, ...]] = option(None, "layer thicknesses, top-down (required unless "
                                             "layers is given)", unit="m", minimum=0.0,
                                             exclusive_minimum=True)
-    layers: Optional[str] = option(None, "named layering instead of dz_m: 'zhao2025' (30 layers "
-                                "to 30 m, Zhao et al. 2025)", choices=("zhao2025",))
+    layers: Optional[str] = option(None, "named layering instead of dz_m "
+                                   "(models/land/layer_sets.py): 'zhao2025' (30 layers to 30 m, "
+                                   "Zhao et al. 2025), 'noah4' (Noah/Noah-MP: 0.1, 0.3, 0.6, "
+                                   "1.0 m, 2 m deep), 'clm10' (CLM 3.5 / CoLM 2014: 10 layers "
+                                   "to 3.80 m)", choices=tuple(LAYER_SETS))
     crs: str = option("", "coordinate reference system of the columns' x and y ('' a local "
                       "Cartesian grid in metres; e.g. 'EPSG:32632' for UTM zone 32N, whose "
                       "metres x and y are)")
@@ -132,7 +135,7 @@ class GridSection:
             raise ConfigError(f"{path}.layers: give dz_m or layers, not both")
         if self.dz_m is None and self.layers is None:
             raise ConfigError(f"{path}.dz_m: missing; [{path}] needs dz_m (layer thicknesses, "
-                              "top-down) or layers = 'zhao2025'")
+                              f"top-down) or layers (one of {', '.join(LAYER_SETS)})")
         if self.dz_m == ():
             raise ConfigError(f"{path}.dz_m = []: expected at least one layer thickness")
 
@@ -448,7 +451,8 @@ def check_field_shapes(tables: Mapping[str, Any]) -> None:
         Naming the key, the shape given and the shapes the grid allows.
     """
     grid = tables.get("grid", {})
-    dz = grid.get("dz_m") or (ZHAO2025_DZ if grid.get("layers") == "zhao2025" else None)
+    dz = grid.get("dz_m") or (layer_thicknesses(grid["layers"]) if grid.get("layers")
+                              else None)
     nx, ny = grid.get("nx"), grid.get("ny")
     if dz is None or nx is None or ny is None:
         return

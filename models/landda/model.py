@@ -6,11 +6,14 @@ It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilati
   per layer, from pressure head through each member's van Genuchten curve, and
   ``water_table_depth`` [m] per column (the bottom of the domain when the table lies below it),
   so that soil-moisture and groundwater-level observations are linear operators on the state;
-  for the outputs, ``evapotranspiration`` [mm d-1] per column, the land's mean ET rate over the
-  member's last forecast interval (:attr:`models.coupled.CoupledModel.mean_evapotranspiration`;
-  0 before the first forecast), and ``leaf_area_index`` [m2 m-2] per column, leaf biomass times
-  specific leaf area (:attr:`models.land.column.LandColumns.lai`). Only water content is ever
-  written back (per :attr:`update`); the other derived fields are ignored by ``set_state``;
+  for the outputs and the scores, ``evapotranspiration`` and ``transpiration`` [mm d-1] per
+  column, the land's mean rates over the member's forecast window (from the last of
+  ``flux_window_starts_s``, the analysis times, to the end of the last forecast; without
+  them, over the last ``advance`` call; 0 before the first forecast), accumulated per coupling
+  step (:attr:`models.coupled.CoupledModel.flux_sums`), and ``leaf_area_index`` [m2 m-2] per
+  column, leaf biomass times specific leaf area (:attr:`models.land.column.LandColumns.lai`).
+  Only water content is ever written back (per :attr:`update`); the other derived fields are
+  ignored by ``set_state``;
 - **what the analysis updates**, as TSMP-PDAF's ``updateflag``: ``"pressure_head"`` (the analysed
   head is used), ``"water_content"`` (the analysed water content, clipped to
   ``[theta_r, theta_s]``, is converted back to head by the inverse van Genuchten relation, no
@@ -38,10 +41,13 @@ from pdafpy.perturb import ForcingPerturbation, SpatialStructure
 
 from .forcing_perturbations import DEFAULT_KIND, FORCING_VARIABLES, forcing_variables
 
-__all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS"]
+__all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS", "FLUX_FIELDS"]
 
 UPDATE_MODES = ("pressure_head", "water_content", "both")
-DERIVED_FIELDS = ("water_content", "water_table_depth", "evapotranspiration", "leaf_area_index")
+DERIVED_FIELDS = ("water_content", "water_table_depth", "evapotranspiration", "transpiration",
+                  "leaf_area_index")
+#: The land fluxes averaged over each forecast window [mm d-1] (derived fields).
+FLUX_FIELDS = ("evapotranspiration", "transpiration")
 SECONDS_PER_DAY = 86400.0  # kg m-2 s-1 of water -> mm d-1
 THETA_MARGIN = 1e-6        # keeps analysed water content strictly inside (theta_r, theta_s]
 
@@ -89,11 +95,17 @@ class LandDAModel:
         Horizontal structure of the forcing perturbations (default: one value per member for the
         whole grid, as in the studies; ``perturbations.forcing_correlation_length_m`` makes them
         correlated random fields).
+    flux_window_starts_s : sequence of float, optional
+        Model times [s] at which the window of the mean fluxes (:data:`FLUX_FIELDS`) restarts:
+        the start and the analysis times. A forecast continuing where the member's last one
+        ended, from no such time, extends its window. None: every ``advance`` is its own
+        window.
     """
 
     def __init__(self, coupled: Any, update: str = "pressure_head",
                  forcing_variables: tuple = (), forcing_correlation: Any = None, seed: int = 0,
-                 perturbation_keys: Any = (0,), forcing_spatial: SpatialStructure = SpatialStructure()):
+                 perturbation_keys: Any = (0,), forcing_spatial: SpatialStructure = SpatialStructure(),
+                 flux_window_starts_s: Any = None):
         if update not in UPDATE_MODES:
             raise ConfigError(f"update.variable = {update!r}: expected one of {UPDATE_MODES}")
         self.coupled = coupled
@@ -106,7 +118,11 @@ class LandDAModel:
         self._base_forcing = coupled.forcing
         self._forcing: dict[int, _PerturbedForcing] = {}
         self._forecast_head: dict[int, np.ndarray] = {}
-        self._et: dict[int, np.ndarray] = {}            # member -> (ny, nx) [mm d-1]
+        self._means: dict[str, dict[int, np.ndarray]] = {f: {} for f in FLUX_FIELDS}
+        self._sums: dict[int, dict[str, np.ndarray]] = {}   # member -> running sums [kg m-2]
+        self._windows: dict[int, tuple[float, float]] = {}   # member -> (start, end) [s]
+        self._window_starts = None if flux_window_starts_s is None else np.asarray(
+            flux_window_starts_s, dtype=float)
         self._member: int | None = None
         g = coupled.richards.solver.grid
         self._depth = np.asarray(g.depth, dtype=float)
@@ -128,6 +144,7 @@ class LandDAModel:
             FieldSpec("water_content", nz, "m3 m-3", "diagnostic"),
             FieldSpec("water_table_depth", 1, "m", "diagnostic"),
             FieldSpec("evapotranspiration", 1, "mm d-1", "diagnostic"),
+            FieldSpec("transpiration", 1, "mm d-1", "diagnostic"),
             FieldSpec("leaf_area_index", 1, "m2 m-2", "diagnostic"))
 
     def _soil(self) -> dict[str, np.ndarray]:
@@ -148,8 +165,9 @@ class LandDAModel:
         state["water_content"] = self.water_content(head)
         wtd = water_table_depth(head, self._depth)
         state["water_table_depth"] = np.where(np.isfinite(wtd), wtd, self._bottom)[None]
-        et = self._et.get(self._member)
-        state["evapotranspiration"] = (np.zeros(head.shape[1:]) if et is None else et)[None]
+        for name in FLUX_FIELDS:
+            mean = self._means[name].get(self._member)
+            state[name] = (np.zeros(head.shape[1:]) if mean is None else mean)[None]
         state["leaf_area_index"] = self.coupled.land.lai[None]
         return state
 
@@ -189,14 +207,34 @@ class LandDAModel:
         if member is None:
             raise ModelError("advance called before set_state")
         self.coupled.forcing = self._member_forcing(member)
+        start = self._window_start(member, float(t0))
+        self.coupled.flux_sums = self._sums[member]
         try:
             self.coupled.advance(t0, t1)
         except ModelError:
             self._forecast_head.pop(member, None)   # a replacement is not this forecast's update
+            self._windows.pop(member, None)
             raise
+        finally:
+            self.coupled.flux_sums = None
         self._forecast_head[member] = self.coupled.richards.solver.get_head().copy()
+        self._windows[member] = (start, float(t1))
         if self.coupled.mean_evapotranspiration is not None:
-            self._et[member] = SECONDS_PER_DAY * self.coupled.mean_evapotranspiration
+            for name, total in self._sums[member].items():
+                self._means[name][member] = SECONDS_PER_DAY * (total / (float(t1) - start))
+
+    def _window_start(self, member: int, t0: float) -> float:
+        """The start [s] of ``member``'s flux window for a forecast from ``t0``: ``t0`` (the
+        running sums restarted at zero) unless the member's last forecast ended at ``t0`` and
+        ``t0`` is not one of the window starts."""
+        tol = 1e-6 * max(1.0, abs(t0))
+        start, end = self._windows.get(member, (t0, None))
+        if (self._window_starts is None or end is None or abs(end - t0) > tol
+                or np.any(np.abs(self._window_starts - t0) <= tol)):
+            shape = (self.box.ny, self.box.nx)
+            self._sums[member] = {name: np.zeros(shape) for name in FLUX_FIELDS}
+            return t0
+        return start
 
     # -- perturbations --------------------------------------------------------------------------
     def _member_forcing(self, member: int) -> _PerturbedForcing:
@@ -220,10 +258,13 @@ class LandDAModel:
         """Per-member state beyond the state vector that a restart needs, by kind and member:
         the coupled model's (:meth:`CoupledModel.checkpoint_state
         <models.coupled.CoupledModel.checkpoint_state>`), the last forecast head [m] (the
-        ``water_content`` and ``both`` updates keep it in saturated cells), the last forecast's
-        mean evapotranspiration [mm d-1] and the AR(1) forcing-perturbation states."""
+        ``water_content`` and ``both`` updates keep it in saturated cells), the last forecast
+        window's mean evapotranspiration and transpiration [mm d-1] and the AR(1)
+        forcing-perturbation states. A checkpoint is taken at an analysis time, where every
+        flux window restarts, so the running sums are not kept."""
         return {"coupled": self.coupled.checkpoint_state(),
-                "forecast_head": dict(self._forecast_head), "evapotranspiration": dict(self._et),
+                "forecast_head": dict(self._forecast_head),
+                **{name: dict(self._means[name]) for name in FLUX_FIELDS},
                 "forcing": {m: f.perturbation.state() for m, f in self._forcing.items()
                             if f.perturbation is not None}}
 
@@ -232,7 +273,8 @@ class LandDAModel:
         self.coupled.restore_checkpoint(saved.get("coupled", {}))
         self._forecast_head = {int(m): np.array(h) for m, h in
                                saved.get("forecast_head", {}).items()}
-        self._et = {int(m): np.array(e) for m, e in saved.get("evapotranspiration", {}).items()}
+        self._means = {name: {int(m): np.array(e) for m, e in saved.get(name, {}).items()}
+                       for name in FLUX_FIELDS}
         for m, state in saved.get("forcing", {}).items():
             pert = self._member_forcing(int(m)).perturbation
             if pert is None:
@@ -251,6 +293,7 @@ class LandDAModel:
         pert = config.pop("perturbations", {})
         seed = int(config.pop("seed", 0))
         keys = config.pop("perturbation_keys", (0,))
+        window_starts = config.pop("flux_window_starts_s", None)
         variables = forcing_variables(pert.get("forcing", {}))
         coupled = CoupledModel.create(comm, config)
         length = pert.get("forcing_correlation_length_m")
@@ -259,4 +302,4 @@ class LandDAModel:
             "correlated", float(length), dx_m=float(g.x[1] - g.x[0]) if g.x.size > 1 else 1.0,
             dy_m=float(g.y[1] - g.y[0]) if g.y.size > 1 else 1.0)
         return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, keys,
-                   spatial)
+                   spatial, window_starts)

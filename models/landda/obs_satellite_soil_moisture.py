@@ -29,6 +29,16 @@ columns' centres (``"nearest"``, ``"radius"``), or every ``spacing_cells``-th EA
 centre lies inside the grid, at that centre (``"ease2"``); a fraction ``withheld_fraction`` of
 them, drawn from the counter-based generator, is withheld for validation.
 
+A twin's retrievals may degrade under the canopy while the assimilation assumes the nominal
+error (BAI's X-band, MWRI): with ``truth_error_growth_per_lai = g`` the noise drawn at an
+observation has the standard deviation ``error * (1 + g * LAI)``, and with
+``truth_bias_per_lai = b`` the bias ``b * LAI`` [units of ``units_space``] is added, ``LAI``
+being the truth's leaf area index [m2 m-2] at the observation time, the mean over the
+observation's footprint columns (:meth:`SatelliteSoilMoisture.synthesis_covariates`). The error
+recorded with the observation, which the filter uses, stays ``error``; such a draw is clipped to
+the type's valid range [0, 1], as a retrieval is. Both keys shape synthetic observations only
+(refused with observation files); at 0 (the default) the draw is the framework's, unchanged.
+
 For vertical localisation (:meth:`SatelliteSoilMoisture.vertical_range`) an observation
 represents the depths ``depth_range_m``, cut at the column's bottom.
 
@@ -39,7 +49,8 @@ weights over a depth range) and :class:`Footprint` (which columns an observation
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar, Mapping
 
 import numpy as np
 
@@ -47,7 +58,7 @@ from pdafpy.config import option
 from pdafpy.errors import ConfigError
 from pdafpy.model import Grid
 from pdafpy.obs.module import ObservationContext, ObservationModule, nearest_columns
-from pdafpy.obs.operators import ColumnFunctionOperator, StencilOperator
+from pdafpy.obs.operators import ColumnFunctionOperator, StencilOperator, grid_average
 from pdafpy.obs.records import QC_GOOD, QC_WITHHELD, ObservationRecords
 from pdafpy.obs.synthetic import withheld_mask
 
@@ -62,6 +73,8 @@ log = logging.getLogger(__name__)
 
 #: The observed field, and the state's per-member porosity (saturation space).
 FIELD, POROSITY = "water_content", "porosity"
+#: The truth's field a canopy-dependent draw reads (and its covariate's name).
+LAI = "leaf_area_index"
 FOOTPRINTS = ("nearest", "radius", "ease2")
 UNITS_SPACES = ("volumetric", "saturation")
 #: Units of each space's values.
@@ -314,6 +327,21 @@ class SatelliteSoilMoistureSection(LandObservationSection):
                               choices=UNITS_SPACES)
     spacing_cells: int = option(1, "a twin observes every spacing_cells-th grid column (or "
                                 "EASE-2 cell) in each direction", minimum=1)
+    truth_error_growth_per_lai: float = option(
+        0.0, "twin: the drawn noise's sd is error * (1 + g * LAI), LAI the truth's leaf area "
+        "index over the footprint, while the recorded error (the filter's) stays error "
+        "(BAI's X-band under canopy)", unit="per m2 m-2", minimum=0.0)
+    truth_bias_per_lai: float = option(
+        0.0, "twin: a bias b * LAI added to the drawn retrievals (LAI as for "
+        "truth_error_growth_per_lai)", unit="m3 m-3 or 1 per m2 m-2")
+
+    synthesis_keys: ClassVar[tuple[str, ...]] = LandObservationSection.synthesis_keys + (
+        "truth_error_growth_per_lai", "truth_bias_per_lai")
+
+    @property
+    def canopy_dependent(self) -> bool:
+        """Whether a twin's draw depends on the truth's leaf area index."""
+        return self.truth_error_growth_per_lai != 0 or self.truth_bias_per_lai != 0
 
     def check(self, path: str) -> None:
         super().check(path)
@@ -337,14 +365,15 @@ class SatelliteSoilMoisture(ObservationModule):
     context : ObservationContext
         ``context.model``: ``"interfaces"`` (layer interface depths [m], ``(nz + 1,)``);
         in saturation space without a ``porosity`` state field, ``"theta_s"`` [m3 m-3],
-        broadcastable to ``(nz, ny, nx)``.
+        broadcastable to ``(nz, ny, nx)``. ``context.fields``: a ``leaf_area_index`` field
+        where the section's draw depends on the canopy.
     index : int
 
     Raises
     ------
     ConfigError
         A missing model fact, no layer in ``depth_range_m``, an EASE-2 footprint on a grid
-        without a CRS.
+        without a CRS, a canopy-dependent draw without a ``leaf_area_index`` field.
     """
 
     name = "satellite_soil_moisture"
@@ -375,6 +404,11 @@ class SatelliteSoilMoisture(ObservationModule):
                                  "units_space = 'saturation' divides by the porosity").astype(float)
             theta_s = theta_s.reshape((1,) * (3 - theta_s.ndim) + theta_s.shape)
             self.theta_s = np.broadcast_to(theta_s, (self.nz, grid.ny, grid.nx))
+        if section.canopy_dependent and LAI not in {f.name for f in context.fields}:
+            key = ("truth_error_growth_per_lai" if section.truth_error_growth_per_lai != 0
+                   else "truth_bias_per_lai")
+            raise ConfigError(f"observations[{index}].{key}: the model has no leaf area index "
+                              "field to scale the twin's retrieval error with")
 
     def network(self) -> ObservationRecords:
         """The lattice of :meth:`Footprint.lattice`; the withheld ones drawn with key
@@ -404,3 +438,42 @@ class SatelliteSoilMoisture(ObservationModule):
         return ColumnFunctionOperator((FIELD, POROSITY), np.hstack([level, level + self.nz]),
                                       np.hstack([row, row]), np.hstack([col, col]),
                                       np.hstack([coeff, coeff]), saturation_mean)
+
+    def synthesis_covariates(self, network: ObservationRecords
+                             ) -> Mapping[str, StencilOperator]:
+        """``{"leaf_area_index": ...}``, the mean leaf area index [m2 m-2] over each network
+        entry's footprint columns, where the draw depends on the canopy; otherwise none."""
+        if not self.section.canopy_dependent:
+            return {}
+        rows, cols = self.footprint.columns(network.x, network.y)
+        return {LAI: grid_average(LAI, rows, cols)}
+
+    def synthetic(self, network: ObservationRecords, truth_hx: np.ndarray, cycle: int,
+                  offset: int, time_s: float,
+                  covariates: Mapping[str, np.ndarray] | None = None) -> ObservationRecords:
+        """The framework's draw (:meth:`ObservationModule.synthetic`), whose noise, where the
+        section asks, has the standard deviation ``error * (1 + g * LAI)`` around the truth plus
+        ``b * LAI``, clipped to [0, 1], with ``covariates["leaf_area_index"]`` ``(m,)`` the
+        truth's leaf area index [m2 m-2] (see the module notes); the recorded error stays
+        ``error``.
+
+        Raises
+        ------
+        ConfigError
+            If the draw depends on the canopy and the twin gives no truth leaf area index.
+        """
+        section = self.section
+        if not section.canopy_dependent:
+            return super().synthetic(network, truth_hx, cycle, offset, time_s, covariates)
+        lai = None if covariates is None else covariates.get(LAI)
+        if lai is None:
+            raise ConfigError(f"observations[{self.index}].truth_error_growth_per_lai / "
+                              "truth_bias_per_lai: this twin gives no truth leaf area index "
+                              "(ObservationModule.synthesis_covariates) to draw with")
+        lai = np.asarray(lai, dtype=float)
+        widened = replace(network, error_std=network.error_std
+                          * (1.0 + section.truth_error_growth_per_lai * lai))
+        drawn = super().synthetic(widened, np.asarray(truth_hx, dtype=float)
+                                  + section.truth_bias_per_lai * lai, cycle, offset, time_s)
+        lo, hi = self.valid_range
+        return replace(drawn, value=np.clip(drawn.value, lo, hi), error_std=network.error_std)

@@ -4,8 +4,10 @@ Filter rank 0 accumulates, per cell or well, the skill (:class:`pdafpy.diagnosti
 of the thickness-weighted surface (0-5 cm) and root-zone (0-1 m) water content of the
 assimilation's forecast and analysis and of the open loop against the truth, the assimilation's
 forecast spread, and the same for the water-table depth at the assimilated and the withheld
-wells; :mod:`models.landda.summary` turns them into the scores of ``summary.json``. Memory and
-checkpoints hold a few arrays per cell, whatever the run's length.
+wells and for the one-level fields per column (:func:`column_field_maps`: water-table depth,
+leaf area index, and the mean evapotranspiration and transpiration of the forecast window
+ending at the analysis); :mod:`models.landda.summary` turns them into the scores of
+``summary.json``. Memory and checkpoints hold a few arrays per cell, whatever the run's length.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from pdafpy.diagnostics import RunningSkill
+from pdafpy.output import gather_blocks
 
-__all__ = ["Skill", "column_means", "theta_violations"]
+__all__ = ["Skill", "column_means", "theta_violations", "column_field_maps"]
 
 
 class Skill:
@@ -77,6 +80,28 @@ def column_means(layout: Any, ens: np.ndarray, weights: np.ndarray,
     """Thickness-weighted water content over ``layers`` per member and column ``(N, ny, nx)``."""
     theta = layout.view(ens, "water_content")[:, layers]
     return np.einsum("klij,l->kij", theta, weights / weights.sum())
+
+
+def column_field_maps(layout: Any, comm: Any, boxes: Any, grid: Any,
+                      runs: Mapping[str, np.ndarray], name: str, spread_of: str | None = None
+                      ) -> dict[str, np.ndarray] | None:
+    """The ensemble mean of the one-level field ``name`` of each run, and optionally the
+    ensemble spread of run ``spread_of`` (key ``"spread"``), as ``(ny, nx)`` maps on filter
+    rank 0 (collective; None elsewhere).
+
+    Parameters
+    ----------
+    layout : StateLayout
+        The filter rank's layout.
+    runs : mapping
+        Run label -> its members on this filter rank ``(N, layout.size)``.
+    """
+    local = {run: layout.view(part, name)[:, 0].mean(axis=0) for run, part in runs.items()}
+    if spread_of is not None:
+        local["spread"] = layout.view(runs[spread_of], name)[:, 0].std(axis=0, ddof=1)
+    maps = {run: gather_blocks(comm, boxes, value, grid.ny, grid.nx)
+            for run, value in local.items()}
+    return None if comm.Get_rank() else maps
 
 
 def theta_violations(layout: Any, ens: np.ndarray,

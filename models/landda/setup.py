@@ -25,6 +25,7 @@ from pdafpy.experiment_config import ExperimentConfig
 
 from .config_sections import MODEL_SECTIONS as MODEL_TABLES
 from .forcing_perturbations import forcing_variables
+from .sekf_setup import SekfSection
 
 __all__ = ["MODEL_SECTIONS", "PerturbationSection", "UpdateSection", "CouplingSection",
            "packaged_table", "default_table", "load", "model_config", "soil_bounds",
@@ -155,7 +156,8 @@ def load(source: str | Path | Mapping[str, Any] | None, packaged: str = "default
 #: The land twin's tables and their sections.
 MODEL_SECTIONS: dict[str, type] = dict(MODEL_TABLES, perturbations=PerturbationSection,
                                        update=UpdateSection, coupling=CouplingSection,
-                                       parameter_export=ParameterExportSection)
+                                       parameter_export=ParameterExportSection,
+                                       sekf=SekfSection)
 
 
 def packaged_defaults(name: str) -> dict:
@@ -174,7 +176,10 @@ def packaged_defaults(name: str) -> dict:
 def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
                  perturbation_keys: Any) -> dict:
     """The :class:`LandDAModel` configuration from the experiment's model tables, for runs with
-    the given perturbation keys (:meth:`pdafpy.groups.RunGroups.keys`)."""
+    the given perturbation keys (:meth:`pdafpy.groups.RunGroups.keys`); ``model = "land"``
+    (:mod:`models.standalone_land`) cuts the lateral flow."""
+    from ..standalone_land import STANDALONE_MODEL
+
     sub = {k: tables[k] for k in ("grid", "soil", "boundary", "initial", "solver") if k in tables}
     pert = dict(tables.get("perturbations", {}))
     coupling = parse_section(CouplingSection, tables.get("coupling", {}), "coupling")
@@ -182,10 +187,13 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
     return {"subsurface": sub, "land": dict(tables.get("land", {})),
             "forcing": dict(tables.get("forcing", {})),
             "coupling": {"dt_s": coupling.step_s},
+            "lateral_flow": cfg.model != STANDALONE_MODEL,
             "parameter_fields": model_parameter_fields(cfg, tables),
             "independent_parameters": independent_parameters(cfg, tables),
             # with [[analysis]] modules the filter ranks write back (models.landda.analysis_state)
-            "update": "pressure_head" if cfg.analysis else update.variable,
+            # (and the SEKF's analysis and perturbations, models.landda.sekf_setup)
+            "update": "pressure_head" if cfg.analysis or cfg.filter.type == "sekf"
+            else update.variable,
             "perturbations": {"forcing": pert.get("forcing", {}),
                               "forcing_correlation": pert.get("forcing_correlation"),
                               "forcing_correlation_length_m":

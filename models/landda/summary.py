@@ -10,7 +10,7 @@ from pdafpy.diagnostics import RunningSkill
 
 from .scoring import Skill
 
-__all__ = ["summarize", "print_summary"]
+__all__ = ["summarize", "print_summary", "variable_table"]
 
 
 def _metrics(skill: RunningSkill) -> dict[str, float]:
@@ -31,22 +31,10 @@ def _reduction(run: dict[str, float], open_loop: dict[str, float]) -> float:
 def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -> dict:
     """The summary written to ``summary.json`` (skill per variable, counts, timings);
     ``runs`` is the number of runs advanced (every run group's)."""
-    variables = {}
-    for label in ("surface", "root_zone", "deep_soil", "water_table_depth",
-                  "wells_assimilated", "wells_withheld", "leaf_area_index"):
-        if skill.get(label, "ol") is None:
-            continue
-        ol, da, da_f = (_metrics(skill.get(label, run)) for run in ("ol", "da", "da_f"))
-        entry = {"open_loop": ol, "assimilation": da, "assimilation_forecast": da_f,
-                 "ubrmse_reduction": _reduction(da, ol),
-                 "forecast_ubrmse_reduction": _reduction(da_f, ol)}
-        spread = skill.mean_spread(label)
-        if spread is not None:
-            entry["spread_over_rmse"] = float(np.mean(spread)
-                                              / np.mean(skill.get(label, "da_f").rmse()))
-        variables[label] = entry
+    variables = variable_table(skill)
     sim_years = cfg.schedule.length_days / 365.25
-    return {"variables": variables, "observations_used": counts.get("used", 0),
+    return {"variables": variables, "analyses": counts.get("analyses", 0),
+            "observations_used": counts.get("used", 0),
             "observations_rejected": counts.get("omitted", 0),
             "theta_out_of_bounds_cycles": counts.get("theta_out_of_bounds", 0),
             "members_redrawn": counts.get("members_redrawn", 0),
@@ -59,6 +47,27 @@ def summarize(cfg, skill: Skill, counts, totals, wall, ranks, grid, runs: int) -
             "filter": str(cfg.filter.type), "days": cfg.schedule.length_days}
 
 
+def variable_table(skill: Skill) -> dict:
+    """Per diagnostic scored, the open loop's, the analyses' and the forecasts' metrics
+    against the truth and the reductions (``summary.json``'s ``variables``)."""
+    variables = {}
+    for label in ("surface", "root_zone", "deep_soil", "water_table_depth",
+                  "wells_assimilated", "wells_withheld", "leaf_area_index",
+                  "evapotranspiration", "transpiration"):
+        if skill.get(label, "ol") is None:
+            continue
+        ol, da, da_f = (_metrics(skill.get(label, run)) for run in ("ol", "da", "da_f"))
+        entry = {"open_loop": ol, "assimilation": da, "assimilation_forecast": da_f,
+                 "ubrmse_reduction": _reduction(da, ol),
+                 "forecast_ubrmse_reduction": _reduction(da_f, ol)}
+        spread = skill.mean_spread(label)
+        if spread is not None:
+            entry["spread_over_rmse"] = float(np.mean(spread)
+                                              / np.mean(skill.get(label, "da_f").rmse()))
+        variables[label] = entry
+    return variables
+
+
 def print_summary(summary: dict) -> None:
     """The skill and timing tables, as a person reads them."""
     if "observations_written" in summary:
@@ -68,6 +77,8 @@ def print_summary(summary: dict) -> None:
         print(f"{summary['members']} members, no truth: nothing scored")
     else:
         _print_skill(summary)
+        if "phases" in summary:
+            _print_phases(summary)
     print(f"\n{'phase':12s} {'seconds':>9s}")
     for k, v in summary["seconds"].items():
         print(f"{k:12s} {v:9.2f}")
@@ -90,3 +101,11 @@ def _print_skill(summary: dict) -> None:
               + (f"{ratio:11.2f}" if ratio else ""))
 
 
+def _print_phases(summary: dict) -> None:
+    """ubRMSE of the open loop and of the assimilated run per phase of a run with a cut."""
+    print(f"\nper phase (analyses until day {summary['assimilate_until_days']:g}, then a free "
+          "forecast): ubRMSE OL, DA and its reduction")
+    for phase, variables in summary["phases"].items():
+        for name, v in variables.items():
+            print(f"{phase:14s} {name:18s} {v['open_loop']['ubrmse']:9.4f} "
+                  f"{v['assimilation']['ubrmse']:8.4f} {100 * v['ubrmse_reduction']:7.1f}%")

@@ -4,7 +4,9 @@ Run groups (:class:`pdafpy.groups.RunGroups`) travel through the layout: the ``N
 members, the open loop (member ``k`` has assimilation member ``k``'s initial state, parameters
 and forcing perturbations) and the truth, a draw from the same distributions as the members (its
 own initial head, Ks and forcing perturbations), so that the ensemble spread describes the open
-loop's error. The assimilation cycle is pdafpy's (:class:`pdafpy.cycle.AssimilationCycle`);
+loop's error (with ``[filter] type = "sekf"``, the SEKF's analysed run, its perturbed runs, the
+control run as the open loop and the truth: :mod:`models.landda.sekf_setup`). The assimilation
+cycle is pdafpy's (:class:`pdafpy.cycle.AssimilationCycle`);
 this module adds what is land-specific (:class:`LandTwin`): the observations, the analysis
 plan (the ``[[analysis]]`` modules, docs/analysis-modules.md, or the observation types'
 shorthand, :mod:`models.landda.analysis_plan`) with the land's masks, derived variables and
@@ -26,7 +28,9 @@ of ensemble mean and spread), ``observations.nc`` (the observations, with the op
 forecast and analysis means where an analysis was made), each written in segments
 ``NAME.00000.nc``, ... one per checkpoint interval (:mod:`pdafpy.segments`); ``summary.json``
 (skill of open loop and assimilation against the truth per variable, observation counts, timings
-per phase) and a log line per analysis.
+per phase; with ``[schedule] assimilate_until_days`` also per phase, :mod:`models.landda.phases`)
+and a log line per analysis; ``state_export.nc`` with ``[state_export]``
+(:mod:`pdafpy.state_export`).
 
 **Checkpoints** (``[schedule] checkpoint_every = k``) and **failed members** (``[ensemble]
 on_failure``) are the cycle's (see :mod:`pdafpy.cycle`); ``pdafpy run CONFIG --restart CKPT``
@@ -47,8 +51,7 @@ from pdafpy.checkpoint import read_checkpoint
 from pdafpy.cycle import (AnalysisPart, AssimilationCycle, Checkpointing, CycleHooks,
                           CycleOptions, CycleStep, Observed, module_plan)
 from pdafpy.errors import ConfigError, PdafpyError, RefusedOnEveryRank
-from pdafpy.experiment import (layout_signature, observation_schedule,
-                               resolved_configuration)
+from pdafpy.experiment import observation_schedule, resolved_configuration
 from pdafpy.experiment_config import ExperimentConfig, check_layout
 from pdafpy.filters import make_filter
 from pdafpy.groups import RunGroups
@@ -60,6 +63,7 @@ from pdafpy.obs.module import ObservationContext, build_modules, read_for
 from pdafpy.obs.records import QC_GOOD, QC_REJECTED, ObservationRecords
 from pdafpy.output import EnsembleWriter, gather_blocks
 from pdafpy.schedule import AnalysisSchedule
+from pdafpy.state_export import StateExport
 from pdafpy.verification import TruthFile
 
 from .analysis_plan import ANALYSED, analysis_plan
@@ -67,16 +71,19 @@ from .analysis_state import analysis_state, check_analysis_tables
 from .config_sections import check_field_shapes
 from .forcing_perturbations import ForcingVariableSection
 from .parameter_files import export_parameters
-from .model import LandDAModel
+from .model import FLUX_FIELDS, LandDAModel
 from .observations import LandObservationSection, surface_layers
 from .qc_rules import check_rules, state_rules
 from .initial_state import initial_member
 from .model_facts import model_facts
 from .model_facts import precipitation as forcing_precipitation
-from .scoring import Skill, column_means, layers_below, theta_violations
+from .scoring import Skill, column_field_maps, column_means, layers_below, theta_violations
 from .setup import MODEL_SECTIONS, model_config, packaged_defaults, soil_bounds
 from .summary import print_summary, summarize
-from .validation import check_run, check_tables, planned_fields
+from .phases import PhasedSkill, phase_summary
+from .validation import check_run, check_tables, grid_shape, planned_fields
+from .sekf_setup import (check_sekf, land_layout_signature, make_sekf, perturb_start,
+                         run_groups, sekf_control)
 
 __all__ = ["LandTwin", "run_twin", "read_restart", "analysis_schedule", "LandTwinExperiment"]
 
@@ -89,13 +96,14 @@ SECONDS_PER_DAY = 86400.0
 PARAMETER_FIELDS = ("log10_ks", "porosity", "ln_alpha", "vg_n", "sand_percent", "clay_percent")
 #: The packaged example: overrides of ``default.toml`` run when no configuration is given.
 EXAMPLE_FILE = "example.toml"
-#: The truth's fields the skill scores read (from a truth file in ``assimilate`` mode).
+#: The truth's fields the skill scores read (from a truth file in ``assimilate`` mode); the
+#: window-mean fluxes (:data:`~.model.FLUX_FIELDS`) too where the file has them.
 SCORED_FIELDS = ("water_content", "water_table_depth", "leaf_area_index")
 #: Each mode's run, as titles name it.
 TITLES = {"twin": "twin experiment", "truth": "truth pass", "assimilate": "assimilation of "
           "observation files", "free": "free run"}
 OUTPUT_FIELDS = ("pressure_head", "water_content", "water_table_depth", "leaf_biomass",
-                 "evapotranspiration", "leaf_area_index", "soil_temperature")
+                 "evapotranspiration", "transpiration", "leaf_area_index", "soil_temperature")
 
 
 def analysis_schedule(cfg: ExperimentConfig) -> AnalysisSchedule:
@@ -117,7 +125,8 @@ def read_restart(path: Path | str, world: Any, cfg: ExperimentConfig,
     ConfigError
         If ``schedule.length_days`` ends before the checkpoint's time.
     """
-    payload, attrs = read_checkpoint(path, world, layout_signature(cfg, world.Get_size()),
+    payload, attrs = read_checkpoint(path, world,
+                                     land_layout_signature(cfg, tables, world.Get_size()),
                                      resolved_configuration(cfg, tables))
     if int(attrs["cycle"]) >= len(analysis_schedule(cfg)):
         raise ConfigError(f"schedule.length_days = {cfg.schedule.length_days:g}: ends before "
@@ -169,6 +178,9 @@ class LandTwin(CycleHooks):
             m.section.reject_rain_mm_h is not None for m in self.modules) else None
         self.networks = list(networks)
         self.operators = [m.synthesis_operator(n) for m, n in zip(self.modules, self.networks)]
+        #: Per type, the operators of the other truth quantities its draw needs (by name).
+        self.covariates = [m.synthesis_covariates(n) for m, n in zip(self.modules,
+                                                                     self.networks)]
         self.offsets = np.concatenate([[0], np.cumsum([n.size for n in self.networks])])
         self.wells = self._well_sites()
         self.surface = surface_layers(interfaces, 0.05)
@@ -178,7 +190,12 @@ class LandTwin(CycleHooks):
         #: against the truth's field, for the assimilation and the open loop.
         self.parameter_error: dict[str, dict[str, list[float]]] = {
             p: {"assimilation": [], "open_loop": []} for p in cfg.filter.parameters}
-        self.skill = Skill()
+        self.skill = Skill() if cfg.schedule.assimilate_until_days is None else PhasedSkill()
+        #: The SEKF's control vector (None with an ensemble filter).
+        self.sekf = sekf_control(cfg, tables)
+        #: The window-mean fluxes scored: the twin's truth has them, a truth file may not.
+        self.fluxes = tuple(f for f in FLUX_FIELDS if self.synthesise or (
+            truth_file is not None and f in truth_file.fields))
         self.counts = {"theta_out_of_bounds": 0}
         #: Rejected observations per type and rule (stage 1 and 2 QC, not the innovation
         #: check, which the cycle counts).
@@ -203,10 +220,10 @@ class LandTwin(CycleHooks):
                                         job.filter_box)
         self.state = analysis_state(cfg, tables, self.fl, interfaces, facts, job.filter_box)
         if self.comm.Get_rank() == 0 and (cfg.mode != "free" or records is not None):
-            units = {m.name: m.units for m in self.modules}
             writer = ObservationWriter if cfg.mode == "truth" else ObservationDiagnosticsWriter
-            self.obs_writer = writer(out / "observations.nc", cfg.schedule.start, units,
-                                     {"title": f"pdafpy {TITLES[cfg.mode]}: observations"})
+            self.obs_writer = writer.for_modules(
+                out / "observations.nc", cfg.schedule.start, self.modules,
+                {"title": f"pdafpy {TITLES[cfg.mode]}: observations"})
 
     def _well_sites(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Rows, columns and whether assimilated of the wells of every groundwater type, for
@@ -219,7 +236,7 @@ class LandTwin(CycleHooks):
             if self.synthesise:
                 wells = self.networks[k]
             else:
-                wells = self.records.subset(self.records.type == module.name)
+                wells = self.records.subset(self.records.owned(module.name, module.sensor))
                 _, first = np.unique(wells.coords, axis=0, return_index=True)
                 wells = wells.subset(np.sort(first))
             op = module.synthesis_operator(wells)
@@ -246,6 +263,8 @@ class LandTwin(CycleHooks):
         free = self.cfg.mode == "free"
         if free and self.records is None:
             return Observed([])
+        if not self.modules:              # no type: the schedule's default clock, nothing due
+            return Observed([], WindowObservations())
         truth = self.groups.part(ens, "truth") if self.synthesise else None
         analysed = "assimilation" in self.groups
         members = self.groups.part(ens, "assimilation" if analysed else "open_loop") \
@@ -256,8 +275,10 @@ class LandTwin(CycleHooks):
             module = self.modules[k]
             lo, hi = self.schedule.observation_window(step.index, k)
             if self.synthesise:
+                covariates = {name: self._hx(op, truth)
+                              for name, op in self.covariates[k].items()}
                 records = module.synthetic(self.networks[k], self._hx(self.operators[k], truth),
-                                           step.index, int(self.offsets[k]), step.t1)
+                                           step.index, int(self.offsets[k]), step.t1, covariates)
                 records = module.select(records, lo, hi)
             else:
                 records = module.select(self.records, lo, hi)
@@ -267,7 +288,7 @@ class LandTwin(CycleHooks):
                 continue
             records = module.process(records, lambda op: self._applied(op, members),
                                      self.rules[k])
-            self._count_rejections(module.name, records)
+            self._count_rejections(module.sensor or module.name, records)
             operator = module.operator(records)
             forecast_mean = self._hx(operator, mean)
             if not analysed:                                 # a free run: the open loop's
@@ -283,7 +304,7 @@ class LandTwin(CycleHooks):
 
     def _count_rejections(self, type_name: str, records: ObservationRecords) -> None:
         """Count the rejected records of one window by rule (``flagged_in_file`` for a file's
-        own flags) and log them."""
+        own flags) under ``type_name`` (a named table's name) and log them."""
         rejected = records.qc == QC_REJECTED
         if not rejected.any():
             return
@@ -307,6 +328,11 @@ class LandTwin(CycleHooks):
     def plan(self, step: CycleStep, observed: Observed) -> list[AnalysisPart]:
         """The ``[[analysis]]`` modules due now, or the observation types' shorthand plan."""
         cfg = self.cfg
+        if not cfg.observations:
+            return []
+        if self.sekf is not None:                   # every due type, on the control vector
+            return [AnalysisPart(tuple(range(len(observed.types))), self.sekf.fields,
+                                 self.sekf.levels)] if observed.types else []
         if not cfg.analysis:
             return analysis_plan(cfg.observations, self.interfaces, step.due,
                                  [f.name for f in self.fl.fields], cfg.filter.parameters,
@@ -326,9 +352,16 @@ class LandTwin(CycleHooks):
                   received: np.ndarray) -> None:
         """Between ``[[analysis]]`` modules: head per the module's update variable, water
         content, water-table depth and LAI recomputed (:mod:`.analysis_state`); the shorthand
-        plan leaves this to the model when it loads the members."""
-        if self.cfg.analysis:
+        plan leaves this to the model when it loads the members. The SEKF's analysis too."""
+        if self.cfg.analysis or self.sekf is not None:
             self.state.reconcile(runs, received, part.update, part.fields)
+
+    def perturbed(self, step: CycleStep | None, runs: np.ndarray) -> None:
+        """The SEKF's perturbed runs, made from its analysed run ``runs[0]``: head from the
+        perturbed control field per ``[update] variable``, derived variables recomputed."""
+        if self.sekf is not None:
+            self.state.reconcile(runs[1:], np.repeat(runs[:1], runs.shape[0] - 1, axis=0),
+                                 self.sekf.update, self.sekf.fields)
 
     def constrain(self, step: CycleStep, ens: np.ndarray) -> None:
         """Bounds of the estimated parameters and the land stores of the analysed runs."""
@@ -355,6 +388,9 @@ class LandTwin(CycleHooks):
         truth = groups.part(ens, "truth") if self.synthesise else (
             self.truth_file.state_at(step.t1, fl) if self.truth_file is not None else None)
         if truth is not None:
+            if isinstance(self.skill, PhasedSkill):
+                self.skill.set_phase("assimilation" if step.assimilate else "free_forecast",
+                                     step.t1 / SECONDS_PER_DAY)
             self._score(forecast, da, ol, truth)
         out_of_bounds = comm.allreduce(theta_violations(fl, da, self.theta_bounds))
         if comm.Get_rank() != 0:
@@ -371,8 +407,8 @@ class LandTwin(CycleHooks):
 
     def _score(self, forecast: np.ndarray, da: np.ndarray, ol: np.ndarray,
                truth: np.ndarray) -> None:
-        """Surface, root-zone and well skill of one analysis against the truth (collective;
-        the series on filter rank 0)."""
+        """Surface, root-zone, deep-soil, water-table, LAI, flux and well skill of one analysis
+        against the truth (collective; the series on filter rank 0)."""
         fl, comm, grid = self.fl, self.comm, self.grid
         runs = (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))
         maps = {}
@@ -383,19 +419,14 @@ class LandTwin(CycleHooks):
                 mean = column_means(fl, part, weights, layers)
                 maps[label, run] = gather_blocks(comm, self.boxes, mean.mean(axis=0), grid.ny,
                                                  grid.nx)
-                if run == "da_f":
+                if run == "da_f" and part.shape[0] > 1:      # (the SEKF analyses one run)
                     maps[label, "spread"] = gather_blocks(comm, self.boxes,
                                                           mean.std(axis=0, ddof=1), grid.ny,
                                                           grid.nx)
-        wtd = {run: gather_blocks(comm, self.boxes,
-                                  fl.view(part, "water_table_depth")[:, 0].mean(0),
-                                  grid.ny, grid.nx) for run, part in runs}
-        lai = {run: gather_blocks(comm, self.boxes,
-                                  fl.view(part, "leaf_area_index")[:, 0].mean(0),
-                                  grid.ny, grid.nx) for run, part in runs}
-        lai_spread = gather_blocks(comm, self.boxes,
-                                   fl.view(forecast, "leaf_area_index")[:, 0].std(0, ddof=1),
-                                   grid.ny, grid.nx)
+        columns = {name: column_field_maps(fl, comm, self.boxes, grid, dict(runs), name,
+                                           "da_f" if name != "water_table_depth"
+                                           and forecast.shape[0] > 1 else None)
+                   for name in ("water_table_depth", "leaf_area_index", *self.fluxes)}
         errors = self._parameter_errors(da, ol, truth)
         if comm.Get_rank() != 0:
             return
@@ -404,13 +435,19 @@ class LandTwin(CycleHooks):
             self.parameter_error[name]["open_loop"].append(e_ol)
         for label in ("surface", "root_zone", "deep_soil"):
             self.skill.add(label, {run: maps[label, run] for run in ("da_f", "da", "ol")},
-                           maps[label, "truth"], maps[label, "spread"])
+                           maps[label, "truth"], maps.get((label, "spread")))
+        wtd, lai = columns["water_table_depth"], columns["leaf_area_index"]
         self.skill.add("water_table_depth", {run: wtd[run] for run in ("da_f", "da", "ol")},
                        wtd["truth"])
         vegetated = ~self.bare_ground
         self.skill.add("leaf_area_index", {run: lai[run][vegetated]
                                            for run in ("da_f", "da", "ol")},
-                       lai["truth"][vegetated], lai_spread[vegetated])
+                       lai["truth"][vegetated],
+                       lai["spread"][vegetated] if "spread" in lai else None)
+        for name in self.fluxes:                # [mm d-1], the window ending at the analysis
+            maps = columns[name]
+            self.skill.add(name, {run: maps[run] for run in ("da_f", "da", "ol")},
+                           maps["truth"], maps.get("spread"))
         if not self.wells:
             return
         for group, wanted in (("assimilated", True), ("withheld", False)):
@@ -480,10 +517,11 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     """
     check_layout(cfg, world.Get_size())
     out = Path(out or cfg.output.directory)
-    groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
-    job = set_up_job(world, lambda comm: LandDAModel.create(
-        comm, model_config(cfg, tables, groups.keys())), groups.total, cfg.parallel.tasks,
-        cfg.parallel.filter_ranks)
+    groups = run_groups(cfg, tables)
+    config = dict(model_config(cfg, tables, groups.keys()),   # flux windows end at analyses
+                  flux_window_starts_s=[0.0, *analysis_schedule(cfg).times.tolist()])
+    job = set_up_job(world, lambda comm: LandDAModel.create(comm, config), groups.total,
+                     cfg.parallel.tasks, cfg.parallel.filter_ranks)
     interfaces = share_from_model(job.layout, job.model, lambda m: np.asarray(
         m.coupled.richards.solver.grid.interfaces))
     if restart is None and job.model is not None:
@@ -504,25 +542,40 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
         networks = [m.network() for m in modules] if "truth" in groups else []
         truth_file = TruthFile(cfg.verification.truth, job.grid, list(SCORED_FIELDS),
                                cfg.schedule.start, analysis_schedule(cfg).times,
-                               cfg.ensemble.size) if cfg.verification.truth else None
+                               cfg.ensemble.size, FLUX_FIELDS) if cfg.verification.truth \
+            else None
+        export = StateExport.for_run(cfg.state_export, out, analysis_schedule(cfg).times[-1],
+                                     1.0, groups, job, cfg.schedule.start, interfaces,
+                                     {"title": f"pdafpy {TITLES[cfg.mode]}: state export"})
     except PdafpyError as exc:
         raise RefusedOnEveryRank(str(exc)) from None
+    for name in FLUX_FIELDS:
+        if truth_file is not None and name not in truth_file.fields and world.Get_rank() == 0:
+            log.warning("%s: no %s_mean record; %s is not scored", truth_file.path, name, name)
     hooks = LandTwin(cfg, tables, job, groups, modules, facts, out, records, truth_file,
                      networks)
-    filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
-                       type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed) \
-        if "assimilation" in groups else None
+    if "assimilation" not in groups:
+        filt = None
+    elif hooks.sekf is not None:                  # [sekf]; its perturbed runs made at the start
+        filt = make_sekf(tables, interfaces)
+        if restart is None:
+            perturb_start(job, groups, filt, hooks, hooks.sekf)
+    else:
+        filt = make_filter(cfg.filter.type, forget=cfg.filter.forget,
+                           type_trans=cfg.filter.type_trans, seed=cfg.ensemble.seed)
     options = CycleOptions(seed=cfg.ensemble.seed, on_failure=cfg.ensemble.on_failure,
                            multiplicative=cfg.inflation.multiplicative, rtpp=cfg.inflation.rtpp,
                            rtps=cfg.inflation.rtps, adaptive_forget=cfg.inflation.adaptive_forget,
                            record_every=cfg.output.every_h * SECONDS_PER_HOUR
-                           if cfg.output.every_h else None)
+                           if cfg.output.every_h else None,
+                           assimilate_until=cfg.schedule.assimilate_until_days * SECONDS_PER_DAY
+                           if cfg.schedule.assimilate_until_days is not None else None)
     checkpointing = Checkpointing(out / CHECKPOINT, cfg.schedule.checkpoint_every,
-                                  layout_signature(cfg, world.Get_size()),
+                                  land_layout_signature(cfg, tables, world.Get_size()),
                                   resolved_configuration(cfg, tables),
                                   {"start": cfg.schedule.start, "time_unit_s": 1.0})
     cycle = AssimilationCycle(job.runner, groups, analysis_schedule(cfg), filt, hooks, options,
-                              job.grid, job.boxes)
+                              job.grid, job.boxes, export)
     result = cycle.run(checkpointing, restart)
     export_parameters(cfg, tables, job, groups, out)      # [parameter_export] (collective)
     job.layout.free()
@@ -531,6 +584,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     counts = dict(result.counts, **hooks.counts)
     summary = summarize(cfg, hooks.skill, counts, result.seconds, result.wall_s,
                         world.Get_size(), job.grid, groups.total)
+    if isinstance(hooks.skill, PhasedSkill):
+        summary.update(phase_summary(hooks.skill, cfg.schedule.assimilate_until_days))
     if hooks.rejections:
         summary["observations_rejected_by_rule"] = hooks.rejections
     if any(e["assimilation"] for e in hooks.parameter_error.values()):
@@ -588,7 +643,12 @@ class LandTwinExperiment:
                                   "an analysis or a free run compares the model with it; only a "
                                   "truth pass does without")
         check_parameters(cfg, list(PARAMETER_FIELDS))
+        from .setup import model_parameter_fields
+        cfg.state_export.check_fields([f.name for f in planned_fields(
+            1, model_parameter_fields(cfg, tables))])
         check_analysis_tables(cfg, fields)
+        shape = grid_shape(tables)
+        check_sekf(cfg, tables, shape[2] if shape is not None else None)
         check_field_shapes(tables)
         check_tables(cfg, tables)
 

@@ -24,14 +24,14 @@ import numpy as np
 from pdafpy.decomposition import choose_process_grid
 from pdafpy.errors import ConfigError, LayoutError
 from pdafpy.experiment_config import LOCAL_FILTERS, ExperimentConfig
-from pdafpy.groups import RunGroups
 from pdafpy.memory import MemoryConstants, MemoryProblem, check_memory, estimate_peak
 from pdafpy.model import FieldSpec, Grid
 from pdafpy.validation import check_observation_files, reporting_rank
 
 from ..coupled import PARAMETER_FIELDS
 from ..land.column import STORES
-from ..richards.grid import ZHAO2025_DZ, check_index_range
+from ..land.layer_sets import layer_thicknesses
+from ..richards.grid import check_index_range
 from ..richards.option_check import check_petsc_options
 from .model import DERIVED_FIELDS
 
@@ -51,7 +51,8 @@ MODEL_PARAMETER_FIELDS = ("log10_ks",)
 def grid_shape(tables: Mapping[str, Any]) -> tuple[int, int, int] | None:
     """``(nx, ny, nz)`` of the ``[grid]`` table (None when it lacks any)."""
     grid = tables.get("grid", {})
-    dz = grid.get("dz_m") or (ZHAO2025_DZ if grid.get("layers") == "zhao2025" else None)
+    dz = grid.get("dz_m") or (layer_thicknesses(grid["layers"]) if grid.get("layers")
+                              else None)
     if dz is None or grid.get("nx") is None or grid.get("ny") is None:
         return None
     return int(grid["nx"]), int(grid["ny"]), len(dz)
@@ -69,7 +70,8 @@ def planned_grid(tables: Mapping[str, Any]) -> tuple[Grid, np.ndarray] | None:
         return None
     section = parse_section(GridSection, tables.get("grid", {}), "grid")
     x0, y0 = (float(v) for v in section.origin_m)
-    dz = np.asarray(section.dz_m if section.dz_m is not None else ZHAO2025_DZ, dtype=float)
+    dz = np.asarray(section.dz_m if section.dz_m is not None
+                    else layer_thicknesses(section.layers), dtype=float)
     interfaces = np.concatenate([[0.0], np.cumsum(dz)])
     grid = Grid(int(section.ny), int(section.nx),
                 x0 + (np.arange(section.nx) + 0.5) * section.dx_m,
@@ -236,9 +238,11 @@ def memory_problem(cfg: ExperimentConfig, tables: Mapping[str, Any],
     """What the land twin's memory depends on, for ``world_size`` ranks."""
     from .setup import model_parameter_fields
 
+    from .sekf_setup import run_groups
+
     nx, ny, nz = grid_shape(tables)
-    groups = RunGroups.for_mode(cfg.mode, cfg.ensemble.size)
-    analysed = cfg.ensemble.size if groups.of_kind("analysed") else 0
+    groups = run_groups(cfg, tables)             # the mode's, or the SEKF's
+    analysed = sum(g.size for g in groups if g.kind in ("analysed", "perturbed"))
     return MemoryProblem(nx, ny, nz, elements_per_column(nz, model_parameter_fields(cfg, tables)),
                          groups.total, analysed,
                          cfg.parallel.tasks, _ranks_per_task(cfg, world_size),

@@ -197,6 +197,10 @@ def _fit_cells(lai: np.ndarray, rzsm: np.ndarray, vod: np.ndarray, which: np.nda
     target = vod - at_samples(vod_means)
     scale = np.sqrt((centred ** 2).sum(axis=0))                            # (c, 5)
     safe = np.where(scale > 0, scale, 1.0)
+    short = max(0, 5 - centred.shape[0])           # fewer samples than terms: zero rows keep
+    if short:                                       # the least squares and r square (c, 5, 5)
+        centred = np.concatenate([centred, np.zeros((short,) + centred.shape[1:])])
+        target = np.concatenate([target, np.zeros((short,) + target.shape[1:])])
     q, r = np.linalg.qr(np.moveaxis(centred / safe, 0, 1))                # (c, T, 5), (c, 5, 5)
     diagonal = np.abs(np.diagonal(r, axis1=1, axis2=2))
     n_samples = valid.sum(axis=0)

@@ -9,7 +9,10 @@ in units of water content [m3 m-3]. The flow from cell ``a`` to a neighbour ``b`
 ``F = T_ab kr_ab (H_a - H_b)`` with the total head ``H = h + elevation``, the transmissibility
 ``T_ab = A / (d_a / (2 K_a) + d_b / (2 K_b))`` (harmonic mean of intrinsic conductivity, weighted by
 the cell sizes ``d`` normal to the face, i.e. thickness-weighted in z) and ``kr_ab`` averaged as
-in :mod:`.averaging` (upstream by default). Boundary faces use :mod:`.boundary`.
+in :mod:`.averaging` (upstream by default). Boundary faces use :mod:`.boundary`. With
+:meth:`Discretization.set_lateral_flow` off, the lateral transmissibilities ``T_x``, ``T_y`` are
+zero: the columns exchange no water (a stand-alone land model's independent columns), while the
+soil's horizontal conductivity, and with it the anisotropy, stays as given.
 
 The residual is written as numpy slices over the ghosted block (the petsc4py bratu demos' style),
 and the Jacobian is built as seven diagonals per owned row and handed to PETSc as CSR arrays
@@ -88,6 +91,8 @@ class Discretization:
         self.mualem_l = mualem_l
         self.kr_se_high = kr_se_high
         self.boundaries = {f: boundaries.get(f) or NoFlow() for f in FACES}
+        #: Whether neighbouring columns exchange water (see :meth:`set_lateral_flow`).
+        self.lateral_flow = True
         self.set_parameters(soil)
         self._build_pattern()
 
@@ -107,11 +112,24 @@ class Discretization:
         self.Tx = g.dy * dz / (0.5 * g.dx / kx[..., :-1] + 0.5 * g.dx / kx[..., 1:])
         ky = gh["ks_h"][:, :, sx]
         self.Ty = g.dx * dz / (0.5 * g.dy / ky[:, :-1] + 0.5 * g.dy / ky[:, 1:])
+        if not self.lateral_flow:
+            self.Tx, self.Ty = np.zeros_like(self.Tx), np.zeros_like(self.Ty)
         kz = owned["ks_v"]
         self.Tz = g.dx * g.dy / (0.5 * dz[:-1] / kz[:-1] + 0.5 * dz[1:] / kz[1:])
         self.ss = owned["ss"]
         self.theta_s = owned["theta_s"]
         self.faces = self._make_faces()
+
+    def set_lateral_flow(self, enabled: bool) -> None:
+        """Let neighbouring columns exchange water or not (collective).
+
+        Off, the transmissibility of every interior lateral face is zero, in this and every
+        later :meth:`set_parameters`: each column is a 1D problem (the lateral boundary faces
+        keep their own conditions). ``ks_h`` stays in :attr:`soil`, so estimated conductivities
+        and the ``ks_v / ks_h`` ratio are unaffected.
+        """
+        self.lateral_flow = bool(enabled)
+        self.set_parameters(self.soil)
 
     def _make_faces(self) -> dict[str, Face]:
         g = self.grid

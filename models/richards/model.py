@@ -6,7 +6,8 @@ levels; the vertical one keeps its ratio to it) is exposed as a per-member param
 
 Configuration (a mapping, e.g. a TOML table; units in the keys)::
 
-    [grid]      nx, ny, dx_m, dy_m, dz_m = [...] (top-down) or layers = "zhao2025"
+    [grid]      nx, ny, dx_m, dy_m, dz_m = [...] (top-down) or layers = "zhao2025" | "noah4"
+                | "clm10" (models.land.layer_sets)
     [soil]      model = "van_genuchten" | "gardner", theta_r, theta_s, alpha_per_m, n,
                 ks_m_per_s (or ks_h_m_per_s and ks_v_m_per_s), ss_per_m; each a scalar,
                 a list per layer, or a nested list per column / per cell; optional
@@ -37,7 +38,7 @@ from pdafpy.model import FieldSpec, Grid
 
 from .balance import WaterBalance, saturation, water_table_depth
 from .boundary import FACES, Atmospheric, Flux, boundary_from_config
-from .grid import ZHAO2025_DZ, RichardsGrid
+from .grid import RichardsGrid
 from .solver import RichardsSolver
 from .timestepping import StepController
 
@@ -94,11 +95,11 @@ class RichardsModel:
         gcfg = dict(_get(config, "richards", "grid"))
         dz = gcfg.get("dz_m")
         if dz is None:
-            if gcfg.get("layers") == "zhao2025":
-                dz = ZHAO2025_DZ
-            else:
+            from ..land.layer_sets import LAYER_SETS, layer_thicknesses
+            if gcfg.get("layers") is None:
                 raise ConfigError("richards: [grid] needs dz_m (layer thicknesses, top-down) "
-                                  "or layers = 'zhao2025'")
+                                  f"or layers (one of {', '.join(LAYER_SETS)})")
+            dz = layer_thicknesses(gcfg["layers"])
         grid = RichardsGrid(comm, _get(gcfg, "grid", "nx"), _get(gcfg, "grid", "ny"), dz,
                             gcfg.get("dx_m", 1.0), gcfg.get("dy_m", 1.0))
         scfg = dict(_get(config, "richards", "soil"))

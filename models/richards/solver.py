@@ -7,8 +7,8 @@ model's prefix (``richards_`` unless configured) only where the user has set not
 choice can be overridden from the command line, e.g. ``-richards_pc_type hypre``,
 ``-richards_snes_rtol 1e-10``, ``-richards_snes_monitor``.
 
-A Newton solve whose line search stalls (SNES reason ``DIVERGED_LINE_SEARCH``) with a residual
-norm at or below ``accept_fnorm`` is accepted: near saturation the residual's rounding floor can
+A Newton solve whose line search stalls (SNES reason ``DIVERGED_LINE_SEARCH``) or that runs out
+of iterations (``DIVERGED_MAX_IT``) with a residual norm at or below ``accept_fnorm`` is accepted: near saturation the residual's rounding floor can
 lie above ``snes_atol``, and cutting the step there only makes the model crawl. The threshold is
 an option like the others (``-richards_accept_fnorm``, default ``1e-9``: the residual is in water
 content per cell, so this is a negligible mass error); ``0`` turns the acceptance off.
@@ -150,7 +150,8 @@ class RichardsSolver:
         self.J.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
         self.snes = PETSc.SNES().create(grid.comm)
         self.snes.setOptionsPrefix(prefix)
-        self._line_search_stalled = PETSc.SNES.ConvergedReason.DIVERGED_LINE_SEARCH
+        reasons = PETSc.SNES.ConvergedReason
+        self._stalled_reasons = (reasons.DIVERGED_LINE_SEARCH, reasons.DIVERGED_MAX_IT)
         self.snes.setDM(da)
         self._residual_vec = da.createGlobalVec()
         self.snes.setFunction(self._form_function, self._residual_vec)
@@ -330,10 +331,10 @@ class RichardsSolver:
         self.stats.newton_its += its
         self.stats.ksp_its += lits
         ok = reason > 0
-        if not ok and reason == self._line_search_stalled \
+        if not ok and reason in self._stalled_reasons \
                 and self.snes.getFunctionNorm() <= self.accept_fnorm:
-            log.debug("richards: line search stalled at |F| = %.3g <= accept_fnorm; accepted",
-                      self.snes.getFunctionNorm())
+            log.debug("richards: Newton stalled (reason %d) at |F| = %.3g <= accept_fnorm; "
+                      "accepted", reason, self.snes.getFunctionNorm())
             self.stats.stalled_accepted += 1
             ok = True
         if ok:

@@ -1,8 +1,9 @@
 """The assimilation cycle, the one place a filter's analysis is called.
 
 - :mod:`pdafpy.cycle.loop`: :class:`AssimilationCycle`, forecast -> collect -> observe -> halo ->
-  analyse -> constrain -> distribute -> output and checkpoint, with what an application adds
-  (:class:`CycleHooks`);
+  analyse -> constrain -> distribute -> output and checkpoint;
+- :mod:`pdafpy.cycle.hooks`: what an application adds (:class:`CycleHooks`), and the
+  :class:`CycleStep` and :class:`Observed` the cycle hands it;
 - :mod:`pdafpy.cycle.modules`: :func:`module_plan`, the ``[[analysis]]`` tables as the parts of
   one analysis time;
 - :mod:`pdafpy.cycle.parts`: :func:`analyse_part`, one analysis module on one run group (mask,

@@ -23,14 +23,23 @@ what is written and scored. At each analysis time of the :class:`~pdafpy.schedul
     updated are inflated once against the forecast (multiplicative, RTPP, RTPS; when a part has
     a mask or the hooks recompute derived variables between parts, each part inflates its own
     subset before them instead); an SEKF reads the group's ``perturbed`` runs too and the cycle
-    restarts them from the analysis (:meth:`pdafpy.filters.sekf.SEKF.perturbed_runs`);
+    restarts them from the analysis (:meth:`pdafpy.filters.sekf.SEKF.perturbed_runs`) and hands
+    them to :meth:`CycleHooks.perturbed`;
 ``constrain``
     the hooks' bounds and back-transforms (:meth:`CycleHooks.constrain`);
 ``distribute``
     the runs go back to their tasks; with :attr:`CycleHooks.records_loaded_state` the cycle reads
     them back as the model holds them once loaded (derived variables recomputed);
 ``output``
-    :meth:`CycleHooks.record_analysis`; a checkpoint every ``checkpoint_every`` analyses.
+    :meth:`CycleHooks.record_analysis`; the state export where the time is one of its
+    (:mod:`pdafpy.state_export`, which also cuts the forecasts at its times inside a window); a
+    checkpoint every ``checkpoint_every`` analyses.
+
+**Analyses, then a free forecast** (:attr:`CycleOptions.assimilate_until`): after the cut the
+steps go on through the schedule's times with everything but the analysis (observe, record,
+score), so the analysed groups forecast freely from their last analysis and the applications
+score them at the would-be analysis times (:attr:`CycleStep.assimilate` says which phase a step
+belongs to).
 
 **Failed runs** (a model raising :class:`~pdafpy.errors.ModelError`): with ``on_failure =
 "redraw"`` a failed run is replaced on the filter ranks by the mean of the other runs of its group
@@ -60,10 +69,10 @@ from ..ensemble import EnsembleRunner, MemberFailure, gather_failures, redraw_me
 from ..errors import ConfigError, PdafpyError
 from ..groups import RunGroups
 from ..halo import LocalSearchCache
-from ..obs.types import ObservationType
 from ..progress import ProgressBar
 from ..schedule import AnalysisSchedule
 from .analysis import AnalysisReport
+from .hooks import CycleHooks, CycleStep, Observed
 from .parts import AnalysisPart, analyse_part, inflate_analysed
 
 __all__ = ["AssimilationCycle", "CycleHooks", "CycleOptions", "CycleStep", "Observed",
@@ -77,121 +86,6 @@ PHASES = ("forecast", "collect", "observe", "halo", "analyse", "distribute", "ou
 
 class RunFailed(PdafpyError):
     """The run cannot continue; raised on every rank alike."""
-
-
-@dataclass(frozen=True)
-class CycleStep:
-    """One analysis of the schedule.
-
-    Attributes
-    ----------
-    index : int
-        Analysis counter (0-based); keys random draws.
-    t0, t1 : float
-        The forecast window ``(t0, t1]`` [model time units].
-    due : list of int
-        Observation types due at ``t1`` (their indices in the application's type list).
-    """
-
-    index: int
-    t0: float
-    t1: float
-    due: list[int]
-
-
-@dataclass
-class Observed:
-    """What a window holds, from :meth:`CycleHooks.observe`.
-
-    Attributes
-    ----------
-    types : list of ObservationType
-        The observations to assimilate in this window (the default analysis plan uses them all
-        at once; :meth:`CycleHooks.plan` refers to them by position).
-    details : Any
-        Whatever the application keeps for its records (e.g. withheld values).
-    used, rejected : int
-        Observations the analysis used and left out by the innovation check (all filter ranks),
-        filled in by the cycle.
-    """
-
-    types: list[ObservationType]
-    details: Any = None
-    used: int = 0
-    rejected: int = 0
-
-
-class CycleHooks:
-    """What an application adds to the cycle. Methods run on the filter ranks (their
-    ``ens`` is the rank's block of every run, ``(groups.total, n_state)``) unless noted.
-
-    Subclasses implement :meth:`observe`; the others default to doing nothing.
-    """
-
-    #: Whether :meth:`record_analysis` wants the ensemble as the model holds it once loaded
-    #: (derived variables recomputed, analysed values reconciled); costs one load per run.
-    records_loaded_state: bool = False
-    #: Whether :meth:`reconcile` recomputes derived variables between the parts of an
-    #: analysis time (then each part's subset is inflated before them, not all at the end).
-    reconciles: bool = False
-
-    def observe(self, step: CycleStep, ens: np.ndarray) -> Observed:
-        """The observations of the window ``(step.t0, step.t1]`` for the due types."""
-        raise NotImplementedError
-
-    def plan(self, step: CycleStep, observed: Observed) -> list[AnalysisPart]:
-        """The analyses of this step, in order (default: all types, every field, at once)."""
-        return [AnalysisPart(tuple(range(len(observed.types))))] if observed.types else []
-
-    def analysis_mask(self, part: AnalysisPart, runs: np.ndarray, index: np.ndarray
-                      ) -> np.ndarray:
-        """Where each run may change: ``(n_runs, index.size)`` bool for the state elements
-        ``index`` of ``runs`` (the state the part receives), for :attr:`AnalysisPart.mask`
-        other than ``"all"``."""
-        raise ConfigError(f"analysis {part.name!r}: mask = {part.mask!r}: "
-                          f"{type(self).__name__} offers no masks")
-
-    def reconcile(self, step: CycleStep, part: AnalysisPart, runs: np.ndarray,
-                  received: np.ndarray) -> None:
-        """Derived variables of ``runs`` made consistent with what ``part`` analysed (in
-        place), before the next part observes them; ``received`` is the state the part
-        received. Default: nothing."""
-
-    def record_between(self, step: CycleStep, t: float, ens: np.ndarray) -> None:
-        """Records of the forecast at ``t`` inside the step's window (every
-        :attr:`CycleOptions.record_every`), before it reaches the analysis time."""
-
-    def record_forecast(self, step: CycleStep, ens: np.ndarray) -> None:
-        """Records of the forecast, before the analysis."""
-
-    def constrain(self, step: CycleStep, ens: np.ndarray) -> None:
-        """Bounds and back-transforms of the analysed runs (in place)."""
-
-    def record_analysis(self, step: CycleStep, ens: np.ndarray, forecast: np.ndarray,
-                        observed: Observed) -> None:
-        """Records and scores after the analysis. ``forecast`` holds the analysed groups' runs
-        before the analysis ``(n_analysed, n_state)``."""
-
-    def files(self) -> dict[str, Any]:
-        """Output files written in segments (:class:`pdafpy.segments.SegmentedWriter`): a
-        checkpoint closes their open segments and keeps where they continue."""
-        return {}
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        """The application's state a restart needs (filter ranks)."""
-        return {}
-
-    def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
-        """Inverse of :meth:`checkpoint_state`."""
-
-    def describe_time(self, t: float) -> str:
-        """A time for progress lines and messages (default: the model's time unit)."""
-        return f"t = {t:g}"
-
-    def stop_requested(self) -> bool:
-        """True to end the run after this step (e.g. a diverged ensemble); asked on every rank
-        after each step, and the run stops if any rank asks."""
-        return False
 
 
 @dataclass(frozen=True)
@@ -217,6 +111,10 @@ class CycleOptions:
         then advanced in pieces ending there; a model whose ``advance`` does not depend on
         where a span is cut (the land model's coupling steps, at multiples of their length)
         gives the same result.
+    assimilate_until : float or None
+        No analysis after this time [model time units]: the steps after it forecast, observe
+        and record as before, but analyse nothing (:attr:`CycleStep.assimilate` is False), so
+        the analysed groups run freely to the end (None: analyses over the whole run).
     """
 
     seed: int = 1
@@ -227,6 +125,13 @@ class CycleOptions:
     adaptive_forget: bool = False
     rotate: bool = False
     record_every: float | None = None
+    assimilate_until: float | None = None
+
+    def assimilates(self, t: float) -> bool:
+        """Whether an analysis time ``t`` [model time units] lies before the cut
+        (:attr:`assimilate_until`)."""
+        cut = self.assimilate_until
+        return cut is None or t <= cut + 1e-9 * max(1.0, abs(cut))
 
 
 @dataclass(frozen=True)
@@ -289,14 +194,20 @@ class AssimilationCycle:
     grid : Grid
     boxes : sequence of Box
         Every filter rank's block (None off the filter).
+    export : StateExport, optional
+        ``[state_export]`` (:mod:`pdafpy.state_export`): the cycle cuts the forecasts at its
+        times inside a window and hands it the exported group there, and at an analysis time
+        after the analysis (the state as the model holds it once loaded).
     """
 
     def __init__(self, runner: EnsembleRunner, groups: RunGroups, schedule: AnalysisSchedule,
                  filt: Any, hooks: CycleHooks, options: CycleOptions, grid: Any,
-                 boxes: Sequence[Any] | None):
+                 boxes: Sequence[Any] | None, export: Any = None):
         self.runner, self.groups, self.schedule = runner, groups, schedule
         self.filter, self.hooks, self.options = filt, hooks, options
         self.grid, self.boxes = grid, boxes
+        self.export = export
+        self._analysed_now = False
         self.layout = runner.layout
         self.world = self.layout.world
         self.seconds: dict[str, float] = defaultdict(float)
@@ -343,7 +254,8 @@ class AssimilationCycle:
         end = self.hooks.describe_time(self.schedule.end)
         for index in range(first, len(self.schedule)):
             t0, t1 = self.schedule.window(index)
-            step = CycleStep(index, t0, t1, self.schedule.due(index))
+            step = CycleStep(index, t0, t1, self.schedule.due(index),
+                             self.options.assimilates(t1))
             self._step(step)
             every = checkpointing.every if checkpointing is not None else 0
             if every and (index + 1) % every == 0:
@@ -356,6 +268,8 @@ class AssimilationCycle:
         bar.close()
         for f in self.hooks.files().values():
             f.close()
+        if self.export is not None:
+            self.export.close()
         wall = time.perf_counter() - start_wall
         from mpi4py import MPI
         totals = {k: self.world.allreduce(self.seconds.get(k, 0.0), op=MPI.MAX) for k in PHASES}
@@ -367,7 +281,10 @@ class AssimilationCycle:
         (each once, at its first failure: its state stays NaN until the analysis time)."""
         failures: dict[int, MemberFailure] = {}
         start = step.t0
-        for t in [*self._record_times(step.t0, step.t1), step.t1]:
+        records = self._record_times(step.t0, step.t1)
+        exports = self.export.inside(step.t0, step.t1) if self.export is not None \
+            else np.zeros(0)
+        for t in [*_merged(records, exports), step.t1]:
             t0 = time.perf_counter()
             for f in gather_failures(self.world, self.runner.forecast(start, t)):
                 failures.setdefault(f.member, f)
@@ -376,7 +293,11 @@ class AssimilationCycle:
                 t0 = time.perf_counter()
                 ens = self.runner.collect()
                 if self.layout.is_filter:
-                    self.hooks.record_between(step, t, ens)
+                    if _near(records, t):
+                        self.hooks.record_between(step, t, ens)
+                    if _near(exports, t):
+                        self.export.write(t, self.groups.part(ens, self.export.group),
+                                          self.runner.filter_layout, False)
                 self.seconds["output"] += time.perf_counter() - t0
             start = t
         return list(failures.values())
@@ -412,6 +333,9 @@ class AssimilationCycle:
         self.seconds["distribute"] += t4 - t3
         if layout.is_filter:
             self.hooks.record_analysis(step, loaded, forecast, observed)
+            if self.export is not None and self.export.due(step.t1):
+                self.export.write(step.t1, self.groups.part(loaded, self.export.group),
+                                  runner.filter_layout, self._analysed_now)
             self.seconds["output"] += time.perf_counter() - t4
 
     def _analyse(self, step: CycleStep, ens: np.ndarray) -> tuple[np.ndarray, Observed]:
@@ -429,7 +353,10 @@ class AssimilationCycle:
             if analysed_groups else ens[:0].copy()
         t2 = time.perf_counter()
         self.seconds["output"] += t2 - t1
-        parts = self.hooks.plan(step, observed) if analysed_groups else []
+        parts = self.hooks.plan(step, observed) if analysed_groups and step.assimilate else []
+        self._analysed_now = bool(parts)
+        if parts:
+            self.counts["analyses"] += 1
         reports = []
         for g in analysed_groups:
             block = self.groups.with_perturbed(g.name)
@@ -449,6 +376,7 @@ class AssimilationCycle:
             if parts and runs.shape[0] > n_members:        # the next window's perturbed runs
                 runs[:] = self.filter.perturbed_runs(runs[0], fl.column_indices(
                     parts[0].fields, parts[0].levels or None))
+                self.hooks.perturbed(step, runs)
         self.hooks.constrain(step, ens)
         t3 = time.perf_counter()
         halo = sum(r.seconds.get("halo", 0.0) for r in reports)
@@ -544,6 +472,7 @@ class AssimilationCycle:
                    "application": self.hooks.checkpoint_state() if self.layout.is_filter
                    else {},
                    "output": {k: f.state() for k, f in files.items()},
+                   "state_export": self.export.state() if self.export is not None else {},
                    "seconds": dict(self.seconds), "wall_s": wall_s}
         write_checkpoint(ck.path, self.world, payload, ck.layout_signature,
                          {"cycle": step.index, "time": step.t1, **ck.attributes},
@@ -561,6 +490,21 @@ class AssimilationCycle:
         files = self.hooks.files()
         for name, state in saved.get("output", {}).items():
             files[name].resume(state)
+        if self.export is not None:
+            self.export.resume(saved.get("state_export", {}))
+
+
+def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The times of ``a`` and ``b``, sorted, each once (to round-off)."""
+    t = np.sort(np.concatenate([a, b]))
+    if t.size < 2:
+        return t
+    return t[np.concatenate([[True], np.diff(t) > 1e-9 * np.maximum(1.0, np.abs(t[1:]))])]
+
+
+def _near(times: np.ndarray, t: float) -> bool:
+    """Whether ``t`` is one of ``times`` (to round-off)."""
+    return bool(np.any(np.abs(times - t) <= 1e-9 * max(1.0, abs(t))))
 
 
 def _lor() -> Any:

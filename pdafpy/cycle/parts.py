@@ -199,6 +199,9 @@ def analyse_part(filt: Any, part: AnalysisPart, types: Sequence[ObservationType]
         analysed_fields=part.fields, analysed_levels=part.levels or None,
         adaptive_forget=options.adaptive_forget,
         **({"vertical": part.vertical} if part.vertical is not None else {}), **analysis)
+    outside = np.ones(runs.shape[1], dtype=bool)
+    outside[index] = False
+    runs[:, outside] = received[:, outside]     # a global filter updates every element
     before, after = received[:, index], runs[:, index]
     if inflating:
         inflate_analysed(after[:n_members], before[:n_members], np.arange(index.size),

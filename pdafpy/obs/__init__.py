@@ -5,7 +5,8 @@ evaluation, quality control.
   name (entry-point group ``pdafpy.observations``); :mod:`pdafpy.obs.grid_point` is the
   framework's own;
 - :mod:`pdafpy.obs.records`: :class:`ObservationRecords` (time, place, value, error, type,
-  quality flag per observation); :mod:`pdafpy.obs.files`: pdafpy's CF observation file;
+  quality flag, sensor label per observation); :mod:`pdafpy.obs.files`: pdafpy's CF
+  observation file;
 - :mod:`pdafpy.obs.synthetic`: a twin's withheld draws and noise;
 - :mod:`pdafpy.obs.types`: :class:`ObservationType` (one kind of observation) and
   :class:`ObservationSet` (what a filter rank holds at analysis time);

@@ -3,7 +3,9 @@
 ``pdafpy calibrate bias DIAGNOSTICS... --type NAME --out FILE`` (:func:`main`) reads the
 observation-space diagnostics of an open-loop run (``mode = "free"`` with observation files:
 each observation's ``value`` and ``forecast_mean``, the operator on the open loop's ensemble
-mean), keeps the good (``qc`` 0) observations of one type in the training period, and estimates
+mean), keeps the good (``qc`` 0) observations of one type (and one sensor, ``--sensor NAME``,
+where two tables of the type labelled their records with their names) in the training period,
+and estimates
 per location (each distinct ``(x, y)``) and period bin the statistics of
 :mod:`pdafpy.obs.bias`. They are written to one calibration file, which serves every method
 (``cdf_matching``, ``anomaly``, ``seasonal_rescaling``, error rescaling):
@@ -25,7 +27,8 @@ status(location, bin)                        0 the bin's own statistics, 1 the l
 
 Global attributes: ``type``, ``units``, ``bins`` (month, window, year), ``window_days``,
 ``min_samples``, ``tolerance_m``, ``train_start``, ``train_end``, ``source_files``, ``methods``
-(those it serves).
+(those it serves), and ``sensor`` (the sensor label calibrated) where the samples had one; a
+named table refuses another sensor's calibration (:func:`check_calibration_file`).
 
 At run time (:class:`BiasCorrection`, :func:`correct_for_section`) each observation takes the
 calibrated location nearest to it when within ``tolerance_m`` (a KD-tree), and the bin of its
@@ -115,12 +118,14 @@ class BiasCorrection:
         The training period (ISO 8601).
     sources : tuple of str
         The diagnostics files it was trained on.
+    sensor : str
+        The sensor label calibrated ("" where the samples had none).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, statistics: BinStatistics, *,
                  type_name: str, units: str, bins: str, window_days: int, min_samples: int,
                  tolerance_m: float, train_start: str, train_end: str,
-                 sources: tuple[str, ...] = ()):
+                 sources: tuple[str, ...] = (), sensor: str = ""):
         from scipy.spatial import cKDTree
 
         self.x, self.y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -129,6 +134,7 @@ class BiasCorrection:
         self.window_days, self.min_samples = int(window_days), int(min_samples)
         self.tolerance_m = float(tolerance_m)
         self.train_start, self.train_end, self.sources = train_start, train_end, tuple(sources)
+        self.sensor = sensor
         self._tree = cKDTree(np.column_stack([self.x, self.y]))
 
     @classmethod
@@ -152,7 +158,8 @@ class BiasCorrection:
                    tolerance_m=_default_tolerance(coords) if tolerance_m is None
                    else tolerance_m,
                    train_start=train_start or str(days.min()),
-                   train_end=train_end or str(days.max()), sources=data.sources)
+                   train_end=train_end or str(days.max()), sources=data.sources,
+                   sensor=data.sensor)
 
     def write(self, path: Path | str) -> None:
         """Write the calibration file (layout in the module notes), atomically.
@@ -200,18 +207,22 @@ class BiasCorrection:
                 "min_samples": np.int32(self.min_samples), "tolerance_m": self.tolerance_m,
                 "train_start": self.train_start, "train_end": self.train_end,
                 "source_files": "; ".join(self.sources),
-                "methods": " ".join(m for m in METHODS if m != "none") + " error_rescaling"}
+                "methods": " ".join(m for m in METHODS if m != "none") + " error_rescaling"} \
+            | ({"sensor": self.sensor} if self.sensor else {})
 
     @classmethod
-    def from_file(cls, path: Path | str, type_name: str) -> "BiasCorrection":
-        """Read and check a calibration file of type ``type_name``.
+    def from_file(cls, path: Path | str, type_name: str,
+                  sensor: str = "") -> "BiasCorrection":
+        """Read and check a calibration file of type ``type_name`` (for the table named
+        ``sensor``, "" for an unnamed one).
 
         Raises
         ------
         InputFileError
             In one line naming the file and the variable or attribute: a file that is missing
             or not NetCDF, a missing or mismatched variable, attribute or dimension, another
-            type's calibration, inconsistent statistics.
+            type's calibration, another sensor's for a named table, inconsistent
+            statistics.
         """
         import netCDF4
 
@@ -230,6 +241,10 @@ class BiasCorrection:
                 raise InputFileError(f"{path}: attribute 'type' = {text['type']!r}: a "
                                      f"calibration of type {text['type']!r}, not of "
                                      f"{type_name!r}")
+            calibrated = _sensor_attribute(ds, path)
+            if sensor and calibrated and calibrated != sensor:
+                raise InputFileError(f"{path}: attribute 'sensor' = {calibrated!r}: a "
+                                     f"calibration of sensor {calibrated!r}, not of {sensor!r}")
             if text["bins"] not in BIN_KINDS:
                 raise InputFileError(f"{path}: attribute 'bins' = {text['bins']!r}: expected "
                                      f"one of {', '.join(BIN_KINDS)}")
@@ -253,7 +268,7 @@ class BiasCorrection:
                    window_days=int(numbers["window_days"]),
                    min_samples=int(numbers["min_samples"]), tolerance_m=numbers["tolerance_m"],
                    train_start=text["train_start"], train_end=text["train_end"],
-                   sources=sources)
+                   sources=sources, sensor=calibrated)
 
     def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The calibrated location nearest to each ``(x, y)`` [m] when within
@@ -333,6 +348,17 @@ def _attribute(ds: Any, path: Path, name: str, number: bool = False) -> Any:
     return float(value.item())
 
 
+def _sensor_attribute(ds: Any, path: Path) -> str:
+    """The ``sensor`` attribute: the sensor label calibrated ("" where absent)."""
+    if "sensor" not in ds.ncattrs():
+        return ""
+    value = ds.getncattr("sensor")
+    if not isinstance(value, str):
+        raise InputFileError(f"{path}: attribute 'sensor' = {np.asarray(value).tolist()!r}: "
+                             "expected text")
+    return value
+
+
 def _variable(ds: Any, path: Path, name: str, dims: tuple[str, ...]) -> np.ndarray:
     if name not in ds.variables:
         raise InputFileError(f"{path}: variable {name!r} is missing (a calibration file holds "
@@ -382,9 +408,11 @@ def _check_statistics(path: Path, columns: dict[str, np.ndarray]) -> None:
             "quantiles must not decrease")
 
 
-def check_calibration_file(path: str, type_name: str, key: str) -> None:
-    """Refuse a ``bias_file`` that is missing, not NetCDF, another type's calibration or
-    malformed (the configuration check, before any model work).
+def check_calibration_file(path: str, type_name: str, key: str, sensor: str = "") -> None:
+    """Refuse a ``bias_file`` that is missing, not NetCDF, another type's calibration, another
+    sensor's for the table named ``sensor`` (a calibration without a sensor serves any table,
+    and an unnamed table any calibration of its type), or malformed (the configuration check,
+    before any model work).
 
     Raises
     ------
@@ -400,12 +428,17 @@ def check_calibration_file(path: str, type_name: str, key: str) -> None:
     try:
         with netCDF4.Dataset(path) as ds:
             kind = ds.getncattr("type") if "type" in ds.ncattrs() else None
+            calibrated = ds.getncattr("sensor") if "sensor" in ds.ncattrs() else ""
     except OSError as exc:
         raise ConfigError(f"{key} = {path!r}: not a readable NetCDF file ({exc})") from None
     if kind != type_name:
         raise ConfigError(f"{key} = {path!r}: a calibration of type {kind!r}, not of "
                           f"{type_name!r}")
-    BiasCorrection.from_file(path, type_name)        # every variable, before any model work
+    if sensor and isinstance(calibrated, str) and calibrated and calibrated != sensor:
+        raise ConfigError(f"{key} = {path!r}: a calibration of sensor {calibrated!r} (pdafpy "
+                          f"calibrate bias --sensor), not of this table's {sensor!r} "
+                          "(observations.name)")
+    BiasCorrection.from_file(path, type_name, sensor)  # every variable, before any model work
 
 
 def correct_for_section(records: ObservationRecords, section: ObservationSection, start: str,
@@ -422,7 +455,8 @@ def correct_for_section(records: ObservationRecords, section: ObservationSection
     start : str
         The run's start (ISO 8601).
     cache : mutable mapping
-        Calibrations already read, by (file, type); the caller keeps it between windows.
+        Calibrations already read, by (file, type), of this table (checked against its name);
+        the caller keeps it between windows.
     units : str, optional
         The type's units (default: its registered module's ``units``).
 
@@ -435,14 +469,14 @@ def correct_for_section(records: ObservationRecords, section: ObservationSection
     Raises
     ------
     InputFileError
-        A malformed calibration file, or one of another type or other units.
+        A malformed calibration file, or one of another type, sensor or other units.
     """
     if section.bias_correction == "none" and not section.error_rescaling:
         return records, 0
     module = load_registered(OBSERVATION_GROUP, section.type, "observations.type")
     key = (str(section.bias_file), module.name)
     if key not in cache:
-        cache[key] = BiasCorrection.from_file(section.bias_file, module.name)
+        cache[key] = BiasCorrection.from_file(section.bias_file, module.name, section.name)
     calibration = cache[key]
     expected = module.units if units is None else units
     if _normal_units(calibration.units) != _normal_units(expected):
@@ -458,7 +492,9 @@ def _table(calibration: BiasCorrection, data: TrainingData, out: Path) -> str:
     lost = int(np.all(status == STATUS_UNCALIBRATED, axis=1).sum())
     bins = calibration.bins + (f", +-{calibration.window_days} d" if calibration.bins == "window"
                                else "")
-    rows = [("observation type", f"{calibration.type_name} [{calibration.units}]"),
+    rows = [("observation type", f"{calibration.type_name} [{calibration.units}]"
+                                 + (f", sensor {calibration.sensor}" if calibration.sensor
+                                    else "")),
             ("training period", f"{calibration.train_start} to {calibration.train_end}"),
             ("paired samples", f"{data.value.size}"),
             ("locations", f"{s.n_locations} (tolerance {calibration.tolerance_m:g} m)"),
@@ -487,6 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="observations.nc of a mode = 'free' run (or its segments)")
     parser.add_argument("--type", required=True, dest="type_name",
                         help="the observation type to calibrate")
+    parser.add_argument("--sensor", metavar="NAME",
+                        help="the sensor to calibrate: the records labelled NAME (the name of "
+                             "their [[observations]] table), where two tables of the type "
+                             "labelled theirs (default: the type's records, which must come "
+                             "from one sensor)")
     parser.add_argument("--out", required=True, type=Path, help="the calibration file")
     parser.add_argument("--bins", choices=BIN_KINDS, default="month",
                         help="period bins: calendar month, a +-W-day window around each day "
@@ -518,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--tolerance-m = {args.tolerance_m}: must be a finite number >= 0")
     try:
         data = read_training_data(args.diagnostics, args.type_name, args.train_start,
-                                  args.train_end)
+                                  args.train_end, args.sensor)
         calibration = BiasCorrection.build(
             data, args.type_name, args.bins, window_days, args.min_samples, args.quantiles,
             args.tolerance_m, args.train_start, args.train_end)

@@ -1,8 +1,9 @@
 """Observation-space diagnostics of every analysis: pdafpy's observation file, plus columns.
 
 The file is an observation file (:mod:`pdafpy.obs.files`: ``time``, ``x``, ``y``, ``depth``,
-``value``, ``error_std``, ``type``, ``qc``, ``station`` along ``obs``), readable as one, with four
-more variables per observation, in the manner of DART's ``obs_seq.final``:
+``value``, ``error_std``, ``type``, ``qc``, ``station``, and ``sensor`` where a table is named,
+along ``obs``), readable as one, with four more variables per observation, in the manner of
+DART's ``obs_seq.final``:
 
 =================  ===========================================================================
 variable           meaning
@@ -62,12 +63,15 @@ class ObservationDiagnosticsWriter(ObservationWriter):
         Each type's units (the diagnostics share them).
     attributes : mapping, optional
         Global attributes.
+    sensors : bool
+        Write each record's sensor label (``sensor``).
     """
 
     def __init__(self, path: Path | str, start: str, units: Mapping[str, str],
-                 attributes: Mapping[str, str] | None = None):
+                 attributes: Mapping[str, str] | None = None, sensors: bool = False):
         super().__init__(path, start, units, dict(attributes or {}, title=(
-            attributes or {}).get("title", "pdafpy observation-space diagnostics")))
+            attributes or {}).get("title", "pdafpy observation-space diagnostics")),
+            sensors=sensors)
 
     def _add_variables(self, ds: Any) -> None:
         for name, long_name in _DIAGNOSTICS.items():

@@ -14,20 +14,28 @@ lat, lon(obs)    [1]_      location in degrees (``degrees_north``, ``degrees_eas
                            a grid whose CRS is geographic (``EPSG:4326``)
 depth(obs)       no        depth below the surface [m], positive down
 value(obs)       yes       observed value; ``units`` one unit for every type, or
-                           ``"TYPE: UNIT; TYPE: UNIT"`` naming each type the file holds
+                           ``"TYPE: UNIT; TYPE: UNIT"`` naming each type the file holds (a
+                           key ``TYPE/SENSOR`` gives the unit of one sensor's records [2]_)
 error_std(obs)   yes       error standard deviation, same units, finite and > 0
 type(obs)        yes       observation type name (string), a registered observation module
 qc(obs)          no        0 good (assimilated), 1 rejected, 2 withheld for validation
                            (default 0)
 station(obs)     no        station id (string)
+sensor(obs)      no        sensor label (string, "" for none) [2]_
 ===============  ========  =================================================================
 
 .. [1] Either ``x`` and ``y`` or ``lat`` and ``lon``.
+.. [2] The ``name`` of the ``[[observations]]`` table a record belongs to, where two tables of
+   one type (two sensors) share a file: a truth pass (and a run's diagnostics) writes it when a
+   table is named. A table reads the records of its type labelled with its name; those without
+   a label are its own when it is the only table of its type reading the file
+   (:func:`pdafpy.obs.module.read_for`).
 
 :func:`read_observation_file` checks all of it, on one rank, before any model work, and names
 the file, the variable and the problem in one line (:class:`~pdafpy.errors.InputFileError`);
 :func:`check_inside_grid` refuses observations outside the model grid. :class:`ObservationWriter`
-writes the format (a twin's truth pass) in segments, one per checkpoint interval
+writes the format (a twin's truth pass; :meth:`ObservationWriter.for_modules` for a run's
+tables) in segments, one per checkpoint interval
 (:mod:`pdafpy.segments`); :func:`read_observation_file` given ``NAME.nc`` reads its segments
 ``NAME.00000.nc``, ... as one file when ``NAME.nc`` itself does not exist.
 """
@@ -37,7 +45,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -47,7 +55,7 @@ from ..segments import SegmentedWriter, has_segments, segment_paths, write_failu
 from .records import QC_MEANINGS, ObservationRecords
 
 __all__ = ["read_observation_file", "check_inside_grid", "ObservationWriter", "units_text",
-           "GEOGRAPHIC_CRS"]
+           "file_units", "unit_key", "GEOGRAPHIC_CRS"]
 
 #: CRS names whose coordinates are longitude (x) and latitude (y) in degrees.
 GEOGRAPHIC_CRS = ("EPSG:4326", "OGC:CRS84", "CRS:84")
@@ -61,12 +69,30 @@ def _normal_units(units: str) -> str:
 
 
 def units_text(units: Mapping[str, str]) -> str:
-    """The ``value:units`` attribute for types with these units: the unit alone when all share
-    one, else ``"TYPE: UNIT; TYPE: UNIT"``."""
+    """The ``value:units`` attribute for types (keys ``TYPE`` or ``TYPE/SENSOR``) with these
+    units: the unit alone when all share one, else ``"TYPE: UNIT; TYPE: UNIT"``."""
     distinct = set(units.values())
     if len(distinct) == 1:
         return distinct.pop()
     return "; ".join(f"{t}: {u}" for t, u in units.items())
+
+
+def unit_key(type_name: str, sensor: str = "") -> str:
+    """The key of the unit of type ``type_name``'s records labelled ``sensor`` in a
+    ``value:units`` attribute: ``TYPE`` ("" sensor) or ``TYPE/SENSOR``."""
+    return f"{type_name}/{sensor}" if sensor else type_name
+
+
+def file_units(modules: Sequence[Any]) -> dict[str, str]:
+    """The units, by :func:`unit_key`, of an observation file written for ``modules`` (a run's
+    observation modules: their ``name``, ``units`` and ``section.name``): by type where the
+    tables of a type agree (today's layout), by ``TYPE/NAME`` for the named tables of a type
+    whose tables differ (KW26's ASCAT in degree of saturation, SMAP in m3 m-3)."""
+    by_type: dict[str, set[str]] = {}
+    for m in modules:
+        by_type.setdefault(m.name, set()).add(m.units)
+    return {unit_key(m.name, m.section.name if len(by_type[m.name]) > 1 else ""): m.units
+            for m in modules}
 
 
 def _shown(value: Any) -> str:
@@ -74,12 +100,14 @@ def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else repr(np.asarray(value).tolist())
 
 
-def _parse_units(path: Path, text: Any, types: list[str]) -> dict[str, str]:
-    """The unit of each type from the ``value:units`` attribute."""
+def _parse_units(path: Path, text: Any, keys: Sequence[str]) -> dict[str, str]:
+    """The unit of each key (:func:`unit_key`: ``TYPE`` or ``TYPE/SENSOR``) from the
+    ``value:units`` attribute; a sensor's records without a ``TYPE/SENSOR`` entry take their
+    type's unit."""
     if not isinstance(text, str):
         raise InputFileError(f"{path}: variable 'value': units {_shown(text)}: expected text")
     if ":" not in text:
-        return {t: _normal_units(text) for t in types}
+        return {k: _normal_units(text) for k in keys}
     units = {}
     for item in text.split(";"):
         name, sep, unit = item.partition(":")
@@ -87,11 +115,15 @@ def _parse_units(path: Path, text: Any, types: list[str]) -> dict[str, str]:
             raise InputFileError(f"{path}: variable 'value': units {text!r}: expected one unit or "
                                  "'TYPE: UNIT; TYPE: UNIT'")
         units[name.strip()] = _normal_units(unit)
-    missing = [t for t in types if t not in units]
-    if missing:
-        raise InputFileError(f"{path}: variable 'value': units {text!r} give no unit for type "
-                             f"{missing[0]!r}")
-    return units
+    out = {}
+    for key in keys:
+        type_name, _, sensor = key.partition("/")
+        unit = units.get(key, units.get(type_name))
+        if unit is None:
+            raise InputFileError(f"{path}: variable 'value': units {text!r} give no unit for type "
+                                 f"{type_name!r}" + (f" (sensor {sensor!r})" if sensor else ""))
+        out[key] = unit
+    return out
 
 
 def _seconds_since(path: Path, var: Any, start: datetime) -> np.ndarray:
@@ -144,8 +176,12 @@ def _strings(path: Path, var: Any, name: str) -> np.ndarray:
         if var.ndim == 2 and data.dtype.kind == "S":       # a char array (obs, strlen)
             data = netCDF4.chartostring(np.ma.filled(data, b""))
         data = np.ma.filled(data.astype(object), "") if np.ma.isMaskedArray(data) else data
-        out = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in
-                        np.asarray(data, dtype=object).ravel()], dtype=object)
+        flat = np.asarray(data, dtype=object).ravel()
+        try:                      # text (and ASCII bytes) in one step, without a Python loop
+            out = flat.astype(str).astype(object) if flat.size else flat
+        except UnicodeDecodeError:                    # other bytes: decoded as UTF-8, one by one
+            out = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in flat],
+                           dtype=object)
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{path}: variable {name!r}: not UTF-8 text (byte {exc.start} of "
                              f"{exc.object!r})") from None
@@ -174,8 +210,9 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
     registered : collection of str
         The registered observation types; any other type is refused.
     units : mapping
-        The units the values of the types this run assimilates must have (other types are read
-        without a check).
+        The units the values of the types this run assimilates must have, by :func:`unit_key`:
+        ``TYPE`` for the type's records without a sensor label, ``TYPE/SENSOR`` for those
+        labelled ``SENSOR`` (other types and labels are read without a check).
     crs : str
         The model grid's CRS: ``lat``/``lon`` files are accepted when it is geographic.
 
@@ -213,12 +250,13 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
         geographic = "x" not in ds.variables and "lat" in ds.variables
         required = ["time", "lat", "lon"] if geographic else ["time", "x", "y"]
         required += ["value", "error_std", "type"]
-        for name in required + [n for n in ("depth", "qc", "station") if n in ds.variables]:
+        for name in required + [n for n in ("depth", "qc", "station", "sensor")
+                                if n in ds.variables]:
             if name not in ds.variables:
                 raise InputFileError(f"{path}: variable {name!r} is missing (required: "
                                      f"{', '.join(required)}; or lat/lon for x/y)")
             dims = ds[name].dimensions
-            chars = name in ("type", "station") and ds[name].dtype == "S1"
+            chars = name in ("type", "station", "sensor") and ds[name].dtype == "S1"
             if not dims or dims[0] != "obs" or len(dims) > (2 if chars else 1):
                 raise InputFileError(f"{path}: variable {name!r} has dimensions {dims}, expected "
                                      "('obs',)" + (" or ('obs', strlen)" if chars else ""))
@@ -251,6 +289,8 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
                    f"flags must be one of {QC_MEANINGS}")
         station = _strings(path, ds["station"], "station") if "station" in ds.variables \
             else np.full(time.size, "", dtype=object)
+        sensor = _strings(path, ds["sensor"], "sensor") if "sensor" in ds.variables \
+            else np.full(time.size, "", dtype=object)
         present = list(dict.fromkeys(types.tolist()))
         for t in present:
             if t not in registered:
@@ -259,17 +299,22 @@ def read_observation_file(path: Path | str, start: str, registered: Collection[s
                                      "registered observation type")
         if "units" not in ds["value"].ncattrs():
             raise InputFileError(f"{path}: variable 'value' has no units attribute")
-        given = _parse_units(path, ds["value"].units, present)
-        for t in present:
-            if t in units and given[t] != _normal_units(units[t]):
-                raise InputFileError(f"{path}: variable 'value': units {given[t]!r} for type "
-                                     f"{t!r}, expected {units[t]!r}")
+        keys = [unit_key(t, s) for t in present
+                for s in np.unique(sensor[types == t].astype(str)).tolist()]
+        given = _parse_units(path, ds["value"].units, keys)
+        for key in keys:
+            if key in units and given[key] != _normal_units(units[key]):
+                type_name, _, label = key.partition("/")
+                raise InputFileError(f"{path}: variable 'value': units {given[key]!r} for type "
+                                     f"{type_name!r}" + (f" (sensor {label!r})" if label else "")
+                                     + f", expected {units[key]!r}")
         error_units = getattr(ds["error_std"], "units", None)
         if error_units is not None and (not isinstance(error_units, str) or _normal_units(
                 error_units) != _normal_units(ds["value"].units)):
             raise InputFileError(f"{path}: variable 'error_std': units {_shown(error_units)} "
                                  f"differ from the values' {ds['value'].units!r}")
-    return ObservationRecords.build(time, x, y, value, error, types, depth, qc, station)
+    return ObservationRecords.build(time, x, y, value, error, types, depth, qc, station,
+                                    sensor=sensor)
 
 
 def check_inside_grid(records: ObservationRecords, grid: Grid, path: Path | str) -> None:
@@ -303,6 +348,9 @@ class ObservationWriter(SegmentedWriter):
         Each type's units.
     attributes : mapping, optional
         Global attributes (title, source, ...).
+    sensors : bool
+        Write each record's sensor label (variable ``sensor``); without it a file has today's
+        layout.
     """
 
     _NUMERIC = {"time": ("f8", "time"), "x": ("f8", "projection_x_coordinate"),
@@ -310,11 +358,20 @@ class ObservationWriter(SegmentedWriter):
                 "value": ("f8", None), "error_std": ("f8", None), "qc": ("i1", None)}
 
     def __init__(self, path: Path | str, start: str, units: Mapping[str, str],
-                 attributes: Mapping[str, str] | None = None):
+                 attributes: Mapping[str, str] | None = None, sensors: bool = False):
         super().__init__(path, writes=True)
         self.start = start
         self.units = dict(units)
         self.attributes = dict(attributes or {})
+        self.sensors = bool(sensors)
+
+    @classmethod
+    def for_modules(cls, path: Path | str, start: str, modules: Sequence[Any],
+                    attributes: Mapping[str, str] | None = None) -> "ObservationWriter":
+        """The writer of a run's observations: the units of its observation ``modules``
+        (:func:`file_units`), and each record's sensor label where a table is named."""
+        return cls(path, start, file_units(modules), attributes,
+                   sensors=any(m.section.name for m in modules))
 
     def _create(self, path: Path) -> Any:
         import netCDF4
@@ -341,6 +398,9 @@ class ObservationWriter(SegmentedWriter):
         ds["qc"].flag_meanings = " ".join(QC_MEANINGS.values())
         ds.createVariable("type", str, ("obs",)).long_name = "observation type"
         ds.createVariable("station", str, ("obs",)).long_name = "station id"
+        if self.sensors:
+            ds.createVariable("sensor", str, ("obs",)).long_name = (
+                "sensor label: the name of the [[observations]] table ('' where none)")
         self._add_variables(ds)
         return ds
 
@@ -362,6 +422,8 @@ class ObservationWriter(SegmentedWriter):
                 ds[name][sl] = getattr(records, name)
             ds["type"][sl] = records.type.astype(object)
             ds["station"][sl] = records.station.astype(object)
+            if self.sensors:
+                ds["sensor"][sl] = records.sensor.astype(object)
             for name, column in (columns or {}).items():
                 ds[name][sl] = column
         except (OSError, RuntimeError) as exc:

@@ -5,7 +5,8 @@ An observation module is registered by its type name under the entry-point group
 ``type`` of an ``[[observations]]`` table. Every module has the same small set of entry points,
 which the framework calls in this order for the observations of each analysis window:
 
-1. :meth:`ObservationModule.select` -- its observations valid in the window;
+1. :meth:`ObservationModule.select` -- its observations valid in the window (of its type and,
+   where two tables share a type, labelled with its table's ``name``: :attr:`sensor`);
 2. :meth:`ObservationModule.process` -- every record of the window made ready, in two QC
    stages around the bias correction, each rejection flagged (``qc``
    :data:`~pdafpy.obs.records.QC_REJECTED`) and named (``rejected_by``), not dropped, so that
@@ -30,7 +31,12 @@ which the framework calls in this order for the observations of each analysis wi
 The innovation check (``inno_omit``) follows in the analysis itself.
 
 A twin also asks :meth:`ObservationModule.network` where the type observes (the locations and
-errors of its synthetic observations); types that only come from files need not define it.
+errors of its synthetic observations); types that only come from files need not define it. It
+draws them with :meth:`ObservationModule.synthetic` from the truth's values under
+:meth:`ObservationModule.synthesis_operator`; a type whose draw depends on more of the truth
+(an error that grows with the canopy) names the operators of what it needs in
+:meth:`ObservationModule.synthesis_covariates` (default: nothing), and the twin passes their
+values on the truth as ``covariates``.
 Observations come as :class:`~pdafpy.obs.records.ObservationRecords`, whether a twin made them
 from its truth or a file supplied them, so the two share every step after that.
 
@@ -61,7 +67,7 @@ from .types import ObservationType
 
 __all__ = ["ObservationContext", "ObservationModule", "Forecast", "StateRule",
            "observation_module", "build_modules",
-           "check_valid_ranges", "check_files", "read_for", "nearest_columns",
+           "check_valid_ranges", "check_files", "read_for", "own_records", "nearest_columns",
            "warn_outside_run"]
 
 log = logging.getLogger(__name__)
@@ -129,6 +135,12 @@ class ObservationModule:
         self.section, self.context, self.index = section, context, index
         self._bias_calibrations: dict = {}
 
+    @property
+    def sensor(self) -> str:
+        """The sensor label of its records: its table's ``name`` ("" for an unnamed table),
+        which tells apart the tables of one type (two sensors) in an observation file."""
+        return self.section.name
+
     def network(self) -> ObservationRecords:
         """Where a twin observes: locations, errors and quality flags (withheld ones flagged
         :data:`~pdafpy.obs.records.QC_WITHHELD`); values and times are filled in by the twin."""
@@ -136,8 +148,10 @@ class ObservationModule:
                           "from observation files only; a twin cannot synthesise it")
 
     def select(self, records: ObservationRecords, lo: float, hi: float) -> ObservationRecords:
-        """Its observations valid in the window ``(lo, hi]`` [s since the start]."""
-        return records.subset((records.type == self.name) & records.in_window(lo, hi))
+        """Its observations valid in the window ``(lo, hi]`` [s since the start]: those of its
+        type labelled :attr:`sensor` (:meth:`~pdafpy.obs.records.ObservationRecords.owned`)."""
+        return records.subset(records.owned(self.name, self.sensor)
+                              & records.in_window(lo, hi))
 
     def quality_control(self, records: ObservationRecords) -> ObservationRecords:
         """Stage 1: ``records`` with those the product's flags exclude flagged (default: the
@@ -220,13 +234,24 @@ class ObservationModule:
                                self.operator(kept), self.localization(), self.section.inno_omit,
                                self.vertical_range(kept))
 
+    def synthesis_covariates(self, network: ObservationRecords
+                             ) -> Mapping[str, StencilOperator]:
+        """Operators, by name, of the other truth quantities a twin's draw of this type
+        depends on at each network entry (default: none). A twin applies each to its truth at
+        the observation time and passes the values, ``(m,)`` each, to :meth:`synthetic` as
+        ``covariates``."""
+        return {}
+
     def synthetic(self, network: ObservationRecords, truth_hx: np.ndarray, cycle: int,
-                  offset: int, time_s: float) -> ObservationRecords:
+                  offset: int, time_s: float,
+                  covariates: Mapping[str, np.ndarray] | None = None) -> ObservationRecords:
         """A twin's observations at ``time_s``: the truth ``truth_hx`` (one value per network
         entry) plus Gaussian noise of the network's errors, keyed by (seed, cycle, ``offset`` +
-        index): the same on every rank layout."""
+        index): the same on every rank layout, labelled :attr:`sensor`. ``covariates``: the
+        values of :meth:`synthesis_covariates` on the truth (unused here)."""
         noisy = synthetic_values(truth_hx, network.error_std, self.context.seed, cycle, offset)
-        return replace(network, value=noisy, time=np.full(network.size, float(time_s)))
+        return replace(network, value=noisy, time=np.full(network.size, float(time_s)),
+                       sensor=np.full(network.size, self.sensor, dtype=object))
 
 
 def observation_module(name: str) -> type[ObservationModule]:
@@ -244,7 +269,8 @@ def observation_module(name: str) -> type[ObservationModule]:
 def check_files(sections: Sequence[ObservationSection], start: str,
                 length_days: float | None = None) -> None:
     """Read and check the observation files of ``sections`` without the model (``pdafpy run
-    --check``): structure, times, values, errors, types and quality flags. Units and locations
+    --check``): structure, times, values, errors, types, quality flags and sensor labels
+    (:func:`own_records`). Units and locations
     are checked against the model when the run starts (:func:`read_for`). With ``length_days``
     [d], each type none of whose records falls in the run is warned about
     (:func:`warn_outside_run`).
@@ -263,7 +289,9 @@ def check_files(sections: Sequence[ObservationSection], start: str,
         records = read_observation_file(path, start, names, {})
         check_valid_ranges(records, {observation_module(s.type) for s in sections
                                      if s.file == path}, path)
-        parts.append(records)
+        parts.append(own_records(records, [(i, observation_module(s.type).name, s.name)
+                                           for i, s in enumerate(sections) if s.file == path],
+                                 path))
     if length_days is not None and parts:
         warn_outside_run(ObservationRecords.concatenate(parts), sections, start,
                          length_days * 86400.0)
@@ -298,7 +326,7 @@ def warn_outside_run(records: ObservationRecords, sections: Sequence[Observation
         if not s.file:
             continue
         name = observation_module(s.type).name
-        times = records.time[records.type == name]
+        times = records.time[records.owned(name, s.name)]
         span = _run_windows(s, length_s)
         if span is not None and np.any((times > span[0] + TIME_TOL_S)
                                        & (times <= span[1] + TIME_TOL_S)):
@@ -335,27 +363,94 @@ def check_valid_ranges(records: ObservationRecords, modules: Collection[Any],
                                  "outside)")
 
 
+def own_records(records: ObservationRecords, tables: Sequence[tuple[int, str, str]],
+                path: Path | str) -> ObservationRecords:
+    """The records of one observation file with each table's own told apart by their sensor
+    labels, before any model work.
+
+    A file with sensor labels for a type (a truth pass's, or a run's diagnostics, with named
+    tables) gives each table of that type the records labelled with its name, an unnamed
+    table those without a label. In a file without labels for a type (a converted product, an
+    older file) its records are the table's that reads the file for that type, labelled with
+    its name; unnamed tables of one type sharing such a file all read them, as before.
+
+    Parameters
+    ----------
+    records : ObservationRecords
+        One file's records.
+    tables : sequence of (int, str, str)
+        The tables reading the file: index among ``[[observations]]``, type name, ``name``.
+    path : path
+        The file (for the messages).
+
+    Returns
+    -------
+    ObservationRecords
+        ``records``, those without a label of a type with one named reader labelled with its
+        name.
+
+    Raises
+    ------
+    InputFileError
+        In one line naming the file, the table and the labels found: a table whose name is
+        none of the file's labels of its type, an unnamed table of a type whose records all
+        carry labels, or named tables of one type sharing a file without labels (which table's
+        records are which cannot be told).
+    """
+    by_type: dict[str, list[tuple[int, str]]] = {}
+    for index, type_name, label in tables:
+        by_type.setdefault(type_name, []).append((index, label))
+    for type_name, readers in by_type.items():
+        labels = records.labels(type_name)
+        blank = (records.type == type_name) & (records.sensor == "")
+        if labels:
+            for index, label in readers:
+                if label not in labels and (label or not blank.any()):
+                    who = f"name {label!r}" if label else "no name"
+                    raise InputFileError(
+                        f"{path}: variable 'sensor': observations[{index}] (type {type_name!r}, "
+                        f"{who}) matches none of the file's sensor labels of that type: "
+                        f"{', '.join(repr(x) for x in labels)} (a table reads the records "
+                        "labelled with its name)")
+        elif blank.any() and len(readers) == 1:
+            records = records.labelled(readers[0][1], blank) if readers[0][1] else records
+        elif blank.any() and any(label for _, label in readers):
+            which = ", ".join(f"observations[{i}] ({label!r})" if label
+                              else f"observations[{i}] (no name)" for i, label in readers)
+            raise InputFileError(
+                f"{path}: variable 'sensor': its {int(blank.sum())} records of type "
+                f"{type_name!r} carry no sensor label, and {which} all read them: each table "
+                "would assimilate every one; give each sensor its own file, or label the "
+                "records (variable 'sensor', the tables' names)")
+    return records
+
+
 def read_for(modules: Sequence[ObservationModule], start: str) -> ObservationRecords:
     """The observations of every module's ``file`` (each file read once, checked against the
-    registered types, the modules' units and the grid), in file order, files one after
-    another.
+    registered types, the modules' units and the grid, each table's own told apart by their
+    sensor labels: :func:`own_records`), in file order, files one after another.
 
     Raises
     ------
     InputFileError
         On the first problem, naming the file and the variable.
     """
-    from .files import check_inside_grid, read_observation_file
+    from .files import check_inside_grid, read_observation_file, unit_key
 
     names = set(registered(OBSERVATION_GROUP)) | {m.name for m in modules}
     parts = []
     for path in dict.fromkeys(m.section.file for m in modules if m.section.file):
-        units = {m.name: m.units for m in modules if m.section.file == path}
+        readers = [m for m in modules if m.section.file == path]
+        units = {unit_key(m.name, m.sensor): m.units for m in readers}
+        for m in readers:              # a type's unlabelled records are its only reader's
+            if m.sensor and sum(r.name == m.name for r in readers) == 1:
+                units.setdefault(m.name, m.units)
         grid = modules[0].context.grid
         records = read_observation_file(path, start, names, units, grid.crs)
         check_inside_grid(records, grid, path)
-        check_valid_ranges(records, [m for m in modules if m.section.file == path], path)
-        parts.append(records)
+        check_valid_ranges(records, readers, path)
+        parts.append(own_records(records, [(m.index, m.name, m.sensor) for m in readers],
+                                 path))
     return ObservationRecords.concatenate(parts)
 
 

@@ -2,14 +2,18 @@
 
 :class:`ObservationRecords` is the in-memory form of pdafpy's observation file
 (:mod:`pdafpy.obs.files`, in the manner of DART's observation sequence): a time, a location, a
-value, its error, the observation type's name, a quality flag and an optional station id per
-observation. A twin's truth pass makes them from the truth and writes them; a run with
-observation files reads them; both hand them to the observation modules
+value, its error, the observation type's name, a quality flag, an optional station id and an
+optional sensor label per observation. A twin's truth pass makes them from the truth and writes
+them; a run with observation files reads them; both hand them to the observation modules
 (:mod:`pdafpy.obs.module`) through the same path.
 
 Quality flags (``qc``) follow one convention everywhere: :data:`QC_GOOD` (0) observations are
 assimilated, :data:`QC_REJECTED` (1) ones are not used, :data:`QC_WITHHELD` (2) ones are kept back
 for validation.
+
+Sensor labels (``sensor``) tell apart the ``[[observations]]`` tables of one type (KW26's ASCAT
+and SMAP, both ``satellite_soil_moisture``): a table named ``name`` owns the records of its type
+labelled ``name``, an unnamed table those without a label (:meth:`ObservationRecords.owned`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class ObservationRecords:
     rejected_by : (m,) object ndarray of str
         The rule that rejected the observation during the run (:meth:`reject`; "" where none:
         good, withheld, or flagged rejected in its file).
+    sensor : (m,) object ndarray of str
+        The sensor label: the ``name`` of the ``[[observations]]`` table the observation
+        belongs to ("" where none: an unnamed table's, or a file's without labels).
     """
 
     time: np.ndarray
@@ -68,10 +75,12 @@ class ObservationRecords:
     qc: np.ndarray
     station: np.ndarray
     rejected_by: np.ndarray
+    sensor: np.ndarray
 
     @classmethod
     def build(cls, time, x, y, value, error_std, type_name: str | Sequence[str],
-              depth=None, qc=None, station=None, rejected_by=None) -> "ObservationRecords":
+              depth=None, qc=None, station=None, rejected_by=None,
+              sensor=None) -> "ObservationRecords":
         """Records from columns; scalars are broadcast to the length of ``x``."""
         x = np.asarray(x, dtype=float).ravel()
         m = x.size
@@ -83,7 +92,7 @@ class ObservationRecords:
                    column(depth, np.nan, float), column(value, np.nan, float),
                    column(error_std, np.nan, float), column(type_name, "", object),
                    column(qc, QC_GOOD, np.int8), column(station, "", object),
-                   column(rejected_by, "", object))
+                   column(rejected_by, "", object), column(sensor, "", object))
 
     @classmethod
     def empty(cls) -> "ObservationRecords":
@@ -127,6 +136,24 @@ class ObservationRecords:
         """The observations of type ``name``, in file order."""
         return self.subset(self.type == name)
 
+    def owned(self, type_name: str, label: str) -> np.ndarray:
+        """``(m,)`` bool: the observations of type ``type_name`` with sensor label ``label``
+        (the table's ``name``, "" for an unnamed table)."""
+        return (self.type == type_name) & (self.sensor == label)
+
+    def labels(self, type_name: str) -> list[str]:
+        """The distinct sensor labels (not "") of the observations of type ``type_name``,
+        sorted."""
+        labels = self.sensor[(self.type == type_name) & (self.sensor != "")]
+        return np.unique(labels.astype(str)).tolist() if labels.size else []
+
+    def labelled(self, label: str, mask: np.ndarray | None = None) -> "ObservationRecords":
+        """These records with the sensor label of those in ``mask`` (default: all) set to
+        ``label``."""
+        if mask is None:
+            return replace(self, sensor=np.full(self.size, label, dtype=object))
+        return replace(self, sensor=np.where(mask, label, self.sensor).astype(object))
+
     def in_window(self, lo: float, hi: float) -> np.ndarray:
         """``(m,)`` bool: valid in the half-open window ``(lo, hi]`` [s] (edges moved by
         :data:`TIME_TOL_S`)."""
@@ -141,4 +168,4 @@ class ObservationRecords:
 
 
 _FIELDS = ("time", "x", "y", "depth", "value", "error_std", "type", "qc", "station",
-           "rejected_by")
+           "rejected_by", "sensor")

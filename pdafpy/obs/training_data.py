@@ -1,7 +1,9 @@
 """The training data of a bias calibration: observations paired with an open loop's model
 equivalents, read from observation-space diagnostics files (:mod:`pdafpy.obs.diagnostics_file`:
 each observation's ``value`` and ``forecast_mean``, the operator on the open loop's ensemble
-mean; an open-loop run, ``mode = "free"`` with observation files, writes them)."""
+mean; an open-loop run, ``mode = "free"`` with observation files, writes them), of one type and
+one sensor: where two tables of a type (two sensors) wrote the files, their records carry the
+tables' names as sensor labels (``sensor``), and a calibration takes one sensor's."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ..experiment_config import OBSERVATION_GROUP
 from ..registry import registered
 from ..segments import segment_paths
 from .bias import dates_after, utc_instant
-from .files import _parse_units, read_observation_file
+from .files import _parse_units, read_observation_file, unit_key
 from .records import QC_GOOD, ObservationRecords
 
 __all__ = ["TrainingData", "read_training_data"]
@@ -42,6 +44,8 @@ class TrainingData:
         The type's units, as the files give them.
     sources : tuple of str
         The files read.
+    sensor : str
+        The sensor label of the samples ("" where the files have none).
     """
 
     x: np.ndarray
@@ -51,6 +55,7 @@ class TrainingData:
     dates: np.ndarray
     units: str
     sources: tuple[str, ...]
+    sensor: str = ""
 
 
 def _forecast_mean(path: Path, size: int) -> np.ndarray:
@@ -75,9 +80,10 @@ def _forecast_mean(path: Path, size: int) -> np.ndarray:
 
 
 def read_training_data(paths: Sequence[Path | str], type_name: str,
-                       train_start: str | None = None, train_end: str | None = None
-                       ) -> TrainingData:
-    """The paired samples of type ``type_name`` in observation-space diagnostics files.
+                       train_start: str | None = None, train_end: str | None = None,
+                       sensor: str | None = None) -> TrainingData:
+    """The paired samples of type ``type_name`` (and one sensor) in observation-space
+    diagnostics files.
 
     Parameters
     ----------
@@ -88,35 +94,40 @@ def read_training_data(paths: Sequence[Path | str], type_name: str,
     train_start, train_end : str, optional
         The training period (ISO 8601, inclusive; a date alone as ``train_end`` includes its
         whole day); default: every sample.
+    sensor : str, optional
+        The sensor label (an ``[[observations]]`` table's ``name``) whose samples to take;
+        where the files have no label for the type, every sample of it is that sensor's.
+        Default: the type's samples when they come from one sensor (or none).
 
     Returns
     -------
     TrainingData
-        The good (``qc`` 0) observations of the type in the period with a finite
+        The good (``qc`` 0) observations of the type (and sensor) in the period with a finite
         ``forecast_mean``.
 
     Raises
     ------
     InputFileError
         On a missing or malformed file (naming it and the variable), units that differ
-        between files, or no sample at all.
+        between files, no sample at all, a ``sensor`` that is none of the files' labels of the
+        type, or samples of several sensors without ``sensor``.
     """
     names = set(registered(OBSERVATION_GROUP)) | {type_name}
-    parts, models, units, sources = [], [], None, []
+    parts, models, units, sources = [], [], [], []
     for path in paths:
         for segment in segment_paths(path):
             records = read_observation_file(segment, _EPOCH, names, {})
             model = _forecast_mean(segment, records.size)
             keep = (records.type == type_name) & (records.qc == QC_GOOD) & np.isfinite(model)
-            if keep.any():
-                units = _type_units(segment, type_name, units)
-            parts.append(records.subset(keep))
+            part = records.subset(keep)
+            parts.append(part)
             models.append(model[keep])
+            units.append((_units(segment, type_name, part.sensor), segment))
         sources.append(str(path))
     records = ObservationRecords.concatenate(parts)
     model = np.concatenate(models) if models else np.empty(0)
+    keep, sensor = _sensor_samples(records, type_name, sensor, sources)
     dates = dates_after(_EPOCH, records.time)
-    keep = np.ones(records.size, dtype=bool)
     if train_start:
         keep &= dates >= np.datetime64(utc_instant(train_start, "--train-start"), "ms")
     if train_end:
@@ -126,20 +137,63 @@ def read_training_data(paths: Sequence[Path | str], type_name: str,
                                              else timedelta(milliseconds=1)), "ms")
     if not keep.any():
         raise InputFileError(f"{', '.join(sources)}: no good (qc 0) observation of type "
-                             f"{type_name!r} with a forecast_mean"
+                             f"{type_name!r}" + (f" (sensor {sensor!r})" if sensor else "")
+                             + " with a forecast_mean"
                              + (f" from {train_start or 'the start'} to {train_end or 'the end'}"
                                 if train_start or train_end else ""))
     return TrainingData(records.x[keep], records.y[keep], records.value[keep], model[keep],
-                        dates[keep], units, tuple(sources))
+                        dates[keep], _common_units(units, records.sensor[keep], type_name),
+                        tuple(sources), sensor)
 
 
-def _type_units(path: Path, type_name: str, known: str | None) -> str:
-    """The units of ``type_name`` in one file, which must be ``known`` when given."""
+def _sensor_samples(records: ObservationRecords, type_name: str, sensor: str | None,
+                    sources: Sequence[str]) -> tuple[np.ndarray, str]:
+    """``(n,)`` bool: which of ``records`` (of one type) are the samples of ``sensor``, and
+    that sensor's label (see :func:`read_training_data`)."""
+    labels = records.labels(type_name)
+    blank = records.sensor == ""
+    if sensor is not None and labels:
+        if sensor not in labels:
+            raise InputFileError(f"{', '.join(sources)}: variable 'sensor': no record of type "
+                                 f"{type_name!r} labelled {sensor!r}; the labels are "
+                                 f"{', '.join(repr(x) for x in labels)}")
+        return records.sensor == sensor, sensor
+    if sensor is not None:                     # files without labels: the type's samples
+        return np.ones(records.size, dtype=bool), sensor
+    if len(labels) > 1 or (labels and blank.any()):
+        found = ", ".join(repr(x) for x in labels) + (" and unlabelled ones" if blank.any()
+                                                      else "")
+        raise InputFileError(f"{', '.join(sources)}: variable 'sensor': the records of type "
+                             f"{type_name!r} come from several sensors ({found}); calibrate "
+                             "one at a time (--sensor NAME)")
+    return np.ones(records.size, dtype=bool), labels[0] if labels else ""
+
+
+def _units(path: Path, type_name: str, sensors: np.ndarray) -> dict[str, str]:
+    """The units in one file of the records of ``type_name`` labelled each of ``sensors``,
+    by label."""
     import netCDF4
 
+    labels = np.unique(sensors.astype(str)).tolist() if sensors.size else []
+    if not labels:
+        return {}
     with netCDF4.Dataset(path) as ds:
-        units = _parse_units(path, ds["value"].units, [type_name])[type_name]
-    if known is not None and units != known:
-        raise InputFileError(f"{path}: variable 'value': units {units!r} for type "
-                             f"{type_name!r}, where the files before it give {known!r}")
-    return units
+        found = _parse_units(path, ds["value"].units, [unit_key(type_name, s) for s in labels])
+    return {s: found[unit_key(type_name, s)] for s in labels}
+
+
+def _common_units(units: Sequence[tuple[dict[str, str], Path]], sensors: np.ndarray,
+                  type_name: str) -> str:
+    """The one unit of the samples (labelled ``sensors``) in every file (``units``: per file
+    in the order read, its units by label and its path)."""
+    used = set(np.unique(sensors.astype(str)).tolist())
+    known = None
+    for per_file, path in units:
+        for label, unit in per_file.items():
+            if label not in used:
+                continue
+            if known is not None and unit != known:
+                raise InputFileError(f"{path}: variable 'value': units {unit!r} for type "
+                                     f"{type_name!r}, where the files before it give {known!r}")
+            known = unit
+    return known or ""
