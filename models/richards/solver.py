@@ -53,9 +53,10 @@ from .balance import WaterBalance
 from .boundary import BoundaryCondition
 from .discretization import Discretization
 from .grid import RichardsGrid
+from .option_check import parse_bool
 from .timestepping import StepController
 
-__all__ = ["RichardsSolver", "DEFAULT_OPTIONS", "SolverStats"]
+__all__ = ["RichardsSolver", "DEFAULT_OPTIONS", "MODEL_OPTIONS", "SolverStats"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ DEFAULT_OPTIONS: dict[str, str] = {
     # (RichardsSolver._own_row_correction); "false" turns it off
     "own_row_correction": "true",
 }
+#: The options of :data:`DEFAULT_OPTIONS` read by the model, not by PETSc.
+MODEL_OPTIONS = ("accept_fnorm", "retry_linesearch", "own_row_correction")
 #: Line searches ``retry_linesearch`` may name (PETSc's SNESLineSearch types), and ``none``.
 RETRY_LINESEARCHES = ("basic", "bt", "l2", "cp", "nleqerr", "none")
 
@@ -189,7 +192,12 @@ class RichardsSolver:
             merged[k.lstrip("-")] = "true" if v is True else str(v)
         absent = {k: v for k, v in merged.items() if not db.hasName(self.prefix + k)}
         with self._options(absent):
-            self.own_row_correction = db.getBool(self.prefix + "own_row_correction")
+            own_row = db.getString(self.prefix + "own_row_correction")
+            # a flag without a value is true, as PETSc reads it
+            self.own_row_correction = True if own_row in ("", None) else parse_bool(own_row)
+            if self.own_row_correction is None:
+                raise ConfigError(f"solver option {self.prefix}own_row_correction = "
+                                  f"{own_row!r}: expected true or false")
             self._set_from_options()
             self.accept_fnorm = db.getReal(self.prefix + "accept_fnorm")
             self.retry_linesearch = db.getString(self.prefix + "retry_linesearch").lower()
