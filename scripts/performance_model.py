@@ -3,8 +3,10 @@ a continental setup, with the uncertainty of its calibration.
 
 The unit costs come from benchmarks measured on this project's 2-core machines
 (docs/benchmarks.md): the coupled model's forecast per cell, hour and run on one core on a
-benign week (``scripts/bench_coupled.py``: 1.4e-6 s) and in a draining water table
-(``scripts/bench_richards.py --bottom free_drainage`` 3.3e-4 s, the open-bottom storm 9.2e-4 s);
+benign week (``scripts/bench_coupled.py``: 9.2e-7 s) and in a draining water table
+(``scripts/bench_richards.py --nx 16 --ny 16 --hours 12 --bottom free_drainage``: 4.6e-5 s; the
+open-bottom storm 1.1e-5 s), measured with the Richards step controller of 2026-12 (the
+previous code: 1.9e-6, 4.7e-4 and 2.0e-4 s in the same sitting);
 the LESTKF transform of a domain with about 16 local observations (``scripts/bench_analysis.py``:
 eigh 3.8 s for 259,200 domains, 1.5e-5 s each) and the cost of applying a transform
 (``scripts/bench_vertical_localization.py``: 4.8e-9 s per element and member squared). Network
@@ -28,8 +30,8 @@ from pdafpy.memory import MemoryProblem, estimate_peak
 from pdafpy.performance import Costs, Setup, predict
 
 #: Forecast cost per cell, simulated hour and run on one core [s].
-BENIGN_S = 1.4e-6
-DRAINING_S = 3.3e-4
+BENIGN_S = 9.2e-7
+DRAINING_S = 4.6e-5
 #: Shares of the simulated hours in a draining regime, and parallel efficiencies of a model task.
 DRAINING_SHARES = (0.0, 0.01, 0.1)
 EFFICIENCIES = (0.9, 0.6)

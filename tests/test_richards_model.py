@@ -167,3 +167,16 @@ def test_an_unknown_retry_line_search_is_refused_naming_the_option():
 def test_a_negative_accept_fnorm_is_refused_naming_the_option():
     with pytest.raises(ConfigError, match="richards_accept_fnorm"):
         _model(_unreachable_tolerance(accept_fnorm=-1.0))
+
+
+def test_own_row_correction_takes_true_or_false_and_refuses_other_values_naming_the_option():
+    cfg = copy.deepcopy(CONFIG)
+    for value, on in (("false", False), ("TRUE", True), (False, False), ("off", False)):
+        cfg["solver"] = {"petsc_options": {"own_row_correction": value}}
+        m = _model(cfg)
+        assert m.solver.own_row_correction is on
+        m.solver.destroy()
+    cfg["solver"] = {"petsc_options": {"own_row_correction": "maybe"}}
+    with pytest.raises(ConfigError, match=r"^solver option richards_own_row_correction = "
+                                          r"'maybe': expected true or false$"):
+        _model(cfg)

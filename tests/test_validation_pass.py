@@ -204,6 +204,11 @@ def test_petsc_options_that_petsc_reads_are_accepted():
         check_petsc_options({"snes_rtol": "abc"})
     with pytest.raises(ConfigError, match=r"retry_linesearch = 'nope': expected one of"):
         check_petsc_options({"retry_linesearch": "nope"})
+    check_petsc_options({"own_row_correction": False})
+    check_petsc_options({"own_row_correction": "on"})
+    with pytest.raises(ConfigError, match=r"^solver.petsc_options.own_row_correction = 'maybe': "
+                                          r"expected true or false$"):
+        check_petsc_options({"own_row_correction": "maybe"})
 
 
 # ---------------------------------------------------------------------------- observations

@@ -7,7 +7,8 @@ line's ``-<prefix><name>`` where given, ``[solver] petsc_options`` otherwise) to
 refuses a solver, preconditioner or line search it does not know, or a value it cannot read, in
 one line naming the key, instead of when the model is built. Names PETSc does not know are not
 checked (PETSc ignores them), nor values read only when the solver is set up on the model's
-grid (other than the types).
+grid (other than the types). The options the model reads itself (``accept_fnorm``,
+``retry_linesearch``, ``own_row_correction``) are checked here against what the solver accepts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from pdafpy.errors import ConfigError
 __all__ = ["check_petsc_options"]
 
 SCRATCH_PREFIX = "pdafpy_option_check_"
+#: Values PETSc's options database reads as a logical (case-insensitive), true and false.
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def parse_bool(value: str) -> bool | None:
+    """``value`` as PETSc's options database reads a logical, or None if it is not one."""
+    word = value.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def _reason(exc: Exception) -> str:
@@ -83,7 +93,7 @@ def check_petsc_options(options: Mapping[str, Any], prefix: str = "richards_") -
     """
     from petsc4py import PETSc
 
-    from .solver import DEFAULT_OPTIONS, RETRY_LINESEARCHES
+    from .solver import DEFAULT_OPTIONS, MODEL_OPTIONS, RETRY_LINESEARCHES
 
     db = PETSc.Options()
     given = {k.lstrip("-"): ("true" if v is True else "false" if v is False else str(v))
@@ -103,7 +113,10 @@ def check_petsc_options(options: Mapping[str, Any], prefix: str = "richards_") -
     if merged["retry_linesearch"].lower() not in RETRY_LINESEARCHES:
         raise ConfigError(f"{where['retry_linesearch']}: expected one of "
                           f"{', '.join(RETRY_LINESEARCHES)}")
-    petsc = {k: v for k, v in merged.items() if k not in ("accept_fnorm", "retry_linesearch")}
+    own_row = merged["own_row_correction"]
+    if parse_bool(own_row) is None and not (own_row == "" and "own_row_correction" in outside):
+        raise ConfigError(f"{where['own_row_correction']}: expected true or false")
+    petsc = {k: v for k, v in merged.items() if k not in MODEL_OPTIONS}
     for k, v in petsc.items():
         reason = _unknown_type(k, v)
         if reason is not None:
