@@ -55,8 +55,9 @@ def test_a_quick_study_runs_its_matrix_and_writes_its_table(quick_studies, name)
     assert len(result["findings"]) == len(study.finding)
     for row in result["table"]:
         assert set(row["cells"]) == set(study.columns)
-        numbers = [c["median"] for c in row["cells"].values()]
-        assert any(isinstance(v, float) and not math.isnan(v) for v in numbers), row
+    numbers = [c["median"] for row in result["table"] for c in row["cells"].values()]
+    # a quick window leaves some metrics undefined (a correlation over one day), not all
+    assert any(isinstance(v, float) and not math.isnan(v) for v in numbers)
     assert (out / "study.md").read_text().startswith(f"## {study.tag}")
     assert (out / "findings.png").stat().st_size > 0
 
