@@ -30,7 +30,7 @@ setup(
             "land = models.standalone_land:StandaloneLandModel",
         ],
         "pdafpy.experiments": [
-            "coupled = models.landda.twin:LandTwinExperiment",
+            "coupled = models.landda.experiment:LandTwinExperiment",
             "land = models.landda.standalone:StandaloneLandExperiment",
         ],
         "pdafpy.observations": [

@@ -255,7 +255,7 @@ def test_maps_that_fit_the_grid_are_accepted():
     ({"grid": {"layers": "zhao2025"}}, ("grid", "dz_m")),
     ({"initial": {"pressure_head_m": -1.0}}, ("initial", "water_table_depth_m"))])
 def test_a_key_that_excludes_a_default_replaces_it(table, gone):
-    from models.landda.twin import LandTwinExperiment
+    from models.landda.experiment import LandTwinExperiment
     loaded = load_configuration(dict(table, grid=dict(table.get("grid", {}), nx=4, ny=3)),
                                 LandTwinExperiment())
     section, key = gone

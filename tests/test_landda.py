@@ -327,7 +327,7 @@ def test_the_grid_declares_its_coordinate_reference_system():
 
 
 def test_a_free_run_of_the_land_model_writes_the_open_loop_only(tmp_path):
-    from models.landda.twin import LandTwinExperiment
+    from models.landda.experiment import LandTwinExperiment
     from pdafpy.experiment import load_configuration
     import netCDF4
     loaded = load_configuration(dict(SMALL, mode="free", schedule={"length_days": 1.0},

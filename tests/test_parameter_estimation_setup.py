@@ -296,7 +296,7 @@ def test_a_bad_parameters_file_is_refused_in_one_line(tmp_path):
 
 def test_a_missing_parameters_file_stops_the_run_before_any_model_work(tmp_path):
     from models.landda.setup import load
-    from models.landda.twin import LandTwinExperiment
+    from models.landda.experiment import LandTwinExperiment
 
     cfg, tables = load({"grid": {"nx": 4, "ny": 3, "dz_m": DZ},
                         "perturbations": {"parameters_file": str(tmp_path / "none.nc")}})

@@ -147,7 +147,7 @@ def load(source: str | Path | Mapping[str, Any] | None, packaged: str = "default
     ``source``, the default ``packaged`` file gives way to the packaged example."""
     from pdafpy.experiment import load_configuration
 
-    from .twin import LandTwinExperiment
+    from .experiment import LandTwinExperiment
 
     loaded = load_configuration(source, LandTwinExperiment(packaged), overrides)
     return loaded.cfg, loaded.tables

@@ -1,7 +1,7 @@
 """The land experiment for ``model = "land"``: the stand-alone land columns
 (:mod:`models.standalone_land`) through the same twin, truth pass, assimilation and free run.
 
-Everything is the coupled model's experiment (:class:`~models.landda.twin.LandTwinExperiment`:
+Everything is the coupled model's experiment (:class:`~models.landda.experiment.LandTwinExperiment`:
 tables, modes, observation types, state layout, scores) except ``[boundary]``: the bottom
 defaults to free drainage and must be it, the lateral faces must be no-flow
 (:class:`StandaloneBoundarySection`); the model cuts the lateral flow
@@ -18,7 +18,8 @@ from pdafpy.config import option
 
 from ..standalone_land import BOTTOM, STANDALONE_MODEL, check_standalone_boundary
 from .config_sections import BoundarySection, FaceSection
-from .twin import EXAMPLE_FILE, LandTwinExperiment
+from .experiment import LandTwinExperiment
+from .twin import EXAMPLE_FILE
 
 __all__ = ["StandaloneBoundarySection", "StandaloneLandExperiment"]
 

@@ -1,5 +1,5 @@
 """The land twin's validation pass: what its tables must satisfy beyond their keys' types and
-ranges, checked before any model work (:class:`models.landda.twin.LandTwinExperiment` calls
+ranges, checked before any model work (:class:`models.landda.experiment.LandTwinExperiment` calls
 :func:`check_tables` from ``check`` and :func:`check_run` from ``check_layout``).
 
 - :func:`check_tables` (no MPI, no files): soil, land-cover, perturbation and solver values
