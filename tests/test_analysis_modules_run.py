@@ -7,12 +7,12 @@ analysis; bad tables are refused before any model work."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 
 from models.landda.faults import CONFIG
+from land_runs import run_config as _run
 
 pytest.importorskip("petsc4py")
 netCDF4 = pytest.importorskip("netCDF4")
@@ -51,14 +51,6 @@ texture_sd_percent = 8.0
 write = true
 """
 
-
-def _run(folder, name, text):
-    from pdafpy.run import main
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    status = main([str(path), "--out", str(folder / name), "-q"])
-    summary = json.loads((folder / name / "summary.json").read_text()) if status == 0 else None
-    return status, summary
 
 
 def _config(extra=MODULES):

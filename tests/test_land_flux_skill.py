@@ -3,7 +3,6 @@ forecast window ending at each analysis, against the truth's (inline or from a t
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from models.landda.faults import CONFIG  # noqa: E402
 from models.landda.model import FLUX_FIELDS, LandDAModel  # noqa: E402
 from models.landda.setup import load, model_config  # noqa: E402
 from pdafpy.segments import segment_paths  # noqa: E402
+from land_runs import run_config as _run
 
 HOUR = 3600.0
 SMALL = {"grid": {"nx": 3, "ny": 2, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0]},
@@ -73,14 +73,6 @@ def test_without_window_starts_every_advance_is_its_own_window(monkeypatch):
     expected = 86400.0 * np.mean([f.transpiration for f in fluxes], axis=0)
     assert np.allclose(model.get_state()["transpiration"][0], expected, rtol=1e-12)
 
-
-def _run(folder, name, text):
-    from pdafpy.run import main
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    status = main([str(path), "--out", str(folder / name), "-q"])
-    return status, json.loads((folder / name / "summary.json").read_text()) if status == 0 \
-        else None
 
 
 def test_open_loop_and_assimilation_score_the_same_fluxes_when_nothing_is_assimilated(tmp_path):

@@ -3,7 +3,6 @@ the coupled model's state layout, scorable against a coupled truth."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from models.coupled import CoupledModel, PrescribedLand  # noqa: E402
 from models.landda.faults import CONFIG  # noqa: E402
 from models.standalone_land import StandaloneLandModel  # noqa: E402
 from pdafpy.errors import ConfigError  # noqa: E402
+from land_runs import run_config as _run  # noqa: E402
 
 NX, NY, DZ = 3, 2, [0.1, 0.2, 0.3, 0.4]
 DRY_M, WET_M = -3.0, -0.3
@@ -105,14 +105,6 @@ def test_the_land_model_defaults_to_free_drainage():
     model = StandaloneLandModel.create(MPI.COMM_SELF, config)
     assert isinstance(model.richards.solver.disc.boundaries["bottom"], FreeDrainage)
 
-
-def _run(folder, name, text):
-    from pdafpy.run import main
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    status = main([str(path), "--out", str(folder / name), "-q"])
-    return status, json.loads((folder / name / "summary.json").read_text()) if status == 0 \
-        else None
 
 
 def test_a_land_assimilation_is_scored_against_a_coupled_truth(tmp_path):

@@ -7,11 +7,11 @@ calibration is built and an assimilation of the truth's file corrects the soil m
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 from models.landda.faults import CONFIG
+from land_runs import run_config as _run
 
 pytest.importorskip("petsc4py")
 netCDF4 = pytest.importorskip("netCDF4")
@@ -52,14 +52,6 @@ def _columns(path, names):
                     "rejected_by", "type") else float))
     return [np.concatenate(parts[n]) for n in names]
 
-
-def _run(folder, name, text):
-    from pdafpy.run import main
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    status = main([str(path), "--out", str(folder / name), "-q"])
-    summary = json.loads((folder / name / "summary.json").read_text()) if status == 0 else None
-    return status, summary
 
 
 def _config(mode="twin", days=1.0):
