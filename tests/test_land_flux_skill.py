@@ -15,7 +15,7 @@ from models.landda.faults import CONFIG  # noqa: E402
 from models.landda.model import FLUX_FIELDS, LandDAModel  # noqa: E402
 from models.landda.setup import load, model_config  # noqa: E402
 from pdafpy.segments import segment_paths  # noqa: E402
-from land_runs import run_config as _run
+from land_runs import run_config as _run  # noqa: E402
 
 HOUR = 3600.0
 SMALL = {"grid": {"nx": 3, "ny": 2, "dz_m": [0.05, 0.1, 0.35, 0.5, 1.0]},
