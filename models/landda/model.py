@@ -24,7 +24,12 @@ It wraps :class:`models.coupled.CoupledModel` and adds what land data assimilati
 - **per-member forcing perturbations** (:class:`pdafpy.perturb.ForcingPerturbation`, AR(1) in
   time; the land's variables and their default kinds from :mod:`.forcing_perturbations`) keyed by each run's perturbation key (:meth:`pdafpy.groups.RunGroups.key`), so
   that an open-loop member and the assimilation member with the same key see the same weather
-  and the truth has its own draw.
+  and the truth has its own draw;
+- **state perturbations during the run** (``[perturbations.state]``,
+  :mod:`.state_perturbations`): water-content (and LAI) increments every ``interval_h``, added
+  to the members and the open loop (keys below ``[ensemble] size``), never to the truth; the
+  forecast stops at each application time, writes the increments back as pressure head (and
+  leaf biomass) and goes on.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from pdafpy.model import FieldSpec, Grid
 from pdafpy.perturb import ForcingPerturbation, SpatialStructure
 
 from .forcing_perturbations import DEFAULT_KIND, FORCING_VARIABLES, forcing_variables
+from .state_perturbations import (MM_PER_M, StateNoise, head_after_water_content_increment,
+                                  leaf_biomass_after_lai_increment, state_section)
 
 __all__ = ["LandDAModel", "UPDATE_MODES", "DERIVED_FIELDS", "FLUX_FIELDS"]
 
@@ -100,12 +107,15 @@ class LandDAModel:
         the start and the analysis times. A forecast continuing where the member's last one
         ended, from no such time, extends its window. None: every ``advance`` is its own
         window.
+    state_noise : StateNoise, optional
+        State perturbations during the run (``[perturbations.state]``,
+        :mod:`.state_perturbations`); None: none.
     """
 
     def __init__(self, coupled: Any, update: str = "pressure_head",
                  forcing_variables: tuple = (), forcing_correlation: Any = None, seed: int = 0,
                  perturbation_keys: Any = (0,), forcing_spatial: SpatialStructure = SpatialStructure(),
-                 flux_window_starts_s: Any = None):
+                 flux_window_starts_s: Any = None, state_noise: StateNoise | None = None):
         if update not in UPDATE_MODES:
             raise ConfigError(f"update.variable = {update!r}: expected one of {UPDATE_MODES}")
         self.coupled = coupled
@@ -124,6 +134,11 @@ class LandDAModel:
         self._window_starts = None if flux_window_starts_s is None else np.asarray(
             flux_window_starts_s, dtype=float)
         self._member: int | None = None
+        self.state_noise = state_noise
+        #: Per perturbed run, the water [mm] the state perturbations added to each column
+        #: ``(ny, nx)`` in its last :meth:`advance` (``sum_k dz_k (theta'_k - theta_k)`` over
+        #: its applications; the Richards water balance does not book it).
+        self.state_noise_water_mm: dict[int, np.ndarray] = {}
         g = coupled.richards.solver.grid
         self._depth = np.asarray(g.depth, dtype=float)
         self._bottom = float(g.interfaces[-1])
@@ -210,7 +225,7 @@ class LandDAModel:
         start = self._window_start(member, float(t0))
         self.coupled.flux_sums = self._sums[member]
         try:
-            self.coupled.advance(t0, t1)
+            self._advance_perturbed(member, float(t0), float(t1))
         except ModelError:
             self._forecast_head.pop(member, None)   # a replacement is not this forecast's update
             self._windows.pop(member, None)
@@ -222,6 +237,45 @@ class LandDAModel:
         if self.coupled.mean_evapotranspiration is not None:
             for name, total in self._sums[member].items():
                 self._means[name][member] = SECONDS_PER_DAY * (total / (float(t1) - start))
+
+    def _advance_perturbed(self, member: int, t0: float, t1: float) -> None:
+        """The coupled model from ``t0`` to ``t1``, stopping at each state-perturbation time of
+        the run to add its increments (a multiple of the coupling step: the same steps)."""
+        noise = self.state_noise
+        key = int(self.perturbation_keys[member])
+        if noise is None or not noise.perturbs(key):
+            self.coupled.advance(t0, t1)
+            return
+        added = np.zeros((self.box.ny, self.box.nx))
+        t = t0
+        for k, tk in noise.counters(t0, t1):
+            self.coupled.advance(t, tk)
+            added += self._add_state_increments(*noise.increments(member, key, k))
+            t = tk
+        if t < t1:
+            self.coupled.advance(t, t1)
+        self.state_noise_water_mm[member] = added
+
+    def _add_state_increments(self, theta_inc: np.ndarray, lai_inc: np.ndarray | None
+                              ) -> np.ndarray:
+        """Write water-content and LAI increments into the loaded member (see
+        :mod:`.state_perturbations`); the water added per column [mm]."""
+        solver = self.coupled.richards.solver
+        soil = self._soil()
+        head = solver.get_head()
+        theta = self.water_content(head)
+        new = head_after_water_content_increment(
+            head, theta, theta_inc, soil["theta_r"], soil["theta_s"],
+            self._retention().head_from_saturation, solver.disc.boundaries["top"].h_min)
+        solver.set_head(new)
+        dz = np.asarray(self.coupled.dz, dtype=float)[:, None, None]
+        added = MM_PER_M * np.sum(dz * (self.water_content(new) - theta), axis=0)
+        if lai_inc is not None:
+            land = self.coupled.land
+            p = land.params
+            land.set_stores({"leaf_biomass": leaf_biomass_after_lai_increment(
+                land.leaf_biomass, p.specific_leaf_area, lai_inc, p.lai_max, p.lai_min)})
+        return added
 
     def _window_start(self, member: int, t0: float) -> float:
         """The start [s] of ``member``'s flux window for a forecast from ``t0``: ``t0`` (the
@@ -260,13 +314,14 @@ class LandDAModel:
         <models.coupled.CoupledModel.checkpoint_state>`), the last forecast head [m] (the
         ``water_content`` and ``both`` updates keep it in saturated cells), the last forecast
         window's mean evapotranspiration and transpiration [mm d-1] and the AR(1)
-        forcing-perturbation states. A checkpoint is taken at an analysis time, where every
-        flux window restarts, so the running sums are not kept."""
+        forcing- and state-perturbation states. A checkpoint is taken at an analysis time,
+        where every flux window restarts, so the running sums are not kept."""
         return {"coupled": self.coupled.checkpoint_state(),
                 "forecast_head": dict(self._forecast_head),
                 **{name: dict(self._means[name]) for name in FLUX_FIELDS},
                 "forcing": {m: f.perturbation.state() for m, f in self._forcing.items()
-                            if f.perturbation is not None}}
+                            if f.perturbation is not None},
+                "state_noise": {} if self.state_noise is None else self.state_noise.state()}
 
     def restore_checkpoint(self, saved: Mapping[str, Any]) -> None:
         """Inverse of :meth:`checkpoint_state` (members keyed by ``int`` or ``str``)."""
@@ -281,11 +336,20 @@ class LandDAModel:
                 raise ModelError(f"member {m}: the checkpoint has a forcing perturbation, this "
                                  "configuration perturbs no forcing")
             pert.restore(state)
+        saved_noise = saved.get("state_noise", {})
+        if saved_noise and self.state_noise is None:
+            raise ModelError("the checkpoint has state perturbations, this configuration "
+                             "perturbs no state")
+        if saved_noise:
+            self.state_noise.restore(saved_noise, {int(m): int(self.perturbation_keys[int(m)])
+                                                   for m in saved_noise})
 
     @classmethod
     def create(cls, comm: Any, config: Mapping[str, Any]) -> "LandDAModel":
-        """Build from the coupled model's configuration plus ``update``, ``perturbations``,
-        ``seed`` and ``perturbation_keys`` (see :func:`models.landda.setup.model_config`)."""
+        """Build from the coupled model's configuration plus ``update``, ``perturbations``
+        (with ``state``, the ``[perturbations.state]`` table, and ``ensemble_size``, below
+        which a perturbation key is perturbed), ``seed`` and ``perturbation_keys`` (see
+        :func:`models.landda.setup.model_config`)."""
         from models.coupled import CoupledModel
 
         config = copy.deepcopy(dict(config))
@@ -295,11 +359,24 @@ class LandDAModel:
         keys = config.pop("perturbation_keys", (0,))
         window_starts = config.pop("flux_window_starts_s", None)
         variables = forcing_variables(pert.get("forcing", {}))
+        state = state_section(pert.get("state"))
+        if state.active and "ensemble_size" not in pert:
+            raise ConfigError("perturbations.ensemble_size: missing; state perturbations need "
+                              "the ensemble size (keys below it are perturbed)")
         coupled = CoupledModel.create(comm, config)
         length = pert.get("forcing_correlation_length_m")
         g = coupled.grid
+        dx = float(g.x[1] - g.x[0]) if g.x.size > 1 else 1.0
+        dy = float(g.y[1] - g.y[0]) if g.y.size > 1 else 1.0
         spatial = SpatialStructure("uniform") if not length else SpatialStructure(
-            "correlated", float(length), dx_m=float(g.x[1] - g.x[0]) if g.x.size > 1 else 1.0,
-            dy_m=float(g.y[1] - g.y[0]) if g.y.size > 1 else 1.0)
+            "correlated", float(length), dx_m=dx, dy_m=dy)
+        noise = None
+        if state.active:
+            b = coupled.box
+            noise = StateNoise(state, nz=coupled.nz, seed=seed,
+                               ensemble_size=int(pert["ensemble_size"]),
+                               box=(b.y0, b.y1, b.x0, b.x1), grid_shape=(g.ny, g.nx),
+                               coupling_step_s=coupled.dt_coupling, dx_m=dx, dy_m=dy,
+                               sekf=bool(pert.get("sekf", False)))
         return cls(coupled, update, variables, pert.get("forcing_correlation"), seed, keys,
-                   spatial, window_starts)
+                   spatial, window_starts, noise)

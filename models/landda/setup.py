@@ -26,6 +26,7 @@ from pdafpy.experiment_config import ExperimentConfig
 from .config_sections import MODEL_SECTIONS as MODEL_TABLES
 from .forcing_perturbations import forcing_variables
 from .sekf_setup import SekfSection
+from .state_perturbations import StatePerturbationSection
 
 __all__ = ["MODEL_SECTIONS", "PerturbationSection", "UpdateSection", "CouplingSection",
            "packaged_table", "default_table", "load", "model_config", "soil_bounds",
@@ -100,6 +101,10 @@ class PerturbationSection:
     forcing_correlation_length_m: float | None = option(
         None, "correlation length of the forcing perturbation fields (default: one value per "
         "member)", unit="m", minimum=0.0, exclusive_minimum=True)
+    state: StatePerturbationSection = option(
+        default_factory=StatePerturbationSection, doc="water-content and LAI increments added "
+        "to the members and the open loop during the run, never to the truth (see "
+        "docs/perturbations.md)")
 
     def check(self, path: str) -> None:
         layers = self.log10_ks_layers_m
@@ -197,7 +202,11 @@ def model_config(cfg: ExperimentConfig, tables: Mapping[str, Any],
             "perturbations": {"forcing": pert.get("forcing", {}),
                               "forcing_correlation": pert.get("forcing_correlation"),
                               "forcing_correlation_length_m":
-                                  pert.get("forcing_correlation_length_m")},
+                                  pert.get("forcing_correlation_length_m"),
+                              # keys below the ensemble size are perturbed (not the truth's)
+                              "state": pert.get("state", {}),
+                              "ensemble_size": cfg.ensemble.size,
+                              "sekf": cfg.filter.type == "sekf"},
             "seed": cfg.ensemble.seed,
             "perturbation_keys": [int(k) for k in perturbation_keys]}
 

@@ -184,6 +184,17 @@ def _check_perturbations(pert: Mapping[str, Any], nz: int) -> None:
                               "[perturbations.forcing] in their order") from None
 
 
+def _check_state_perturbations(cfg: ExperimentConfig, tables: Mapping[str, Any],
+                               nz: int) -> None:
+    """``[perturbations.state]`` against the grid's layers and the coupling step."""
+    from .state_perturbations import check_state_perturbations, state_section
+
+    section = state_section(tables.get("perturbations", {}).get("state"))
+    if section.active:
+        step = float(tables.get("coupling", {}).get("step_s", 3600.0))
+        check_state_perturbations(section, nz, step, sekf=cfg.filter.type == "sekf")
+
+
 def _check_solver(solver: Mapping[str, Any]) -> None:
     lo, hi = solver.get("dt_min_s", 1e-3), solver.get("dt_max_s", 3600.0)
     if not solver.get("fixed_dt", False) and lo > hi:
@@ -225,6 +236,7 @@ def check_tables(cfg: ExperimentConfig, tables: Mapping[str, Any]) -> None:
     _check_soil(tables.get("soil", {}), nz)
     _check_land_cover(tables.get("land", {}), nx, ny)
     _check_perturbations(tables.get("perturbations", {}), nz)
+    _check_state_perturbations(cfg, tables, nz)
     _check_solver(tables.get("solver", {}))
 
 
