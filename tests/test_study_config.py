@@ -198,3 +198,21 @@ def test_findings_are_judged_on_the_median_over_the_seeds(tmp_path):
     assert cells["OL"]["paper"] == 0.05 and cells["A"]["paper"] == "0.04*"
     assert cells["A"]["median"] == pytest.approx(0.04) and cells["A"]["max"] == 0.06
     assert cells["B"]["median"] == pytest.approx(0.03)        # B's forecast column
+
+
+def test_the_slurm_job_set_has_a_truth_array_a_run_array_and_the_table(tmp_path):
+    from pdafpy.slurm import main as slurm_main
+
+    path = _write(tmp_path)
+    jobs = tmp_path / "jobs"
+    assert slurm_main([str(path), "--slurm", str(jobs), "--ntasks", "4", "--time", "00:30:00",
+                       "--out", str(tmp_path / "out")]) == 0
+    truth = (jobs / "truth.sbatch").read_text()
+    runs = (jobs / "runs.sbatch").read_text()
+    assert "#SBATCH --array=0-1" in truth and "--stage truth --index $SLURM_ARRAY_TASK_ID" \
+        in truth                                               # two seeds
+    assert "#SBATCH --array=0-5" in runs and "#SBATCH --ntasks=4" in runs   # 3 runs x 2 seeds
+    assert "--stage table" in (jobs / "table.sbatch").read_text()
+    submit = (jobs / "submit.sh").read_text()
+    assert "--dependency=afterok:${truth}" in submit and "--dependency=afterany:${runs}" in submit
+    assert slurm_main([str(path), "--ntasks", "4"]) == 2          # a study needs --slurm DIR
