@@ -347,6 +347,15 @@ def check_runnable(config: str, array: int | None, tasks: int, filter_ranks: int
                 raise type(exc)(f"{path}: {exc}") from None
 
 
+def _is_study(path: str) -> bool:
+    """Whether ``path`` is a study file (a ``[study]`` table); a file that cannot be read is
+    left to the checks of an experiment's file, which report it."""
+    try:
+        return "study" in load_toml(path)
+    except PdafpyError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """``pdafpy slurm CONFIG --nodes N --ranks-per-task P ...``: print a checked batch script.
 
@@ -355,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     --slurm DIR``, which writes its job set (:mod:`pdafpy.study_slurm`).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0].endswith(".toml") and Path(argv[0]).is_file() \
-            and "study" in load_toml(argv[0]):
+    if argv and argv[0].endswith(".toml") and _is_study(argv[0]):
         if "--slurm" not in argv:
             print(f"pdafpy slurm: error: {argv[0]} is a study: give --slurm DIR (and --ntasks, "
                   "--time, --partition, --account) for its job set", file=sys.stderr)
