@@ -19,6 +19,7 @@ from .observations import LandObservationSection
 from .qc_rules import check_rules
 from .sekf_setup import check_sekf, land_layout_signature
 from .setup import MODEL_SECTIONS, packaged_defaults
+from .spinup import check_spinup
 from .summary import print_summary
 from .twin import (EXAMPLE_FILE, PARAMETER_FIELDS, SECONDS_PER_DAY, analysis_schedule,
                    run_twin)
@@ -108,9 +109,11 @@ class LandTwinExperiment:
         """The checks for ``world_size`` ranks, before any model work (collective under MPI
         with ``world_size`` ranks): the layout, the length, the wells, the grid split, the
         solver options, PETSc's index range, the memory per rank, the observation and forcing
-        files (:func:`models.landda.validation.check_run`)."""
+        files (:func:`models.landda.validation.check_run`), a spin-up's file or forcing
+        (:func:`models.landda.spinup.check_spinup`)."""
         check_layout(cfg, world_size)
         check_run(cfg, tables, world_size)
+        check_spinup(cfg, tables, world_size)
 
     def run(self, world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             out: Path | None = None, restart: Any = None) -> dict | None:

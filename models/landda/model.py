@@ -291,6 +291,12 @@ class LandDAModel:
         return start
 
     # -- perturbations --------------------------------------------------------------------------
+    def restart_forcing(self) -> None:
+        """Start every run's forcing perturbations again at their first step: the next forecast
+        from model time 0 sees the perturbed weather the first one saw (a spin-up cycling one
+        forcing window, :mod:`models.landda.spinup`)."""
+        self._forcing.clear()
+
     def _member_forcing(self, member: int) -> _PerturbedForcing:
         if member not in self._forcing:
             key = int(self.perturbation_keys[member])

@@ -41,7 +41,7 @@ from pdafpy.segments import write_failure
 
 from ..coupled import PARAMETER_FIELDS
 
-__all__ = ["write_parameters", "read_parameters", "parameters_in", "export_parameters",
+__all__ = ["write_grid_axes", "write_parameters", "read_parameters", "parameters_in", "export_parameters",
            "check_parameter_setup", "layer_mask"]
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,20 @@ _LONG_NAMES = {"log10_ks": "log10 of the horizontal saturated hydraulic conducti
                "clay_percent": "clay content", "specific_leaf_area": "specific leaf area",
                "root_beta": "root distribution parameter beta"}
 
+
+
+def write_grid_axes(ds: Any, grid: Any) -> None:
+    """The coordinate variables ``z`` (layer centres [m], positive down), ``x`` and ``y``
+    (column centres [m]) of ``grid`` in the open NetCDF dataset ``ds``, whose dimensions
+    ``z``, ``y`` and ``x`` exist."""
+    z = ds.createVariable("z", "f8", ("z",))
+    z[:] = grid.z
+    z.units, z.positive, z.long_name = "m", "down", "depth of the layer centre"
+    for name, values, std in (("x", grid.x, "projection_x_coordinate"),
+                              ("y", grid.y, "projection_y_coordinate")):
+        v = ds.createVariable(name, "f8", (name,))
+        v[:] = values
+        v.units, v.standard_name = "m", std
 
 def _levels(name: str, nz: int) -> int:
     return nz if PARAMETER_FIELDS[name][0] == "nz" else 1
@@ -114,14 +128,7 @@ def write_parameters(path: Path | str, comm: Any, boxes: Sequence[Any], grid: Gr
             m[:] = np.arange(n)
             m.long_name = ("perturbation key of the member: member k of a run reading this file "
                            "starts from it")
-            z = ds.createVariable("z", "f8", ("z",))
-            z[:] = grid.z
-            z.units, z.positive, z.long_name = "m", "down", "depth of the layer centre"
-            for name, values, std in (("x", grid.x, "projection_x_coordinate"),
-                                      ("y", grid.y, "projection_y_coordinate")):
-                v = ds.createVariable(name, "f8", (name,))
-                v[:] = values
-                v.units, v.standard_name = "m", std
+            write_grid_axes(ds, grid)
             for name in fields:
                 data = full[name]
                 layered = _levels(name, nz) > 1

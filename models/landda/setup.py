@@ -26,6 +26,7 @@ from pdafpy.experiment_config import ExperimentConfig
 from .config_sections import MODEL_SECTIONS as MODEL_TABLES
 from .forcing_perturbations import forcing_variables
 from .sekf_setup import SekfSection
+from .spinup import SpinupSection
 from .state_perturbations import StatePerturbationSection
 
 __all__ = ["MODEL_SECTIONS", "PerturbationSection", "UpdateSection", "CouplingSection",
@@ -162,7 +163,7 @@ def load(source: str | Path | Mapping[str, Any] | None, packaged: str = "default
 MODEL_SECTIONS: dict[str, type] = dict(MODEL_TABLES, perturbations=PerturbationSection,
                                        update=UpdateSection, coupling=CouplingSection,
                                        parameter_export=ParameterExportSection,
-                                       sekf=SekfSection)
+                                       sekf=SekfSection, spinup=SpinupSection)
 
 
 def packaged_defaults(name: str) -> dict:

@@ -30,7 +30,8 @@ forecast and analysis means where an analysis was made), each written in segment
 (skill of open loop and assimilation against the truth per variable, observation counts, timings
 per phase; with ``[schedule] assimilate_until_days`` also per phase, :mod:`models.landda.phases`)
 and a log line per analysis; ``state_export.nc`` with ``[state_export]``
-(:mod:`pdafpy.state_export`).
+(:mod:`pdafpy.state_export`); ``spinup.nc`` with ``[spinup]``, whose runs start from it
+(:mod:`models.landda.spinup`).
 
 **Checkpoints** (``[schedule] checkpoint_every = k``) and **failed members** (``[ensemble]
 on_failure``) are the cycle's (see :mod:`pdafpy.cycle`); ``pdafpy run CONFIG --restart CKPT``
@@ -80,6 +81,7 @@ from .summary import summarize
 from .phases import PhasedSkill, phase_summary
 from .sekf_setup import (land_layout_signature, make_sekf, perturb_start,
                          run_groups, sekf_control)
+from .spinup import spin_up, spinup_section
 
 __all__ = ["LandTwin", "run_twin", "analysis_schedule"]
 
@@ -178,6 +180,9 @@ class LandTwin(CycleHooks):
                       for m in self.modules]
         self.writers: dict[str, Any] = {}
         self.obs_writer = None
+        #: The spin-up's entry of the summary (:meth:`models.landda.spinup.SpunUp.summary`;
+        #: empty without ``[spinup]``), kept in checkpoints.
+        self.spinup: dict[str, Any] = {}
         layout = job.layout
         if not layout.is_filter:
             return
@@ -453,7 +458,7 @@ class LandTwin(CycleHooks):
                                      if self.obs_writer is not None else {}))
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {"skill": self.skill.state(), "counts": dict(self.counts),
+        return {"skill": self.skill.state(), "counts": dict(self.counts), "spinup": self.spinup,
                 "parameter_error": {p: {k: np.asarray(v) for k, v in e.items()}
                                     for p, e in self.parameter_error.items()},
                 "rejections": {t: dict(r) for t, r in self.rejections.items()}}
@@ -465,6 +470,7 @@ class LandTwin(CycleHooks):
         self.counts.update({k: int(v) for k, v in saved.get("counts", {}).items()})
         self.rejections = {t: {rule: int(n) for rule, n in r.items()}
                            for t, r in saved.get("rejections", {}).items()}
+        self.spinup = {k: np.asarray(v).item() for k, v in saved.get("spinup", {}).items()}
 
     def describe_time(self, t: float) -> str:
         return f"day {t / SECONDS_PER_DAY:g}"
@@ -492,6 +498,9 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     check_layout(cfg, world.Get_size())
     out = Path(out or cfg.output.directory)
     groups = run_groups(cfg, tables)
+    # [spinup]: every run spun up (or a hot start's file), before the experiment's job
+    spun = spin_up(world, cfg, tables, out, groups) \
+        if restart is None and spinup_section(tables) is not None else None
     config = dict(model_config(cfg, tables, groups.keys()),   # flux windows end at analyses
                   flux_window_starts_s=[0.0, *analysis_schedule(cfg).times.tolist()])
     job = set_up_job(world, lambda comm: LandDAModel.create(comm, config), groups.total,
@@ -501,7 +510,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
     if restart is None and job.model is not None:
         base = job.model.get_state()
         pert = dict(tables.get("perturbations", {}))
-        job.runner.load(lambda run, box: initial_member(job.model, base, groups.key(run),
+        job.runner.load(spun.loader(job.model, groups, job.layout.members) if spun else
+                        lambda run, box: initial_member(job.model, base, groups.key(run),
                                                         cfg.ensemble.seed, pert))
     loc = Localization.from_pdaf(cfg.localization.radius_m,
                                  cfg.localization.support_radius_m or cfg.localization.radius_m,
@@ -528,6 +538,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
             log.warning("%s: no %s_mean record; %s is not scored", truth_file.path, name, name)
     hooks = LandTwin(cfg, tables, job, groups, modules, facts, out, records, truth_file,
                      networks)
+    if spun is not None:
+        hooks.spinup = spun.summary()
     if "assimilation" not in groups:
         filt = None
     elif hooks.sekf is not None:                  # [sekf]; its perturbed runs made at the start
@@ -566,6 +578,8 @@ def run_twin(world: Any, cfg: ExperimentConfig, tables: Mapping[str, Any],
         summary["parameter_error"] = hooks.parameter_error
     if cfg.mode == "truth":
         summary["observations_written"] = hooks.obs_writer.rows
+    if hooks.spinup:
+        summary["spinup"] = hooks.spinup
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", summary)
     return summary
