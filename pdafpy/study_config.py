@@ -40,7 +40,8 @@ A *quantity* ``"RUN STAGE VARIABLE METRIC"`` reads a run's ``summary.json``: ``S
 scored variable (``surface``, ``root_zone``, ``water_table_depth``, ...) or ``parameter:NAME``
 (the ensemble-mean error of an estimated parameter, ``METRIC`` ``first`` or ``last`` analysis),
 ``METRIC`` one of the summary's metrics (``rmse``, ``ubrmse``, ``bias``, ``correlation``,
-``spread_over_rmse``).
+``spread``: the stage's ensemble standard deviation averaged over the analysis times and the
+cells, ``spread_over_rmse``).
 
 Every run of a seed shares one truth pass (``mode = "truth"``: the truth and its observation
 file) and is then run with ``mode = "assimilate"`` from that file, scored against that truth; a
@@ -135,8 +136,8 @@ class StudyRow:
 
     quantity: str = option("", "what the row shows, with its unit")
     variable: str = option("", "the scored variable (or parameter:NAME)")
-    metric: str = option("", "the metric (rmse, ubrmse, bias, correlation, spread_over_rmse; "
-                         "first/last for a parameter)")
+    metric: str = option("", "the metric (rmse, ubrmse, bias, correlation, spread, "
+                         "spread_over_rmse; first/last for a parameter)")
     paper: dict = option(default_factory=dict, doc="the paper's printed value per column label "
                          "(numbers or text)")
 

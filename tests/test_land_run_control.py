@@ -112,6 +112,22 @@ def test_the_summary_scores_each_phase_and_the_free_forecast_per_time(runs):
     assert s["half"]["free_forecast_rmse"] == {"days": []}
 
 
+def test_the_summary_has_each_runs_spread_and_the_analysis_narrows_it(runs):
+    folder, s = runs
+    for name in ("base", "cut", "resumed"):
+        surface = s[name]["variables"]["surface"]
+        spreads = {run: surface[run]["spread"]
+                   for run in ("open_loop", "assimilation_forecast", "assimilation")}
+        assert all(v > 0.0 for v in spreads.values()), (name, spreads)
+        # the analysed surface soil moisture is narrower than its forecast
+        assert spreads["assimilation"] < spreads["assimilation_forecast"], (name, spreads)
+        assert surface["spread_over_rmse"] == pytest.approx(
+            spreads["assimilation_forecast"] / surface["assimilation_forecast"]["rmse"],
+            rel=1e-12)
+    # the restarted run's spreads are the uninterrupted run's (the checkpoint keeps them)
+    assert s["resumed"]["variables"]["surface"] == s["cut"]["variables"]["surface"]
+
+
 def test_the_export_at_analysis_times_holds_the_analysed_members(runs):
     folder, _ = runs
     with netCDF4.Dataset(folder / "cut" / "state_export.nc") as ds:

@@ -110,6 +110,22 @@ def test_a_stretched_step_grows_from_the_step_taken_and_the_head_change_limits_i
     assert c.dt == pytest.approx(966.0)
 
 
+def test_dry_cells_count_their_head_change_relative_to_the_head():
+    c = StepController(dry_head=10.0)
+    h0 = np.array([-2.0, -80.0, 0.5])
+    # wet cell: 0.5 m counts as 0.5 m; dry cell: 8 m at -72..-80 m counts as 8 * 10 / 72
+    h1 = np.array([-1.5, -72.0, 3.0])
+    assert c.head_change(h0, h1) == pytest.approx(8.0 * 10.0 / 72.0)
+    h1 = np.array([-0.5, -79.0, 3.0])                  # now the wet cell's 1.5 m is the largest
+    assert c.head_change(h0, h1) == pytest.approx(1.5)
+    # a cell crossing -10 m counts at its wetter end's magnitude: 12 m from -20 to -8 is 12 m
+    assert c.head_change(np.array([-20.0]), np.array([-8.0])) == pytest.approx(12.0)
+    # saturated at both ends: no limit, whatever the change
+    assert c.head_change(np.array([0.1]), np.array([5.0])) == 0.0
+    with pytest.raises(ConfigError, match="dry_head"):
+        StepController(dry_head=0.0)
+
+
 def test_a_checkpoint_of_the_earlier_controller_is_read():
     old = {"dt": 900.0, "dt_min": 1e-3, "dt_max": 3600.0, "fixed": False, "grow": 1.5,
            "shrink": 0.7, "cut": 0.5, "easy_iterations": 4, "hard_iterations": 8,

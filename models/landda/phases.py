@@ -59,9 +59,9 @@ class PhasedSkill(Skill):
             self.days.append(float(day))
 
     def add(self, label: str, estimates: Mapping[str, np.ndarray], truth: np.ndarray,
-            spread: np.ndarray | None = None) -> None:
-        super().add(label, estimates, truth, spread)
-        self.phases[self.phase].add(label, estimates, truth, spread)
+            spreads: Mapping[str, np.ndarray] | None = None) -> None:
+        super().add(label, estimates, truth, spreads)
+        self.phases[self.phase].add(label, estimates, truth, spreads)
         if self.phase != "free_forecast":
             return
         entry = self.series.setdefault(label, {"assimilation": [], "open_loop": []})

@@ -19,7 +19,11 @@ import numpy as np
 from pdafpy.diagnostics import RunningSkill
 from pdafpy.output import gather_blocks
 
-__all__ = ["Skill", "column_means", "theta_violations", "column_field_maps"]
+__all__ = ["Skill", "SCORED_RUNS", "column_means", "theta_violations", "column_field_maps"]
+
+#: The runs scored against the truth: the assimilation's forecasts before each analysis, its
+#: analyses and the open loop.
+SCORED_RUNS = ("da_f", "da", "ol")
 
 
 class Skill:
@@ -31,8 +35,8 @@ class Skill:
     runs : dict
         ``"LABEL/RUN"`` (runs ``da_f``, ``da``, ``ol``) -> RunningSkill.
     spread_sum : dict
-        ``LABEL`` -> the sum over analyses of the forecast spread per cell, and ``spread_count``
-        their number.
+        ``"LABEL/RUN"`` -> the sum over analyses of the ensemble spread (standard deviation)
+        per cell, and ``spread_count`` their number.
     """
 
     def __init__(self) -> None:
@@ -41,38 +45,44 @@ class Skill:
         self.spread_count: dict[str, int] = {}
 
     def add(self, label: str, estimates: Mapping[str, np.ndarray], truth: np.ndarray,
-            spread: np.ndarray | None = None) -> None:
+            spreads: Mapping[str, np.ndarray] | None = None) -> None:
         """Add one analysis: each run's diagnostic (``(ny, nx)`` map or ``(wells,)``), the
-        truth's of the same shape, and optionally the forecast spread."""
+        truth's of the same shape, and optionally each run's ensemble spread (run -> the
+        same shape; none for a one-member run)."""
         for run, value in estimates.items():
             self.runs.setdefault(f"{label}/{run}", RunningSkill()).add(value, truth)
-        if spread is not None:
-            self.spread_sum[label] = self.spread_sum.get(label, 0.0) + spread
-            self.spread_count[label] = self.spread_count.get(label, 0) + 1
+        for run, spread in (spreads or {}).items():
+            key = f"{label}/{run}"
+            self.spread_sum[key] = self.spread_sum.get(key, 0.0) + spread
+            self.spread_count[key] = self.spread_count.get(key, 0) + 1
 
     def get(self, label: str, run: str) -> RunningSkill | None:
         """The skill of ``run`` for diagnostic ``label`` (None before any analysis)."""
         return self.runs.get(f"{label}/{run}")
 
-    def mean_spread(self, label: str) -> np.ndarray | None:
-        """The forecast spread averaged over the analyses, per cell (None without any)."""
-        if label not in self.spread_sum:
+    def mean_spread(self, label: str, run: str) -> np.ndarray | None:
+        """The ensemble spread of ``run`` averaged over the analyses, per cell (None without
+        any)."""
+        key = f"{label}/{run}"
+        if key not in self.spread_sum:
             return None
-        return self.spread_sum[label] / self.spread_count[label]
+        return self.spread_sum[key] / self.spread_count[key]
 
     def state(self) -> dict:
         """Its arrays, for a checkpoint (constant size)."""
         return {"runs": {key.replace("/", "|"): skill.state() for key, skill in self.runs.items()},
-                "spread": {label: {"sum": np.asarray(total), "count": np.int64(
-                    self.spread_count[label])} for label, total in self.spread_sum.items()}}
+                "spread": {key.replace("/", "|"): {"sum": np.asarray(total), "count": np.int64(
+                    self.spread_count[key])} for key, total in self.spread_sum.items()}}
 
     def restore(self, saved: Mapping[str, Any]) -> None:
-        """Inverse of :meth:`state`."""
+        """Inverse of :meth:`state` (a checkpoint of the forecast's spread alone, keyed by the
+        diagnostic, is read as the forecast's)."""
         self.runs = {key.replace("|", "/"): RunningSkill.restored(value)
                      for key, value in saved.get("runs", {}).items()}
-        for label, value in saved.get("spread", {}).items():
-            self.spread_sum[label] = np.asarray(value["sum"], dtype=float)
-            self.spread_count[label] = int(value["count"])
+        for key, value in saved.get("spread", {}).items():
+            key = key.replace("|", "/") if "|" in key else f"{key}/da_f"
+            self.spread_sum[key] = np.asarray(value["sum"], dtype=float)
+            self.spread_count[key] = int(value["count"])
 
 
 def column_means(layout: Any, ens: np.ndarray, weights: np.ndarray,
@@ -83,11 +93,11 @@ def column_means(layout: Any, ens: np.ndarray, weights: np.ndarray,
 
 
 def column_field_maps(layout: Any, comm: Any, boxes: Any, grid: Any,
-                      runs: Mapping[str, np.ndarray], name: str, spread_of: str | None = None
-                      ) -> dict[str, np.ndarray] | None:
-    """The ensemble mean of the one-level field ``name`` of each run, and optionally the
-    ensemble spread of run ``spread_of`` (key ``"spread"``), as ``(ny, nx)`` maps on filter
-    rank 0 (collective; None elsewhere).
+                      runs: Mapping[str, np.ndarray], name: str,
+                      spread_of: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
+    """The ensemble mean of the one-level field ``name`` of each run, and the ensemble spread
+    (standard deviation) of the runs ``spread_of`` (keys ``"RUN_spread"``), as ``(ny, nx)``
+    maps on filter rank 0 (collective; None elsewhere).
 
     Parameters
     ----------
@@ -95,10 +105,12 @@ def column_field_maps(layout: Any, comm: Any, boxes: Any, grid: Any,
         The filter rank's layout.
     runs : mapping
         Run label -> its members on this filter rank ``(N, layout.size)``.
+    spread_of : tuple of str
+        Runs of ``runs`` with more than one member whose spread is wanted.
     """
     local = {run: layout.view(part, name)[:, 0].mean(axis=0) for run, part in runs.items()}
-    if spread_of is not None:
-        local["spread"] = layout.view(runs[spread_of], name)[:, 0].std(axis=0, ddof=1)
+    for run in spread_of:
+        local[f"{run}_spread"] = layout.view(runs[run], name)[:, 0].std(axis=0, ddof=1)
     maps = {run: gather_blocks(comm, boxes, value, grid.ny, grid.nx)
             for run, value in local.items()}
     return None if comm.Get_rank() else maps

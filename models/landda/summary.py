@@ -57,12 +57,15 @@ def variable_table(skill: Skill) -> dict:
         if skill.get(label, "ol") is None:
             continue
         ol, da, da_f = (_metrics(skill.get(label, run)) for run in ("ol", "da", "da_f"))
+        for run, block in (("ol", ol), ("da", da), ("da_f", da_f)):
+            spread = skill.mean_spread(label, run)
+            if spread is not None:                  # the ensemble standard deviation
+                block["spread"] = float(np.mean(spread))
         entry = {"open_loop": ol, "assimilation": da, "assimilation_forecast": da_f,
                  "ubrmse_reduction": _reduction(da, ol),
                  "forecast_ubrmse_reduction": _reduction(da_f, ol)}
-        spread = skill.mean_spread(label)
-        if spread is not None:
-            entry["spread_over_rmse"] = float(np.mean(spread)
+        if "spread" in da_f:
+            entry["spread_over_rmse"] = float(da_f["spread"]
                                               / np.mean(skill.get(label, "da_f").rmse()))
         variables[label] = entry
     return variables

@@ -75,7 +75,8 @@ from .qc_rules import state_rules
 from .initial_state import initial_member
 from .model_facts import model_facts
 from .model_facts import precipitation as forcing_precipitation
-from .scoring import Skill, column_field_maps, column_means, layers_below, theta_violations
+from .scoring import (SCORED_RUNS, Skill, column_field_maps, column_means, layers_below,
+                      theta_violations)
 from .setup import model_config, soil_bounds
 from .summary import summarize
 from .phases import PhasedSkill, phase_summary
@@ -390,6 +391,7 @@ class LandTwin(CycleHooks):
         against the truth (collective; the series on filter rank 0)."""
         fl, comm, grid = self.fl, self.comm, self.grid
         runs = (("da_f", forecast), ("da", da), ("ol", ol), ("truth", truth))
+        spread_of = SCORED_RUNS if forecast.shape[0] > 1 else ()   # (the SEKF runs one member)
         maps = {}
         for label, (layers, weights) in (("surface", self.surface),
                                          ("root_zone", self.root_zone),
@@ -398,13 +400,11 @@ class LandTwin(CycleHooks):
                 mean = column_means(fl, part, weights, layers)
                 maps[label, run] = gather_blocks(comm, self.boxes, mean.mean(axis=0), grid.ny,
                                                  grid.nx)
-                if run == "da_f" and part.shape[0] > 1:      # (the SEKF analyses one run)
-                    maps[label, "spread"] = gather_blocks(comm, self.boxes,
-                                                          mean.std(axis=0, ddof=1), grid.ny,
-                                                          grid.nx)
+                if run in spread_of:
+                    maps[label, f"{run}_spread"] = gather_blocks(
+                        comm, self.boxes, mean.std(axis=0, ddof=1), grid.ny, grid.nx)
         columns = {name: column_field_maps(fl, comm, self.boxes, grid, dict(runs), name,
-                                           "da_f" if name != "water_table_depth"
-                                           and forecast.shape[0] > 1 else None)
+                                           spread_of if name != "water_table_depth" else ())
                    for name in ("water_table_depth", "leaf_area_index", *self.fluxes)}
         errors = self._parameter_errors(da, ol, truth)
         if comm.Get_rank() != 0:
@@ -413,20 +413,20 @@ class LandTwin(CycleHooks):
             self.parameter_error[name]["assimilation"].append(e_da)
             self.parameter_error[name]["open_loop"].append(e_ol)
         for label in ("surface", "root_zone", "deep_soil"):
-            self.skill.add(label, {run: maps[label, run] for run in ("da_f", "da", "ol")},
-                           maps[label, "truth"], maps.get((label, "spread")))
+            self.skill.add(label, {run: maps[label, run] for run in SCORED_RUNS},
+                           maps[label, "truth"],
+                           {run: maps[label, f"{run}_spread"] for run in spread_of})
         wtd, lai = columns["water_table_depth"], columns["leaf_area_index"]
-        self.skill.add("water_table_depth", {run: wtd[run] for run in ("da_f", "da", "ol")},
+        self.skill.add("water_table_depth", {run: wtd[run] for run in SCORED_RUNS},
                        wtd["truth"])
         vegetated = ~self.bare_ground
-        self.skill.add("leaf_area_index", {run: lai[run][vegetated]
-                                           for run in ("da_f", "da", "ol")},
+        self.skill.add("leaf_area_index", {run: lai[run][vegetated] for run in SCORED_RUNS},
                        lai["truth"][vegetated],
-                       lai["spread"][vegetated] if "spread" in lai else None)
+                       {run: lai[f"{run}_spread"][vegetated] for run in spread_of})
         for name in self.fluxes:                # [mm d-1], the window ending at the analysis
             maps = columns[name]
-            self.skill.add(name, {run: maps[run] for run in ("da_f", "da", "ol")},
-                           maps["truth"], maps.get("spread"))
+            self.skill.add(name, {run: maps[run] for run in SCORED_RUNS}, maps["truth"],
+                           {run: maps[f"{run}_spread"] for run in spread_of})
         if not self.wells:
             return
         for group, wanted in (("assimilated", True), ("withheld", False)):
@@ -434,7 +434,7 @@ class LandTwin(CycleHooks):
                                        for rows, cols, mask in self.wells])
                   for run in ("da_f", "da", "ol", "truth")}
             if at["truth"].size:
-                self.skill.add(f"wells_{group}", {run: at[run] for run in ("da_f", "da", "ol")},
+                self.skill.add(f"wells_{group}", {run: at[run] for run in SCORED_RUNS},
                                at["truth"])
 
     def _parameter_errors(self, da: np.ndarray, ol: np.ndarray, truth: np.ndarray

@@ -513,7 +513,7 @@ class RichardsSolver:
 
         On success the head holds the new state and the water balance is updated; on failure
         the head is restored. Returns ``(converged, newton iterations, max |dh| [m])``, the largest
-        change over the cells unsaturated at the start or the end of the step.
+        head change as the controller counts it (:meth:`StepController.head_change`).
         """
         h0 = self.get_head()
         self._h0 = h0
@@ -525,11 +525,7 @@ class RichardsSolver:
             self.set_head(h0)
             return False, its, np.inf
         h1 = self.get_head()
-        # saturated at both ends: the head moves with the elastic storage only (a near-linear
-        # equation Newton solves in a few iterations), so it does not limit the step
-        unsaturated = np.minimum(h0, h1) < 0.0
-        max_dh = self.grid.max(float(np.max(np.abs(h1 - h0)[unsaturated]))
-                               if np.any(unsaturated) else 0.0)
+        max_dh = self.grid.max(self.controller.head_change(h0, h1))
         last = self._last_eval
         same = last is not None and np.array_equal(last[0], self.h.getArray(readonly=True))
         if self.grid.max(0.0 if same else 1.0) == 0.0:      # on every rank (evaluate is collective)
