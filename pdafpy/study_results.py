@@ -186,11 +186,11 @@ def plot_findings(study: StudySection, findings: Sequence[FindingResult], path: 
     ax.set_yticks(range(n))
     ax.set_yticklabels([(f.claim[:60] + ("..." if len(f.claim) > 60 else ""))
                         for f in reversed(findings)], fontsize=7)
-    ax.set_xlabel("change, 100 (left - right) / |right| [%]  (o twin median and range, "
-                  "x paper)")
+    ax.set_xlabel("change, 100 (left - right) / |right| [%]\n(o twin median and range, "
+                  "x paper)", fontsize=8)
     ax.set_title(f"{study.tag}: findings (green reproduced, red not)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
