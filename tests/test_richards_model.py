@@ -11,6 +11,7 @@ from petsc4py import PETSc  # noqa: E402
 from pdafpy.errors import ConfigError, ModelError  # noqa: E402
 from pdafpy.model import Model  # noqa: E402
 from models.richards.model import RichardsModel  # noqa: E402
+from models.richards.timestepping import StepController  # noqa: E402
 
 CONFIG = {
     "grid": {"nx": 6, "ny": 4, "dx_m": 10.0, "dy_m": 10.0,
@@ -144,6 +145,29 @@ def test_newton_out_of_iterations_at_the_rounding_floor_is_accepted_below_accept
     stats = m.solver.stats
     assert stats.stalled_accepted >= 1 and stats.rejected == 0
     assert abs(m.water_balance.relative_error) <= 1e-8
+
+
+def test_the_controller_is_told_the_iterations_to_the_floor_not_those_spent_there(monkeypatch):
+    # every solve runs its 60 iterations at the floor; counted, they shrank each step by 0.7
+    cfg = _unreachable_tolerance(retry="basic")
+    cfg["solver"]["petsc_options"]["snes_linesearch_type"] = "basic"
+    told = []
+    accept = StepController.accept
+
+    def recording(self, dt_taken, newton_its, max_dh):
+        told.append(newton_its)
+        accept(self, dt_taken, newton_its, max_dh)
+
+    monkeypatch.setattr(StepController, "accept", recording)
+    m = _model(cfg)
+    m.set_state(0, m.get_state())
+    m.set_top_flux(np.full((m.box.ny, m.box.nx), 5e-3 / 3600))
+    m.advance(0.0, 6 * 3600.0)
+    stats = m.solver.stats
+    assert stats.stalled_accepted == stats.steps == len(told)
+    assert stats.newton_its >= 60 * stats.steps          # the work done, all of it counted
+    assert max(told) < 10                                 # the controller saw the floor reached
+    assert m.solver.controller.dt > 3600.0 * 0.99 or stats.steps <= 12
 
 
 def test_a_failed_solve_is_retried_once_with_the_other_line_search_before_the_step_is_cut():

@@ -8,10 +8,12 @@ choice can be overridden from the command line, e.g. ``-richards_pc_type hypre``
 ``-richards_snes_rtol 1e-10``, ``-richards_snes_monitor``.
 
 A Newton solve whose line search stalls (SNES reason ``DIVERGED_LINE_SEARCH``) or that runs out
-of iterations (``DIVERGED_MAX_IT``) with a residual norm at or below ``accept_fnorm`` is accepted: near saturation the residual's rounding floor can
-lie above ``snes_atol``, and cutting the step there only makes the model crawl. The threshold is
-an option like the others (``-richards_accept_fnorm``, default ``1e-9``: the residual is in water
-content per cell, so this is a negligible mass error); ``0`` turns the acceptance off.
+of iterations (``DIVERGED_MAX_IT``) with a residual norm at or below ``accept_fnorm`` is
+accepted: near saturation the residual's rounding floor can lie above ``snes_atol``, and cutting
+the step there only makes the model crawl. The threshold is an option like the others
+(``-richards_accept_fnorm``, default ``1e-9``: the residual is in water content per cell, so
+this is a negligible mass error); ``0`` turns the acceptance off. The step controller is then
+told the iterations it took to reach ``accept_fnorm``, not those spent at the floor after it.
 
 A Newton solve that fails is tried once more, from the same start and with the same step, with
 the line search ``retry_linesearch`` (``-richards_retry_linesearch``, default ``basic``: the full
@@ -177,6 +179,7 @@ class RichardsSolver:
         self._residual_vec = da.createGlobalVec()
         self.snes.setFunction(self._form_function, self._residual_vec)
         self.snes.setJacobian(self._form_jacobian, self.J, self.J)
+        self.snes.setConvergenceHistory(reset=True)     # per solve: where |F| reached the floor
         self.desaturation_limit = desaturation_limit
         self.own_row_correction = True
         self._jac_diag: np.ndarray | None = None
@@ -502,11 +505,21 @@ class RichardsSolver:
                       "accepted", reason, self.snes.getFunctionNorm())
             self.stats.stalled_accepted += 1
             ok = True
+            its = self._iterations_to_floor(its)
         if ok:
             # a NaN that slipped through the norms (it should not) is a failure on all ranks
             ok = self.grid.max(0.0 if np.all(np.isfinite(self.h.getArray(readonly=True)))
                                else 1.0) == 0.0
         return ok, its, lits
+
+    def _iterations_to_floor(self, its: int) -> int:
+        """The Newton iterations a solve accepted at the rounding floor took to reach
+        ``accept_fnorm`` (``its`` if the history does not say). The iterations spent there after
+        it say nothing about the step's size: counted, they shrank every step by the controller's
+        ``shrink`` until a quiet saturated column crawled at ``dt_min``."""
+        norms, _ = self.snes.getConvergenceHistory()
+        below = np.flatnonzero(np.asarray(norms) <= self.accept_fnorm)
+        return int(below[0]) if below.size else its
 
     def step(self, dt: float) -> tuple[bool, int, float]:
         """Try one backward-Euler step of ``dt`` [s] from the current state.
