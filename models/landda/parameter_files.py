@@ -41,8 +41,8 @@ from pdafpy.segments import write_failure
 
 from ..coupled import PARAMETER_FIELDS
 
-__all__ = ["write_grid_axes", "write_parameters", "read_parameters", "parameters_in", "export_parameters",
-           "check_parameter_setup", "layer_mask"]
+__all__ = ["write_grid_axes", "open_land_file", "write_parameters", "read_parameters",
+           "parameters_in", "export_parameters", "check_parameter_setup", "layer_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,25 @@ def write_parameters(path: Path | str, comm: Any, boxes: Sequence[Any], grid: Gr
     log.info("estimated parameters %s of %d members written to %s", ", ".join(fields), n, path)
 
 
-def _open(path: Path) -> Any:
+def open_land_file(path: Path, what: str) -> Any:
+    """A NetCDF file the land twin reads back (``what`` names it in the error: "the parameters
+    file", "the spin-up file (spinup.file)"), open for reading.
+
+    Raises
+    ------
+    InputFileError
+        One line naming the file: a folder, no such file, or not NetCDF.
+    """
     import netCDF4
 
     if not path.is_file():
-        raise InputFileError(f"{path}: cannot read the parameters file: "
+        raise InputFileError(f"{path}: cannot read {what}: "
                              f"{'it is a folder' if path.is_dir() else 'no such file'}")
     try:
         return netCDF4.Dataset(path, "r")
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read the parameters file: not NetCDF ("
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc})"
-                             ) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise InputFileError(f"{path}: cannot read {what}: not NetCDF ({first})") from None
 
 
 def parameters_in(path: Path | str) -> tuple[list[str], int]:
@@ -165,7 +172,7 @@ def parameters_in(path: Path | str) -> tuple[list[str], int]:
     :data:`models.coupled.PARAMETER_FIELDS`) and its member count (one-line
     :class:`InputFileError` for a missing file, not NetCDF or without ``member``)."""
     path = Path(path)
-    with _open(path) as ds:
+    with open_land_file(path, "the parameters file") as ds:
         if "member" not in ds.dimensions:
             raise InputFileError(f"{path}: no dimension 'member'; not a parameters file "
                                  "written by [parameter_export]")
@@ -203,7 +210,7 @@ def read_parameters(path: Path | str, grid: Grid, fields: Sequence[str] | None =
     """
     path = Path(path)
     nz = grid.z.size
-    with _open(path) as ds:
+    with open_land_file(path, "the parameters file") as ds:
         ds.set_auto_mask(False)
         for name, coords in (("x", grid.x), ("y", grid.y), ("z", grid.z)):
             if name not in ds.variables or ds[name].shape != coords.shape or not np.allclose(

@@ -42,12 +42,15 @@ from pdafpy.model import FieldSpec, Grid
 from pdafpy.output import gather_blocks
 from pdafpy.segments import write_failure
 
-from .parameter_files import write_grid_axes
+from .parameter_files import open_land_file, write_grid_axes
 
 __all__ = ["SpinupFileInfo", "write_spinup", "read_spinup_info", "check_spinup_file",
            "read_states", "configuration_json"]
 
 log = logging.getLogger(__name__)
+
+#: How the read errors name the file.
+SPINUP_FILE = "the spin-up file (spinup.file)"
 
 #: Configuration keys named in a refusal at most.
 MAX_DIFFERENCES = 4
@@ -194,20 +197,6 @@ def _header(ds: Any, grid: Grid, keys: np.ndarray, history: np.ndarray,
     storage.long_name = "total column water storage (soil water, canopy water, snow) at the end"
 
 
-def _open(path: Path) -> Any:
-    import netCDF4
-
-    if not path.is_file():
-        raise InputFileError(f"{path}: cannot read the spin-up file (spinup.file): "
-                             f"{'it is a folder' if path.is_dir() else 'no such file'}")
-    try:
-        return netCDF4.Dataset(path, "r")
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise InputFileError(f"{path}: cannot read the spin-up file (spinup.file): not NetCDF "
-                             f"({first})") from None
-
-
 def read_spinup_info(path: Path | str) -> SpinupFileInfo:
     """The attributes, run keys and storage history of a spin-up file.
 
@@ -217,7 +206,7 @@ def read_spinup_info(path: Path | str) -> SpinupFileInfo:
         One line: missing, not NetCDF, or not a spin-up file pdafpy wrote.
     """
     path = Path(path)
-    with _open(path) as ds:
+    with open_land_file(path, SPINUP_FILE) as ds:
         ds.set_auto_mask(False)
         needed = ("run", "storage_change_mm")
         missing = [v for v in needed if v not in ds.variables]
@@ -291,7 +280,7 @@ def check_spinup_file(path: Path | str, grid: Grid, keys: Sequence[int],
     """
     info = read_spinup_info(path)
     path = info.path
-    with _open(path) as ds:
+    with open_land_file(path, SPINUP_FILE) as ds:
         ds.set_auto_mask(False)
         for name, coords in (("x", grid.x), ("y", grid.y), ("z", grid.z)):
             if name not in ds.variables or ds[name].shape != coords.shape or not np.allclose(
@@ -350,7 +339,7 @@ def read_states(path: Path | str, keys: Sequence[int], fields: Sequence[FieldSpe
         When a row holds non-finite values (naming the field and key).
     """
     path = Path(path)
-    with _open(path) as ds:
+    with open_land_file(path, SPINUP_FILE) as ds:
         ds.set_auto_mask(False)
         rows = {int(k): i for i, k in enumerate(np.asarray(ds["run"][:]))}
         # netCDF4 reads increasing indices: each row once, then in the order asked
