@@ -7,12 +7,12 @@ stand-alone land model."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pdafpy.groups import RunGroups
+from land_runs import netcdf_variables, same_variables
 
 #: 3 x 2 columns of 5 layers to 2 m over a freely draining bottom, a wet start (water table at
 #: 1 m) that drains over the cycles, two members: the spin-up converges in a few 1-day cycles.
@@ -49,16 +49,6 @@ def _text(mode: str = "twin", spinup: str = "max_cycles = 10", model: str = "cou
                          checkpoint_every=checkpoint_every)
 
 
-def _variables(path: Path) -> dict[str, np.ndarray]:
-    netCDF4 = pytest.importorskip("netCDF4")
-    with netCDF4.Dataset(path) as ds:
-        return {k: np.asarray(ds[k][:]) for k in ds.variables}
-
-
-def _same(a: dict, b: dict) -> bool:
-    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
-
-
 def _skill(summary: dict) -> dict:
     """The summary without its timings."""
     return {k: v for k, v in summary.items()
@@ -83,7 +73,7 @@ def test_the_spin_up_converges_with_a_decreasing_storage_change(spun):
     status, summary = runs["spun"]
     assert status == 0
     entry = summary["spinup"]
-    f = _variables(folder / "spun" / "spinup.nc")
+    f = netcdf_variables(folder / "spun" / "spinup.nc")
     history = f["storage_change_mm"]                       # (cycle, run)
     assert entry["converged"] is True
     assert entry["cycles"] == history.shape[0] > 2
@@ -109,7 +99,7 @@ def test_the_experiment_starts_from_the_written_states(spun):
     cfg, tables = load(folder / "spun.toml")
     groups = RunGroups.for_mode("twin", 2)
     model = LandDAModel.create(MPI.COMM_SELF, model_config(cfg, tables, groups.keys()))
-    f = _variables(folder / "spun" / "spinup.nc")
+    f = netcdf_variables(folder / "spun" / "spinup.nc")
     fields = f["pressure_head"].shape[1:]
     row = {name: f[name][2].reshape((-1,) + fields[-2:])
            for name in ("pressure_head", "canopy_water", "swe", "leaf_biomass",
@@ -117,7 +107,7 @@ def test_the_experiment_starts_from_the_written_states(spun):
     truth = groups.runs("truth")[0]
     model.set_state(truth, row)
     model.advance(0.0, 12 * 3600.0)
-    record = _variables(folder / "spun" / "truth.00000.nc")
+    record = netcdf_variables(folder / "spun" / "truth.00000.nc")
     assert record["time"][0] == 12 * 3600.0
     assert np.array_equal(model.get_state()["pressure_head"], record["pressure_head_mean"][0])
     # ... and not from the unspun state the spin-up started with
@@ -133,8 +123,8 @@ def test_a_hot_start_gives_the_run_that_spun_up(spun):
     assert hot["spinup"]["file"] == str(folder / "spun" / "spinup.nc")
     assert not (folder / "hot" / "spinup.nc").exists()      # read, not written again
     for name in ("assimilation", "open_loop", "truth"):
-        assert _same(_variables(folder / "spun" / f"{name}.00000.nc"),
-                     _variables(folder / "hot" / f"{name}.00000.nc")), name
+        assert same_variables(netcdf_variables(folder / "spun" / f"{name}.00000.nc"),
+                     netcdf_variables(folder / "hot" / f"{name}.00000.nc")), name
 
 
 @pytest.mark.parametrize("change, message", [
@@ -196,7 +186,7 @@ def test_a_spin_up_that_does_not_converge_stops_the_run_or_warns(tmp_path, capsy
     assert status == 1
     assert "spinup: not converged after max_cycles = 2 cycles" in err
     assert not (tmp_path / "strict" / "truth.00000.nc").exists()   # before the experiment
-    assert _variables(tmp_path / "strict" / "spinup.nc")["storage_change_mm"].shape[0] == 2
+    assert netcdf_variables(tmp_path / "strict" / "spinup.nc")["storage_change_mm"].shape[0] == 2
     status, summary = run_config(tmp_path, "lenient",
                                  _text(spinup="max_cycles = 2\nrequire_convergence = false"))
     assert status == 0
@@ -219,11 +209,11 @@ def test_one_and_two_model_tasks_spin_up_the_same_states(spun, tmp_path):
     folder, _ = spun
     proc = run_pdafpy([folder / "spun.toml", "--out", tmp_path / "two", "--tasks", "2", "-q"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _same(_variables(folder / "spun" / "spinup.nc"),
-                 _variables(tmp_path / "two" / "spinup.nc"))
+    assert same_variables(netcdf_variables(folder / "spun" / "spinup.nc"),
+                 netcdf_variables(tmp_path / "two" / "spinup.nc"))
     for name in ("assimilation", "open_loop", "truth"):
-        assert _same(_variables(folder / "spun" / f"{name}.00000.nc"),
-                     _variables(tmp_path / "two" / f"{name}.00000.nc")), name
+        assert same_variables(netcdf_variables(folder / "spun" / f"{name}.00000.nc"),
+                     netcdf_variables(tmp_path / "two" / f"{name}.00000.nc")), name
 
 
 def test_a_restart_keeps_the_spin_up_in_the_summary(spun, tmp_path):
@@ -250,7 +240,7 @@ def test_the_stand_alone_land_model_spins_up(tmp_path):
 
     status, summary = run_config(tmp_path, "land", _text("free", model="land"))
     assert status == 0 and summary["spinup"]["converged"] is True
-    f = _variables(tmp_path / "land" / "spinup.nc")
+    f = netcdf_variables(tmp_path / "land" / "spinup.nc")
     assert f["run"].tolist() == [0, 1]                        # a free run's members
     assert np.all(f["storage_change_mm"][-1] < TOLERANCE_MM)
 

@@ -12,7 +12,6 @@ a linearised AR(1) coefficient or a missing sd per layer fails them.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from models.landda.state_perturbations import (StateNoise, check_state_perturbat
                                                head_after_water_content_increment,
                                                leaf_biomass_after_lai_increment, state_section)
 from pdafpy.errors import ConfigError
+from land_runs import netcdf_variables, same_variables
 
 #: HEY's state cross-correlation: four soil layers, then LAI (studies.md section 3.2).
 HEY_CORRELATION = [[1.00, 0.60, 0.40, 0.20, 0.08],
@@ -261,16 +261,6 @@ def _text(mode: str, extra: str = "", days: float = 1.0) -> str:
         + extra
 
 
-def _variables(path: Path) -> dict[str, np.ndarray]:
-    netCDF4 = pytest.importorskip("netCDF4")
-    with netCDF4.Dataset(path) as ds:
-        return {k: np.asarray(ds[k][:]) for k in ds.variables}
-
-
-def _same(a: dict, b: dict) -> bool:
-    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
-
-
 @pytest.fixture(scope="module")
 def twin_runs(tmp_path_factory):
     pytest.importorskip("petsc4py")
@@ -285,15 +275,15 @@ def twin_runs(tmp_path_factory):
 def test_the_members_and_open_loop_are_perturbed_and_the_truth_is_not(twin_runs):
     folder, runs = twin_runs
     assert all(status == 0 for status, _ in runs.values())
-    plain, state = (_variables(folder / n / "truth.00000.nc") for n in ("plain", "state"))
-    assert _same(plain, state)                                   # the twin's truth
-    assert _same(plain, _variables(folder / "truth" / "truth.00000.nc"))   # a truth pass's
+    plain, state = (netcdf_variables(folder / n / "truth.00000.nc") for n in ("plain", "state"))
+    assert same_variables(plain, state)                                   # the twin's truth
+    assert same_variables(plain, netcdf_variables(folder / "truth" / "truth.00000.nc"))   # a truth pass's
     for group in ("open_loop", "assimilation"):
-        a, b = (_variables(folder / n / f"{group}.00000.nc") for n in ("plain", "state"))
+        a, b = (netcdf_variables(folder / n / f"{group}.00000.nc") for n in ("plain", "state"))
         for name in ("water_content", "leaf_area_index"):
             assert not np.array_equal(a[name], b[name]), (group, name)
-    ol_plain = _variables(folder / "plain" / "open_loop.00000.nc")["water_content_spread"]
-    ol_state = _variables(folder / "state" / "open_loop.00000.nc")["water_content_spread"]
+    ol_plain = netcdf_variables(folder / "plain" / "open_loop.00000.nc")["water_content_spread"]
+    ol_state = netcdf_variables(folder / "state" / "open_loop.00000.nc")["water_content_spread"]
     assert np.mean(ol_state[:, 0]) > np.mean(ol_plain[:, 0])    # top layer: more spread
 
 
@@ -308,11 +298,11 @@ def test_one_and_two_model_tasks_give_the_same_perturbed_members(tmp_path):
     (tmp_path / "two.toml").write_text(text)
     proc = run_pdafpy([tmp_path / "two.toml", "--out", tmp_path / "two", "--tasks", "2", "-q"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    one, two = (_variables(tmp_path / n / "open_loop.00000.nc") for n in ("one", "two"))
-    assert _same(one, two)
+    one, two = (netcdf_variables(tmp_path / n / "open_loop.00000.nc") for n in ("one", "two"))
+    assert same_variables(one, two)
     status, _ = run_config(tmp_path, "none", _text("free", days=0.5))
     assert not np.array_equal(one["water_content"],
-                              _variables(tmp_path / "none" / "open_loop.00000.nc")[
+                              netcdf_variables(tmp_path / "none" / "open_loop.00000.nc")[
                                   "water_content"])
 
 
@@ -330,8 +320,8 @@ def test_a_run_extended_from_its_checkpoint_continues_the_ar1_process(tmp_path):
     assert main([str(whole), "--out", str(tmp_path / "ext"), "--restart",
                  str(tmp_path / "ext" / "checkpoint.h5"), "-q"]) == 0
     for segment in ("open_loop.00000.nc", "open_loop.00001.nc"):
-        assert _same(_variables(tmp_path / "whole" / segment),
-                     _variables(tmp_path / "ext" / segment)), segment
+        assert same_variables(netcdf_variables(tmp_path / "whole" / segment),
+                     netcdf_variables(tmp_path / "ext" / segment)), segment
 
 
 # ------------------------------------------------------------------ configuration
