@@ -432,7 +432,7 @@ class LandTwin(CycleHooks):
         for group, wanted in (("assimilated", True), ("withheld", False)):
             at = {run: np.concatenate([wtd[run][rows[mask == wanted], cols[mask == wanted]]
                                        for rows, cols, mask in self.wells])
-                  for run in ("da_f", "da", "ol", "truth")}
+                  for run in (*SCORED_RUNS, "truth")}
             if at["truth"].size:
                 self.skill.add(f"wells_{group}", {run: at[run] for run in SCORED_RUNS},
                                at["truth"])
