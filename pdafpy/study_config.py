@@ -69,6 +69,8 @@ STAGES = {"analysis": "assimilation", "forecast": "assimilation_forecast",
           "open_loop": "open_loop", "free_forecast": "assimilation",
           "free_forecast_open_loop": "open_loop"}
 RELATIONS = ("<", ">", "~")
+#: What a finding is: only a mechanism counts (see :class:`StudyFinding`).
+FINDING_KINDS = ("mechanism", "construction", "twin_only")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -152,8 +154,9 @@ class StudyFinding:
 
     claim: str = option("", "the finding, in words, with the paper's figure")
     kind: str = option("mechanism", "'mechanism': it must come from the assimilation; "
-                       "'construction': it holds by the twin's design (reported, does not count)",
-                       choices=("mechanism", "construction"))
+                       "'construction': it holds by the twin's design; 'twin_only': the paper "
+                       "does not measure it (both reported, neither counts)",
+                       choices=FINDING_KINDS)
     left: str = option("", "RUN STAGE VARIABLE METRIC")
     relation: str = option("<", "left < right, left > right, or left ~ right (within "
                            "tolerance_percent of right)", choices=RELATIONS)

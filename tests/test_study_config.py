@@ -10,7 +10,7 @@ import pytest
 from pdafpy.errors import ConfigError
 from pdafpy.study_config import (Quantity, layer_tables, preflight_tables, read_study,
                                  run_tables, truth_tables)
-from pdafpy.study_results import judge_findings, table_rows, value_of
+from pdafpy.study_results import judge_findings, results_json, table_rows, value_of
 
 STUDY = """
 [ensemble]
@@ -199,6 +199,20 @@ def test_findings_are_judged_on_the_median_over_the_seeds(tmp_path):
     assert cells["A"]["median"] == pytest.approx(0.04) and cells["A"]["max"] == 0.06
     assert cells["B"]["median"] == pytest.approx(0.03)        # B's forecast column
 
+
+
+@pytest.mark.parametrize("kind", ["construction", "twin_only"])
+def test_only_mechanism_findings_count(tmp_path, kind):
+    text = STUDY.replace('claim = "B unchanged"', f'claim = "B unchanged"\nkind = "{kind}"')
+    study, _ = read_study(_write(tmp_path, text=text))
+    seeds = [1]
+    summaries = {"A": {1: _summary(0.02, 0.05, 0.03, [0.1])},
+                 "B": {1: _summary(0.02, 0.05, 0.03, [0.1])}}
+    findings = judge_findings(study, summaries, seeds)
+    assert [f.kind for f in findings] == ["mechanism", kind]
+    assert all(f.reproduced is True for f in findings)
+    result = results_json(study, table_rows(study, summaries, seeds), findings, seeds, {})
+    assert result["mechanism_findings"] == 1 and result["mechanism_findings_reproduced"] == 1
 
 def test_the_slurm_job_set_has_a_truth_array_a_run_array_and_the_table(tmp_path):
     from pdafpy.slurm import main as slurm_main
