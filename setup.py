@@ -55,6 +55,7 @@ setup(
         "pdafpy.calibrate": [
             "bias = pdafpy.obs.calibration:main",
             "vod = models.landda.vod_calibration:main",
+            "sekf = models.landda.sekf_calibration:main",
         ],
         "pdafpy.report": [
             "coupled = models.landda.report:write_report",
