@@ -296,7 +296,10 @@ def _search(candidates: ObservationSet, domain_coords: np.ndarray,
         doms.append(pairs.domain_of_pair())
         pos.append(of_type[pairs.obs])
         wts.append(pairs.weight)
-    if doms:
+    if len(doms) == 1:
+        # one type: pairs come sorted by (domain, observation) and of_type ascends
+        dom, position, weight = doms[0], pos[0], wts[0]
+    elif doms:
         dom = np.concatenate(doms)
         position = np.concatenate(pos)
         weight = np.concatenate(wts)
@@ -305,6 +308,9 @@ def _search(candidates: ObservationSet, domain_coords: np.ndarray,
     else:
         dom = position = np.zeros(0, dtype=np.int64)
         weight = np.zeros(0)
-    used, index = np.unique(position, return_inverse=True)
+    # np.unique(position, return_inverse=True) without sorting: candidates are 0..size-1
+    present = np.bincount(position, minlength=candidates.size) > 0
+    used = np.flatnonzero(present)
+    index = (np.cumsum(present) - 1)[position]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(dom, minlength=n_domains))])
     return used, indptr.astype(np.int64), index.astype(np.int64), weight

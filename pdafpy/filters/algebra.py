@@ -18,12 +18,24 @@ forgetting factor, ``a = rho (N-1)``.
   ``Yt = R^-1/2 Y'`` and ``Yt Yt^T = V diag(lam) V^T``, both filters' analyses equal
   ``mean^a = mean + X' Yt^T V diag(1/(a+lam)) V^T R^-1/2 d`` and
   ``X'^a = [X'/sqrt(rho) + sqrt(N-1) X' Yt^T V diag(f(lam)) V^T Yt] Q``, with
-  ``f(lam) = ((a+lam)^-1/2 - a^-1/2)/lam`` written without cancellation. This is the same
-  symmetric square root, computed from an m x m instead of an N x N eigenproblem.
+  ``f(lam) = ((a+lam)^-1/2 - a^-1/2)/lam = -1/(sqrt(a) sqrt(a+lam) (sqrt(a) + sqrt(a+lam)))``.
+  This is the same symmetric square root, computed from an m x m instead of an N x N problem
+  (zero eigenvalues of a rank-deficient ``Yt Yt^T``, e.g. from observations of weight 0, add
+  nothing: their directions are not in the range of ``Yt^T``).
 
 ``A^(1/2)`` is always the symmetric square root (PDAF's ``type_sqrt = 0``). ``Q`` is the identity
 for deterministic transforms, or a random mean-preserving orthogonal matrix (see
 :func:`random_rotation`).
+
+Local domains do not use an eigendecomposition: with ``Ahat = I + Yt Yt^T / a`` (eigenvalues in
+``[1, 1 + ||Yt Yt^T||_F / a]``) and ``H = Ahat^(-1/2)`` from a Newton-Schulz iteration
+(:mod:`pdafpy.filters.newton_schulz`), ``V diag(1/(a+lam)) V^T = H^2 / a`` and
+``V diag(f(lam)) V^T = -a^(-3/2) (I + H)^-1 H^2``, where ``I + H`` has eigenvalues in
+``[1 + (1 + ||Yt Yt^T||_F / a)^(-1/2), 2]`` (its inverse takes three or four Newton-Schulz
+steps). In ensemble space ``A^(1/2) = H / sqrt(a)`` and ``A = H^2 / a`` with
+``Ahat = A^-1 / a``. Both iterate each matrix to round-off (not to a looser tolerance), so the
+results equal the eigendecomposition's to round-off. The global filters keep ``eigh`` (one
+matrix per analysis).
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from .newton_schulz import diagonal, inverse_apply, inverse_sqrt
+from .workspace import Workspace
 
 __all__ = ["omega", "estkf_transform", "etkf_transform", "observation_space_update",
            "ensemble_space_inputs", "symmetric_inverse_sqrt"]
@@ -52,19 +66,35 @@ def omega(n_members: int) -> np.ndarray:
     return om
 
 
-def symmetric_inverse_sqrt(ainv: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def symmetric_inverse_sqrt(ainv: np.ndarray, rhs: np.ndarray, lower: float | None = None,
+                           work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``A^(1/2)`` (symmetric) and ``A rhs`` from a batch of symmetric positive definite ``A^-1``.
 
     Parameters
     ----------
     ainv : (B, k, k) ndarray
     rhs : (B, k) ndarray
+    lower : float, optional
+        A lower bound (> 0) of the eigenvalues of ``A^-1`` (``a = rho (N-1)``): the Newton-Schulz
+        iteration of :func:`~pdafpy.filters.newton_schulz.inverse_sqrt` on ``A^-1 / lower``.
+        None: one eigendecomposition per matrix (the global filters).
+    work : Workspace, optional
+        Scratch memory of the Newton-Schulz iteration.
 
     Returns
     -------
     sqrt_a : (B, k, k) ndarray
     solution : (B, k) ndarray
     """
+    if lower is not None:
+        work = Workspace() if work is None else work
+        ahat = np.multiply(ainv, 1.0 / lower, out=work.array("ahat", ainv.shape))
+        diagonal(ahat)[...] -= 1.0
+        upper = 1.0 + np.sqrt(np.einsum("bij,bij->b", ahat, ahat))  # >= largest eigenvalue
+        diagonal(ahat)[...] += 1.0
+        h = inverse_sqrt(ahat, upper, work)                           # (A^-1 / lower)^(-1/2)
+        solution = (h @ (h @ rhs[:, :, None]))[:, :, 0] / lower
+        return h / np.sqrt(lower), solution
     s, u = np.linalg.eigh(ainv)
     solution = np.einsum("bij,bj->bi", u, np.einsum("bji,bj->bi", u, rhs) / s)
     sqrt_a = (u / np.sqrt(s)[:, None, :]) @ np.swapaxes(u, 1, 2)
@@ -72,7 +102,8 @@ def symmetric_inverse_sqrt(ainv: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarra
 
 
 def estkf_transform(ainv: np.ndarray, rihld: np.ndarray, om: np.ndarray,
-                    omega_r_t: np.ndarray) -> np.ndarray:
+                    omega_r_t: np.ndarray, lower: float | None = None,
+                    work: Workspace | None = None) -> np.ndarray:
     """ESTKF weight matrices ``W`` from ``A^-1`` and ``(HL)^T R^-1 d``.
 
     Parameters
@@ -85,6 +116,10 @@ def estkf_transform(ainv: np.ndarray, rihld: np.ndarray, om: np.ndarray,
         The deterministic ``Omega``.
     omega_r_t : (N-1, N) ndarray
         Transpose of the ``Omega`` used on the right (``om.T``, or a random one).
+    lower : float, optional
+        ``a``: solve by Newton-Schulz iteration (see :func:`symmetric_inverse_sqrt`).
+    work : Workspace, optional
+        Its scratch memory.
 
     Returns
     -------
@@ -92,12 +127,13 @@ def estkf_transform(ainv: np.ndarray, rihld: np.ndarray, om: np.ndarray,
         ``W`` such that ``X^a = mean 1^T + X' W``.
     """
     rank = om.shape[1]
-    c, w = symmetric_inverse_sqrt(ainv, rihld)
+    c, w = symmetric_inverse_sqrt(ainv, rihld, lower, work)
     t = np.sqrt(rank) * (c @ omega_r_t) + w[:, :, None]
     return om @ t
 
 
-def etkf_transform(ainv: np.ndarray, riyd: np.ndarray, rotation: np.ndarray | None) -> np.ndarray:
+def etkf_transform(ainv: np.ndarray, riyd: np.ndarray, rotation: np.ndarray | None,
+                   lower: float | None = None, work: Workspace | None = None) -> np.ndarray:
     """ETKF weight matrices ``W`` from ``A^-1`` and ``Y'^T R^-1 d``.
 
     Parameters
@@ -106,13 +142,17 @@ def etkf_transform(ainv: np.ndarray, riyd: np.ndarray, rotation: np.ndarray | No
     riyd : (B, N) ndarray
     rotation : (N, N) ndarray or None
         Random mean-preserving orthogonal matrix ``Q`` (None: identity).
+    lower : float, optional
+        ``a``: solve by Newton-Schulz iteration (see :func:`symmetric_inverse_sqrt`).
+    work : Workspace, optional
+        Its scratch memory.
 
     Returns
     -------
     (B, N, N) ndarray
     """
     n = ainv.shape[-1]
-    sqrt_a, w = symmetric_inverse_sqrt(ainv, riyd)
+    sqrt_a, w = symmetric_inverse_sqrt(ainv, riyd, lower, work)
     if rotation is not None:
         sqrt_a = sqrt_a @ rotation
     return np.sqrt(n - 1) * sqrt_a + w[:, :, None]
@@ -144,8 +184,8 @@ def ensemble_space_inputs(y_anom: np.ndarray, innovation: np.ndarray, rinv: np.n
 
 
 def observation_space_update(x_anom: np.ndarray, y_anom: np.ndarray, innovation: np.ndarray,
-                             rinv: np.ndarray, forget: float, rotation: np.ndarray | None
-                             ) -> tuple[np.ndarray, np.ndarray]:
+                             rinv: np.ndarray, forget: float, rotation: np.ndarray | None,
+                             work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean increment and analysis anomalies of the ESTKF/ETKF, solved in observation space.
 
     Parameters
@@ -161,27 +201,44 @@ def observation_space_update(x_anom: np.ndarray, y_anom: np.ndarray, innovation:
         Forgetting factor rho.
     rotation : (N, N) ndarray or None
         Random mean-preserving orthogonal matrix applied to the anomalies.
+    work : Workspace, optional
+        Scratch memory, reused by the next call: the returned anomalies are a workspace array.
 
     Returns
     -------
     increment : (B, n) ndarray
     anomalies : (B, n, N) ndarray
     """
-    n_members = x_anom.shape[-1]
+    work = Workspace() if work is None else work
+    b, n, n_members = x_anom.shape
+    m = y_anom.shape[1]
     a = forget * (n_members - 1)
-    scale = np.sqrt(rinv)
-    yt = y_anom * scale[:, :, None]
-    dt = innovation * scale
-    lam, v = np.linalg.eigh(yt @ np.swapaxes(yt, 1, 2))
-    lam = np.maximum(lam, 0.0)                      # round-off below zero on rank-deficient S
-    root_a = np.sqrt(a)
-    root_al = np.sqrt(a + lam)
-    f = -1.0 / (root_a * root_al * (root_a + root_al))
-    pv = (x_anom @ np.swapaxes(yt, 1, 2)) @ v        # X' Yt^T V          (B, n, m)
-    vtd = np.einsum("bmk,bm->bk", v, dt) / (a + lam)
-    increment = np.einsum("bnk,bk->bn", pv, vtd)
-    anomalies = x_anom / np.sqrt(forget) + np.sqrt(n_members - 1) * (
-        ((pv * f[:, None, :]) @ np.swapaxes(v, 1, 2)) @ yt)
+    anomalies = np.multiply(x_anom, 1.0 / np.sqrt(forget),
+                            out=work.array("anomalies", x_anom.shape))
+    if m == 0:
+        increment = np.zeros((b, n))
+    else:
+        scale = np.sqrt(rinv)
+        y_t = work.array("y_t", (b, n_members, m))                    # Yt^T = Y'^T R^-1/2
+        np.multiply(np.swapaxes(y_anom, 1, 2), scale[:, None, :], out=y_t)
+        ahat = np.matmul(y_anom, y_t, out=work.array("ahat", (b, m, m)))
+        ahat *= scale[:, :, None] / a                                 # Yt Yt^T / a
+        upper = 1.0 + np.sqrt(np.einsum("bij,bij->b", ahat, ahat))    # >= its largest eigenvalue
+        diagonal(ahat)[...] += 1.0
+        h = inverse_sqrt(ahat, upper, work)                           # H = Ahat^(-1/2)
+        pv = np.matmul(x_anom, y_t, out=work.array("pv", (b, n, m)))  # X' Yt^T
+        vec = work.array("vec", (b, m, n + 1))                        # [Yt X'^T, Yt d]
+        np.copyto(vec[:, :, :n], np.swapaxes(pv, 1, 2))
+        np.multiply(innovation, scale, out=vec[:, :, n])
+        h2 = np.matmul(h, h, out=work.array("h2", (b, m, m)))         # Ahat^-1 = a A^-1
+        vec = np.matmul(h2, vec, out=work.array("vec_tmp", vec.shape))
+        increment = np.einsum("bnk,bk->bn", pv, vec[:, :, n]) / a
+        fw = inverse_apply(h, h2, vec, 1.0 + 1.0 / np.sqrt(upper), 2.0,
+                           work)[:, :, :n]                            # -a^(3/2) F Yt X'^T
+        np.multiply(np.swapaxes(fw, 1, 2), scale[:, None, :], out=pv)
+        corr = np.matmul(pv, y_anom, out=work.array("corr", x_anom.shape))
+        corr *= np.sqrt(n_members - 1) * a ** -1.5
+        anomalies -= corr
     if rotation is not None:
-        anomalies = anomalies @ rotation
+        anomalies = np.matmul(anomalies, rotation, out=work.array("rotated", anomalies.shape))
     return increment, anomalies

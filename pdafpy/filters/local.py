@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .workspace import Workspace
+
 if TYPE_CHECKING:
     from ..halo import LocalObservations
     from ..localize import VerticalLocalization
@@ -49,6 +51,9 @@ class LocalBatch:
         Analysis counter.
     forget : float
         Forgetting factor of this analysis.
+    work : Workspace or None
+        Scratch memory shared by all batches of the analysis (``x_anom`` and ``y_anom`` live in
+        it): a filter must be done with a batch's arrays before the next batch.
     """
 
     x_anom: np.ndarray
@@ -58,6 +63,7 @@ class LocalBatch:
     perturbation: np.ndarray | None
     cycle: int
     forget: float
+    work: Workspace | None = None
 
 
 def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.ndarray,
@@ -92,19 +98,27 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
     y_anom_all = (obs.hx - hxbar).T                       # (m_total, N)
     innovation_all = obs.value - hxbar
     rinv_all = 1.0 / obs.variance
+    n_members = ens.shape[0]
     batches = list(domain_batches(local_obs, chunk_size))
+    work = Workspace()
     for state_index, rinv in vertical_sub_domains(domain_state_index, rinv_all, obs.vertical_range,
                                                   vertical, element_depth):
         for domains, obs_idx, pair in batches:
             idx = state_index[domains]                           # (B, n)
-            x = np.moveaxis(ens[:, idx], 0, -1)                  # (B, n, N)
+            b, n = idx.shape
+            x = np.moveaxis(np.take(ens, idx, axis=1, out=work.array("ens", (n_members, b, n))),
+                            0, -1)                               # (B, n, N)
             mean = x.mean(axis=-1)
-            batch = LocalBatch(x - mean[..., None], y_anom_all[obs_idx], innovation_all[obs_idx],
+            x_anom = np.subtract(x, mean[..., None], out=work.array("x_anom", (b, n, n_members)))
+            y_anom = np.take(y_anom_all, obs_idx, axis=0,
+                             out=work.array("y_anom", obs_idx.shape + (n_members,)))
+            batch = LocalBatch(x_anom, y_anom, innovation_all[obs_idx],
                                rinv[obs_idx] * local_obs.weight[pair],
                                None if perturbations is None else perturbations[obs_idx],
-                               cycle, forget)
+                               cycle, forget, work)
             increment, anomalies = filt.update_local_domains(batch)
-            ens[:, idx] = np.moveaxis(mean[..., None] + increment[..., None] + anomalies, -1, 0)
+            mean += increment
+            ens[:, idx] = np.moveaxis(anomalies + mean[..., None], -1, 0)
 
 
 def depth_groups(element_depth: np.ndarray) -> list[tuple[float, np.ndarray]]:

@@ -27,6 +27,7 @@ from .algebra import (ensemble_space_inputs, estkf_transform, etkf_transform,
                       observation_space_update, omega)
 from .inputs import AnalysisInputs
 from .local import LocalBatch, batched_local_analysis
+from .workspace import Workspace
 
 __all__ = ["FilterOptions", "ESTKF", "ETKF", "LESTKF", "LETKF"]
 
@@ -54,14 +55,15 @@ class FilterOptions:
         local observations than N-1 and in ensemble space otherwise; ``"ensemble"`` or
         ``"observation"`` force one. All give the same analysis to round-off.
     chunk_size : int
-        Local domains analysed per batch (bounds memory: about ``chunk_size * N * N * 8`` bytes).
+        Local domains analysed per batch (bounds memory: about ``chunk_size * N * N * 8`` bytes
+        per scratch array; 512 keeps a batch's arrays in the processor's caches).
     """
 
     forget: float = 1.0
     type_trans: int = 0
     seed: int = 0
     solver: str = "auto"
-    chunk_size: int = 4096
+    chunk_size: int = 512
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.forget) and self.forget > 0):
@@ -93,7 +95,9 @@ class _SquareRootFilter:
         raise NotImplementedError
 
     def _transform(self, ainv: np.ndarray, rhs: np.ndarray, n_members: int,
-                   cycle: int) -> np.ndarray:
+                   cycle: int, lower: float | None = None,
+                   work: Workspace | None = None) -> np.ndarray:
+        """``W`` from ``A^-1``; ``lower`` (``a``): Newton-Schulz instead of ``eigh``."""
         raise NotImplementedError
 
     def _rotation(self, n_members: int, cycle: int) -> np.ndarray | None:
@@ -103,7 +107,8 @@ class _SquareRootFilter:
     # -- shared ------------------------------------------------------------------------------------
     def _weights_ensemble_space(self, y_anom: np.ndarray, innovation: np.ndarray,
                                 rinv: np.ndarray, n_members: int, cycle: int, forget: float,
-                                comm: Any = None) -> np.ndarray:
+                                comm: Any = None, iterative: bool = False,
+                                work: Workspace | None = None) -> np.ndarray:
         a = forget * (n_members - 1)
         ainv, rhs = ensemble_space_inputs(y_anom, innovation, rinv, 0.0,
                                           self._project(n_members))
@@ -112,7 +117,7 @@ class _SquareRootFilter:
             comm.Allreduce(_inplace(), rhs)
         k = ainv.shape[-1]
         ainv[:, np.arange(k), np.arange(k)] += a
-        return self._transform(ainv, rhs, n_members, cycle)
+        return self._transform(ainv, rhs, n_members, cycle, a if iterative else None, work)
 
     def update_local_domains(self, batch: LocalBatch) -> tuple[np.ndarray, np.ndarray]:
         """Analyse a batch of local domains with the same number of local observations.
@@ -130,9 +135,10 @@ class _SquareRootFilter:
         if solver == "observation" or (solver == "auto" and m < n_members - 1):
             return observation_space_update(batch.x_anom, batch.y_anom, batch.innovation,
                                             batch.rinv, batch.forget,
-                                            self._rotation(n_members, batch.cycle))
+                                            self._rotation(n_members, batch.cycle), batch.work)
         w = self._weights_ensemble_space(batch.y_anom, batch.innovation, batch.rinv,
-                                         n_members, batch.cycle, batch.forget)
+                                         n_members, batch.cycle, batch.forget, iterative=True,
+                                         work=batch.work)
         xa = batch.x_anom @ w
         # W = W_pert + w 1^T; X' W_pert has zero mean, so the mean increment is the members' mean
         increment = xa.mean(axis=-1)
@@ -161,9 +167,9 @@ class _ESTKFFamily(_SquareRootFilter):
             return rot @ om
         return om
 
-    def _transform(self, ainv, rhs, n_members, cycle):
+    def _transform(self, ainv, rhs, n_members, cycle, lower=None, work=None):
         return estkf_transform(ainv, rhs, omega(n_members),
-                               self._omega_right(n_members, cycle).T)
+                               self._omega_right(n_members, cycle).T, lower, work)
 
     def _rotation(self, n_members, cycle):
         if self.options.type_trans == 0:
@@ -183,8 +189,8 @@ class _ETKFFamily(_SquareRootFilter):
         return prng.random_mean_preserving_orthonormal(self.options.seed, "transform", cycle,
                                                        n_members)
 
-    def _transform(self, ainv, rhs, n_members, cycle):
-        return etkf_transform(ainv, rhs, self._rotation(n_members, cycle))
+    def _transform(self, ainv, rhs, n_members, cycle, lower=None, work=None):
+        return etkf_transform(ainv, rhs, self._rotation(n_members, cycle), lower, work)
 
 
 class _GlobalMixin:
