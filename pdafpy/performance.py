@@ -55,7 +55,7 @@ class Costs:
 
     forecast_s: float
     model_efficiency: float = 1.0
-    transform_s: float = 1.5e-5
+    transform_s: float = 8.5e-6
     transform_m: float = 16.0
     apply_s: float = 5e-9
     bandwidth: float = 5e9
