@@ -12,10 +12,11 @@ settings) and with one variable per domain like pdafpy. One pdafpy analysis = bu
 observation set, the KD-tree local search and the batched LETKF transform and inflation; one DAPPER
 analysis = ``Obs.localizer``, ``local_analyses`` and ``post_process``.
 
-DAPPER runs under its own interpreter, given by ``--dapper-python`` or the environment variable
-``PDAFPY_DAPPER_PYTHON`` (DAPPER 1.7.1 needs numpy 2 and scipy >= 1.14: install it into a separate
-virtual environment, never into pdafpy's). Without it the comparison is skipped, and the script
-says so.
+DAPPER runs under its own interpreter (DAPPER 1.7.1 needs numpy 2 and scipy >= 1.14, so never
+pdafpy's): ``--dapper-python`` or the environment variable ``PDAFPY_DAPPER_PYTHON``, or else the
+virtual environment ``--dapper-env`` (default ``.dapper-venv`` in the repository, ignored by git),
+which the script makes with ``python3 -m venv`` and ``pip install dapper==1.7.1`` from the
+package index when it is absent (about 30 s). ``--no-dapper`` skips the comparison.
 
 Usage::
 
@@ -45,6 +46,8 @@ from pdafpy.localize import Localization
 from pdafpy.obs.types import ObservationSet
 
 N_VARS, N_MEMBERS, DAPPER_RADIUS, INFL = 1000, 32, 4.0, 1.04
+DAPPER_VERSION = "1.7.1"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def twin_state(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +61,26 @@ def twin_state(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         truth = rk4_step(truth, 0.05)
         ens = rk4_step(ens, 0.05)
     return ens, truth + rng.normal(size=N_VARS)
+
+
+def dapper_python(env: Path) -> str | None:
+    """The interpreter of ``env`` with DAPPER 1.7.1, the environment made first when absent;
+    None (with the reason printed) where it cannot be made."""
+    python = env / "bin" / "python"
+    check = [str(python), "-c", f"import dapper; assert dapper.__version__ == '{DAPPER_VERSION}'"]
+    if python.is_file() and subprocess.run(check, capture_output=True).returncode == 0:
+        return str(python)
+    print(f"making {env} with dapper=={DAPPER_VERSION} (pip, from the package index)", flush=True)
+    base = "/usr/bin/python3" if Path("/usr/bin/python3").is_file() else sys.executable
+    for cmd in ([base, "-m", "venv", str(env)],
+                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 f"dapper=={DAPPER_VERSION}"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"cannot make the DAPPER environment: {' '.join(cmd)}: "
+                  f"{proc.stderr.strip()[-300:]}")
+            return None
+    return str(python)
 
 
 def pdafpy_analysis(ens: np.ndarray, y: np.ndarray, filt, loc: Localization) -> None:
@@ -74,8 +97,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--dapper-python", default=os.environ.get("PDAFPY_DAPPER_PYTHON"))
+    parser.add_argument("--dapper-python", default=os.environ.get("PDAFPY_DAPPER_PYTHON"),
+                        help="an interpreter with DAPPER 1.7.1")
+    parser.add_argument("--dapper-env", type=Path, default=REPO / ".dapper-venv",
+                        help="without --dapper-python: the virtual environment made for DAPPER "
+                        "when absent (default .dapper-venv)")
+    parser.add_argument("--no-dapper", action="store_true", help="time pdafpy alone")
     args = parser.parse_args()
+    if not args.no_dapper and not args.dapper_python:
+        args.dapper_python = dapper_python(args.dapper_env)
     ens0, y = twin_state()
     radius = 3.64 * DAPPER_RADIUS
     loc = Localization.from_pdaf(radius, radius, 2, 1, (N_VARS, 0.0))
@@ -91,8 +121,7 @@ def main() -> int:
     print(f"{'code':8s} {'local domain':14s} {'ms/analysis':>12s} {'pdafpy speed-up':>16s}")
     print(f"{'pdafpy':8s} {'1 variable':14s} {1e3 * records[0]['seconds']:12.1f}")
     if not args.dapper_python:
-        print("DAPPER not found (give --dapper-python or set PDAFPY_DAPPER_PYTHON): "
-              "comparison skipped")
+        print("DAPPER comparison skipped (--no-dapper, or its environment could not be made)")
     else:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "l96.npz"
