@@ -264,7 +264,7 @@ def test_calibrate_command_lists_its_calibrations_and_refuses_in_one_line(capsys
     assert "bias  Bias calibrations" in capsys.readouterr().out
     assert calibrate_cli.main(["colour"]) == 2
     assert capsys.readouterr().err == ("pdafpy calibrate: error: unknown calibration 'colour'; "
-                                       "installed: bias, vod\n")
+                                       "installed: bias, sekf, vod\n")
     assert calibrate_cli.main([]) == 2
     assert capsys.readouterr().err.endswith("error: expected a calibration NAME first\n")
     broken = EntryPoint("vod", "models.no_such_module:main", calibrate_cli.CALIBRATE_GROUP)

@@ -1,5 +1,6 @@
-"""``pdafpy calibrate sekf``: the SEKF's static ``B`` from a control run's error against a
-reference, as the CoLM study derives it ("from the RMSE between CTL and ERA5").
+"""The SEKF's static B from a control run's errors against a reference: ``pdafpy calibrate sekf``.
+
+As the CoLM study derives it ("from the RMSE between CTL and ERA5").
 
 The inputs are two land output files on the same grid (an open loop's ``open_loop.nc`` or any
 ensemble output, and the reference: a twin's ``truth.nc`` or a reanalysis written in the same
