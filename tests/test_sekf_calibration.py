@@ -20,9 +20,10 @@ LENGTH_M = 0.5
 
 def _write(path: Path, time: np.ndarray, values: np.ndarray, name: str = "water_content_mean"
            ) -> Path:
-    with netCDF4.Dataset(path, "w") as ds:
+    """A land output file as pdafpy writes them (NETCDF4_CLASSIC, time unlimited)."""
+    with netCDF4.Dataset(path, "w", format="NETCDF4_CLASSIC") as ds:
         nt, nz, ny, nx = values.shape
-        for dim, n in (("time", nt), ("z", nz), ("y", ny), ("x", nx)):
+        for dim, n in (("time", None), ("z", nz), ("y", ny), ("x", nx)):
             ds.createDimension(dim, n)
         ds.createVariable("time", "f8", ("time",))[:] = time
         ds.createVariable("z", "f8", ("z",))[:] = DEPTH[:nz]
@@ -55,6 +56,24 @@ def test_the_sd_and_the_correlation_length_of_drawn_errors_are_recovered(tmp_pat
     assert stats.vertical_correlation_m == pytest.approx(LENGTH_M, rel=0.1)
 
 
+def test_run_folders_are_read_whole_from_their_segments(tmp_path):
+    """A run folder's open_loop.nc in two time segments and a truth folder's truth.nc: the same
+    statistics as the single files."""
+    control, reference = _pair(tmp_path)
+    with netCDF4.Dataset(control) as ds:
+        time, values = ds["time"][:], ds["water_content_mean"][:]
+    run, truth = tmp_path / "run", tmp_path / "truth"
+    run.mkdir()
+    truth.mkdir()
+    half = time.size // 2
+    _write(run / "open_loop.00000.nc", time[:half], values[:half])
+    _write(run / "open_loop.00001.nc", time[half:], values[half:])
+    reference.rename(truth / "truth.nc")
+    whole = background_statistics(control, truth / "truth.nc", layers=4)
+    assert background_statistics(run / "open_loop.nc", truth / "truth.nc", 4) == whole
+    assert main(["--control", str(run), "--reference", str(truth), "--layers", "4"]) == 0
+
+
 def test_a_perfectly_correlated_error_has_no_correlation_length_to_fit():
     assert fit_correlation_length(DEPTH[:3], np.ones((3, 3))) == 0.0
     corr = np.exp(-np.abs(DEPTH[:3, None] - DEPTH[None, :3]) / 2.0)
@@ -72,7 +91,7 @@ def test_the_command_prints_the_sekf_keys_and_writes_json(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case, expected", [
-    ("missing", "no such file"),
+    ("missing", "not found"),
     ("variable", "no variable 'water_content_mean'"),
     ("layers", "fewer than --layers 9"),
     ("grid", "differs from"),

@@ -35,8 +35,8 @@ from typing import Sequence
 import numpy as np
 
 from pdafpy.errors import InputFileError, PdafpyError
+from pdafpy.segments import open_output, segment_paths
 
-from .parameter_files import open_land_file
 
 __all__ = ["BackgroundStatistics", "background_statistics", "fit_correlation_length",
            "read_layers", "main"]
@@ -81,10 +81,11 @@ def read_layers(path: Path, variable: str, layers: int) -> tuple[np.ndarray, np.
     Raises
     ------
     InputFileError
-        One line naming the file: unreadable, without ``time``, ``z`` or the variable, the
-        variable not ``(time, z, y, x)``, or fewer layers than asked for.
+        One line naming the file: missing, unreadable, without ``time``, ``z`` or the
+        variable, the variable not ``(time, z, y, x)``, or fewer layers than asked for. A file
+        written in segments (``NAME.00000.nc``, ...) is read whole.
     """
-    with open_land_file(path, "a land output file") as ds:
+    with open_output(path) as ds:
         for name in ("time", "z", variable):
             if name not in ds.variables:
                 raise InputFileError(f"{path}: no variable {name!r} (expected a land output "
@@ -152,13 +153,18 @@ def background_statistics(control: Path, reference: Path, layers: int,
 
 
 def _output_file(path: Path) -> Path:
-    """A run folder's ``open_loop.nc`` (or its first rank's part), or the file itself."""
+    """A run folder's output ``open_loop.nc`` or ``truth.nc`` (whole or in segments), or the
+    file itself."""
     if not path.is_dir():
         return path
-    for name in ("open_loop.nc", "open_loop.00000.nc", "truth.nc", "truth.00000.nc"):
-        if (path / name).is_file():
+    for name in ("open_loop.nc", "truth.nc"):
+        try:
+            segment_paths(path / name)
             return path / name
-    raise InputFileError(f"{path}: a folder without open_loop.nc or truth.nc")
+        except InputFileError:
+            continue
+    raise InputFileError(f"{path}: a folder without open_loop.nc or truth.nc (or their "
+                         "segments)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
