@@ -226,15 +226,14 @@ def observation_space_update(x_anom: np.ndarray, y_anom: np.ndarray, innovation:
         increment = np.zeros((b, n))
     else:
         scale = np.sqrt(rinv)
-        y_t = work.array("y_t", (b, n_members, m))                    # Yt^T = Y'^T R^-1/2
-        np.multiply(np.swapaxes(y_anom, 1, 2), scale[:, None, :], out=y_t)
-        ahat = np.matmul(y_anom, y_t, out=work.array("ahat", (b, m, m)))
-        ahat *= scale[:, :, None] / a                                 # Yt Yt^T / a
+        y_s = work.array("y_s", y_anom.shape)                         # Yt / sqrt(a)
+        np.multiply(y_anom, (scale / np.sqrt(a))[:, :, None], out=y_s)
+        y_s_t = np.swapaxes(y_s, 1, 2)
+        ahat = np.matmul(y_s, y_s_t, out=work.array("ahat", (b, m, m)))   # Yt Yt^T / a
         upper = 1.0 + np.sqrt(np.einsum("bij,bij->b", ahat, ahat))    # >= its largest eigenvalue
         diagonal(ahat)[...] += 1.0
-        pv = np.matmul(x_anom, y_t, out=work.array("pv", (b, n, m)))  # X' Yt^T
-        rows = work.array("rows", (b, n + 1, m))                      # [X' Yt^T; (Yt d)^T]
-        np.copyto(rows[:, :n], pv)
+        rows = work.array("rows", (b, n + 1, m))              # [X' Yt^T / sqrt(a); (Yt d)^T]
+        pv = np.matmul(x_anom, y_s_t, out=rows[:, :n])
         np.multiply(innovation, scale, out=rows[:, n])
         series = _series(float(upper.max()), n + 1, m)
         if series is not None:                                        # few state elements
@@ -242,10 +241,11 @@ def observation_space_update(x_anom: np.ndarray, y_anom: np.ndarray, innovation:
             solved = apply_to_rows(ahat, rows, u, coeffs, work)
         else:
             solved = _rows_by_iteration(ahat, upper, rows, work)
-        increment = np.einsum("bnk,bk->bn", pv, solved[:, n]) / a
-        np.multiply(solved[:, :n], scale[:, None, :], out=pv)         # -a^(3/2) X' Yt^T F R^-1/2
-        corr = np.matmul(pv, y_anom, out=work.array("corr", x_anom.shape))
-        corr *= np.sqrt(n_members - 1) * a ** -1.5
+        increment = np.einsum("bnk,bk->bn", pv, solved[:, n]) / np.sqrt(a)
+        fw = np.multiply(solved[:, :n], scale[:, None, :],            # -a X' Yt^T F R^-1/2
+                         out=work.array("fw", (b, n, m)))
+        corr = np.matmul(fw, y_anom, out=work.array("corr", x_anom.shape))
+        corr *= np.sqrt(n_members - 1) / a
         anomalies -= corr
     if rotation is not None:
         anomalies = np.matmul(anomalies, rotation, out=work.array("rotated", anomalies.shape))

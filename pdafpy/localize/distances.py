@@ -235,11 +235,12 @@ class Metric:
         if self.kind in (DistanceKind.CARTESIAN, DistanceKind.PERIODIC):
             comps = []
             for ax in range(k):
-                d = np.abs(a[ax] - b[ax])
+                d = np.subtract(a[ax], b[ax])
+                np.abs(d, out=d)
                 if self.kind is DistanceKind.PERIODIC:
                     size = self.domain_size[ax]  # type: ignore[index]
                     if size > 0.0:
-                        d = np.minimum(d, np.abs(d - size))
+                        np.minimum(d, np.abs(d - size), out=d)
                 comps.append(d)
             if self.horizontal_only and k == 3:
                 return comps[:2], comps[:2], comps[2]
@@ -268,15 +269,18 @@ class Metric:
     ) -> Tuple[np.ndarray, np.ndarray]:
         """Squared distances and PDAF's "is local" flags for elementwise pairs."""
         summed, pre, vertical = self._components(a, b)
-        dist2 = np.zeros_like(summed[0])
-        for c in summed:
-            dist2 += c * c
-        ok = dist2 <= cradius * cradius
+        ok = np.ones(summed[0].shape, dtype=bool)
+        test = np.empty_like(ok)
         for c in pre:
-            ok &= c <= cradius
+            ok &= np.less_equal(c, cradius, out=test)
         if vertical is not None:
             vcut = cradius if self.vertical_cutoff is None else self.vertical_cutoff
-            ok &= vertical <= vcut
+            ok &= np.less_equal(vertical, vcut, out=test)
+        dist2 = np.multiply(summed[0], summed[0])       # (0 + c0^2) + c1^2 + ...: PDAF's sum
+        square = np.empty_like(dist2) if len(summed) > 1 else None
+        for c in summed[1:]:
+            dist2 += np.multiply(c, c, out=square)
+        ok &= np.less_equal(dist2, cradius * cradius, out=test)
         return dist2, ok
 
     # -- public ------------------------------------------------------------------------------

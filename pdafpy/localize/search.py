@@ -194,24 +194,28 @@ def find_local_observations(
     if cand.shape[0] == 0:
         return LocalPairs(np.zeros(n_dom + 1, dtype=np.int64), empty_i, empty_f, empty_f.copy())
 
-    # sort by (domain, observation) through one int64 key
-    key = cand["i"].astype(np.int64) * n_obs + cand["j"].astype(np.int64)
+    # sort by (domain, observation) through one int64 key; the large arrays of candidates are
+    # reused in place where possible (each fresh one costs page faults comparable to its work)
+    key = cand["i"].astype(np.int64)
+    key *= n_obs
+    key += cand["j"]
     del cand
     key.sort()
     idom = key // n_obs
-    iobs = key - idom * n_obs
-    del key
+    iobs = np.remainder(key, n_obs, out=key)
 
     a = [dom[:, ax][idom] for ax in range(dom.shape[1])]
     b = [obs[:, ax][iobs] for ax in range(obs.shape[1])]
     dist2, ok = metric._pair_test(a, b, cradius)
     del a, b
+    n_local = int(np.count_nonzero(ok))
     _log.debug(
         "local search: %d domains, %d observations, %d candidates, %d local pairs",
-        n_dom, n_obs, ok.shape[0], int(np.count_nonzero(ok)),
+        n_dom, n_obs, ok.shape[0], n_local,
     )
-    idom, iobs = idom[ok], iobs[ok]
-    dist = np.sqrt(dist2[ok])
+    if n_local < ok.shape[0]:
+        idom, iobs, dist2 = idom[ok], iobs[ok], dist2[ok]
+    dist = np.sqrt(dist2, out=dist2)
     weight = loc.weights(dist)
 
     indptr = np.zeros(n_dom + 1, dtype=np.int64)
