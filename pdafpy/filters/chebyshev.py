@@ -31,13 +31,17 @@ import numpy as np
 
 from .workspace import Workspace
 
-__all__ = ["TOLERANCE", "MAX_TERMS", "series_coefficients", "apply_to_rows"]
+__all__ = ["TOLERANCE", "MAX_TERMS", "CACHE_BYTES", "series_coefficients", "apply_to_rows"]
 
 #: Truncation: the coefficients left out sum (in absolute value) to at most this fraction of the
 #: largest one.
 TOLERANCE = 2.0 ** -56
 #: Largest number of terms worth summing; the interpolation uses twice as many points.
 MAX_TERMS = 96
+#: Bytes of matrices summed over together: every term streams them once, so they should stay in
+#: the core's cache (a block of 512 16 x 16 or 155 29 x 29 matrices). Measured on a 2 MiB L2 with
+#: 53 terms, 29 x 29 matrices took 13 us per domain in blocks of 64 to 128, 21 us in blocks of 512.
+CACHE_BYTES = 2 ** 20
 
 
 def series_coefficients(functions: Sequence[Callable[[np.ndarray], np.ndarray]],
@@ -114,11 +118,23 @@ def apply_to_rows(ahat: np.ndarray, rows: np.ndarray, upper: float, coeffs: np.n
         workspace array ``"cheb_out"``.
     """
     work = Workspace() if work is None else work
-    shape = rows.shape
+    out = work.array("cheb_out", rows.shape)
     upper = max(float(upper), 1.0 + 1e-12)
+    m = ahat.shape[-1]
+    block = max(16, CACHE_BYTES // (8 * m * m))
+    for start in range(0, ahat.shape[0], block):
+        part = slice(start, start + block)
+        _clenshaw(ahat[part], rows[part], upper, coeffs, work, out[part])
+    return out
+
+
+def _clenshaw(ahat: np.ndarray, rows: np.ndarray, upper: float, coeffs: np.ndarray,
+              work: Workspace, out: np.ndarray) -> None:
+    """:func:`apply_to_rows` on one block of matrices, into ``out``."""
+    shape = rows.shape
+    m = ahat.shape[-1]
     # 2 t(ahat) = (4 ahat - 2 (upper + 1) I) / (upper - 1): doubled once here, not every term
     t2 = np.multiply(ahat, 4.0 / (upper - 1.0), out=work.array("cheb_t", ahat.shape))
-    m = ahat.shape[-1]
     t2.reshape(ahat.shape[0], m * m)[:, ::m + 1] -= 2.0 * (upper + 1.0) / (upper - 1.0)
     later = work.array("cheb_b2", shape)                 # b_(k+2)
     now = work.array("cheb_b1", shape)                   # b_(k+1)
@@ -131,9 +147,7 @@ def apply_to_rows(ahat: np.ndarray, rows: np.ndarray, upper: float, coeffs: np.n
         nxt -= later
         nxt += np.multiply(rows, coeffs[k][None, :, None], out=term)
         later, now, nxt = now, nxt, later
-    out = work.array("cheb_out", shape)
     np.matmul(now, t2, out=out)
     out *= 0.5                                           # b_1 t
     out -= later
     out += np.multiply(rows, coeffs[0][None, :, None], out=term)
-    return out
