@@ -285,32 +285,36 @@ def local_observations(candidates: ObservationSet, domain_coords: np.ndarray,
 def _search(candidates: ObservationSet, domain_coords: np.ndarray,
             localizations: Sequence[Localization]
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(used, indptr, index, weight)`` of :func:`local_observations`, searched."""
+    """``(used, indptr, index, weight)`` of :func:`local_observations`, searched.
+
+    Avoids copies of the pair arrays (millions of elements, each copy fresh memory) where it
+    can: with one observation type the search's CSR arrays are used as they are, and where
+    every candidate is used the positions among them are the indices.
+    """
     n_domains = domain_coords.shape[0]
-    doms, pos, wts = [], [], []
+    found = []
     for k, loc in enumerate(localizations):
         of_type = np.flatnonzero(candidates.type_index == k)
         if of_type.size == 0 or n_domains == 0:
             continue
         pairs = find_local_observations(domain_coords, candidates.coords[of_type], loc)
-        doms.append(pairs.domain_of_pair())
-        pos.append(of_type[pairs.obs])
-        wts.append(pairs.weight)
-    if len(doms) == 1:
-        # one type: pairs come sorted by (domain, observation) and of_type ascends
-        dom, position, weight = doms[0], pos[0], wts[0]
-    elif doms:
-        dom = np.concatenate(doms)
-        position = np.concatenate(pos)
-        weight = np.concatenate(wts)
-        order = np.lexsort((position, dom))
-        dom, position, weight = dom[order], position[order], weight[order]
+        # positions among all candidates (of_type ascends, so they ascend within each domain)
+        found.append((pairs, pairs.obs if of_type.size == candidates.size
+                      else of_type[pairs.obs]))
+    if len(found) == 1:
+        pairs, position = found[0]
+        indptr, weight = pairs.indptr, pairs.weight
     else:
-        dom = position = np.zeros(0, dtype=np.int64)
-        weight = np.zeros(0)
+        dom = np.concatenate([np.zeros(0, dtype=np.int64)]
+                             + [pairs.domain_of_pair() for pairs, _ in found])
+        position = np.concatenate([np.zeros(0, dtype=np.int64)] + [pos for _, pos in found])
+        weight = np.concatenate([np.zeros(0)] + [pairs.weight for pairs, _ in found])
+        order = np.lexsort((position, dom))
+        position, weight = position[order], weight[order]
+        indptr = np.zeros(n_domains + 1, dtype=np.int64)
+        np.cumsum(np.bincount(dom, minlength=n_domains), out=indptr[1:])
     # np.unique(position, return_inverse=True) without sorting: candidates are 0..size-1
     present = np.bincount(position, minlength=candidates.size) > 0
     used = np.flatnonzero(present)
-    index = (np.cumsum(present) - 1)[position]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(dom, minlength=n_domains))])
-    return used, indptr.astype(np.int64), index.astype(np.int64), weight
+    index = position if used.size == candidates.size else (np.cumsum(present) - 1)[position]
+    return used, indptr, index.astype(np.int64, copy=False), weight

@@ -3,8 +3,11 @@
 Domains are grouped by their number of local observations ``m`` (a handful of distinct values);
 each group is cut into chunks of at most ``chunk_size`` domains, and a chunk becomes stacked arrays
 ``(B, n_local, N)`` of state anomalies and ``(B, m, N)`` of observed anomalies on which the filter's
-algebra runs with batched ``matmul`` and ``eigh``. Local observations stay in ascending global
-index, so every domain's sums are formed in the same order on any rank layout.
+algebra runs with batched ``matmul``. The matrix functions of a chunk (Chebyshev series or
+Newton-Schulz iterations) cost more the larger its largest eigenvalue bound, so the chunks of a
+group are formed from domains sorted by a bound (:func:`domain_batches`). Local observations stay
+in ascending global index, so every domain's sums are formed in the same order on any rank
+layout.
 
 With vertical localisation (:class:`~pdafpy.localize.VerticalLocalization`) each column domain is
 split into sub-domains of equal element depth (e.g. level ``k`` of every layered field; elements
@@ -27,8 +30,12 @@ if TYPE_CHECKING:
     from ..halo import LocalObservations
     from ..localize import VerticalLocalization
 
-__all__ = ["LocalBatch", "batched_local_analysis", "domain_batches", "depth_groups",
-           "vertical_sub_domains"]
+__all__ = ["LocalBatch", "SORT_BATCHES", "batched_local_analysis", "domain_batches",
+           "depth_groups", "vertical_sub_domains"]
+
+#: Batches whose domains :func:`domain_batches` sorts together by their eigenvalue bounds (more:
+#: batches of more similar bounds, from larger temporaries).
+SORT_BATCHES = 8
 
 
 @dataclass
@@ -99,7 +106,8 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
     innovation_all = obs.value - hxbar
     rinv_all = 1.0 / obs.variance
     n_members = ens.shape[0]
-    batches = list(domain_batches(local_obs, chunk_size))
+    spread = rinv_all * np.einsum("jk,jk->j", y_anom_all, y_anom_all)
+    batches = list(domain_batches(local_obs, chunk_size, spread))
     work = Workspace()
     for state_index, rinv in vertical_sub_domains(domain_state_index, rinv_all, obs.vertical_range,
                                                   vertical, element_depth):
@@ -176,9 +184,23 @@ def vertical_sub_domains(domain_state_index: np.ndarray, rinv: np.ndarray,
     return out
 
 
-def domain_batches(local_obs: "LocalObservations", chunk_size: int
+def domain_batches(local_obs: "LocalObservations", chunk_size: int,
+                   spread: np.ndarray | None = None
                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Batches of domains with equally many local observations.
+
+    Parameters
+    ----------
+    local_obs : LocalObservations
+    chunk_size : int
+        Largest batch.
+    spread : (m_total,) float ndarray, optional
+        Each observation's ``R^-1 ||Y'_j||^2``. Its sum over a domain's local observations,
+        weighted, is the trace of the domain's ``R^-1/2 Y' Y'^T R^-1/2``, a bound of its
+        largest eigenvalue, on which the cost of the matrix functions of a batch grows (they
+        are computed for the batch's largest bound). Given, the domains of every
+        :data:`SORT_BATCHES` consecutive batches are sorted by it, so that each batch holds
+        domains of similar bounds. None: domains in ascending order.
 
     Yields
     ------
@@ -196,7 +218,15 @@ def domain_batches(local_obs: "LocalObservations", chunk_size: int
         if group.size == 0:
             continue
         m = int(counts[group[0]])
-        for start in range(0, group.size, chunk_size):
-            domains = group[start:start + chunk_size]
+        for first in range(0, group.size, SORT_BATCHES * chunk_size):
+            domains = group[first:first + SORT_BATCHES * chunk_size]
             pair = local_obs.indptr[domains][:, None] + np.arange(m)
-            yield domains, local_obs.index[pair], pair
+            obs_idx = local_obs.index[pair]
+            by_trace = np.arange(domains.size)
+            if spread is not None and m > 0 and domains.size > chunk_size:
+                trace = np.einsum("bm,bm->b", local_obs.weight[pair], spread[obs_idx])
+                by_trace = np.argsort(trace, kind="stable")
+            for start in range(0, domains.size, chunk_size):
+                # a batch's domains in ascending order: the ensemble is read and written in order
+                part = np.sort(by_trace[start:start + chunk_size])
+                yield domains[part], obs_idx[part], pair[part]

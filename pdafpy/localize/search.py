@@ -22,6 +22,12 @@ _log = logging.getLogger(__name__)
 # with the exact PDAF formulas, so the slack only has to exceed floating-point round-off.
 _REL_MARGIN = 1.0e-9
 _ABS_MARGIN = 1.0e-12
+#: Domains searched together. Their candidate pairs (about 16 per domain for a cut-off of 10 grid
+#: spacings at one observation per 20 cells) and the temporaries of the exact re-test then take
+#: about a megabyte each, memory reused from block to block: one search over all domains at
+#: once made each of them a fresh array of tens of megabytes, whose first touch (page faults, in
+#: a virtual machine several microseconds per page) cost more than the arithmetic.
+_BLOCK_DOMAINS = 4096
 
 
 @dataclass(frozen=True)
@@ -145,10 +151,11 @@ def find_local_observations(
 ) -> LocalPairs:
     """Find, for every local domain, the observations within the cut-off radius.
 
-    One KD-tree search over all domains (no Python loop per domain or observation); the
-    candidates are then re-tested with PDAF's exact distance formulas and cut-off rules
-    (per-axis pre-checks, ``d^2 <= cradius^2``, 2+1D vertical cut-off), so the result is the
-    set that PDAF's ``PDAFomi_init_dim_obs_l`` would find, with distances ``sqrt(d^2)``.
+    KD-tree searches over blocks of :data:`_BLOCK_DOMAINS` domains (no Python loop per domain
+    or observation); the candidates are then re-tested with PDAF's exact distance formulas and
+    cut-off rules (per-axis pre-checks, ``d^2 <= cradius^2``, 2+1D vertical cut-off), so the
+    result is the set that PDAF's ``PDAFomi_init_dim_obs_l`` would find, with distances
+    ``sqrt(d^2)``.
 
     Parameters
     ----------
@@ -189,35 +196,74 @@ def find_local_observations(
     r_search = radius * (1.0 + _REL_MARGIN) + _ABS_MARGIN * scale
 
     tree_obs = cKDTree(pts_obs, boxsize=boxsize)
-    tree_dom = cKDTree(pts_dom, boxsize=boxsize)
-    cand = tree_dom.sparse_distance_matrix(tree_obs, r_search, output_type="ndarray")
-    if cand.shape[0] == 0:
-        return LocalPairs(np.zeros(n_dom + 1, dtype=np.int64), empty_i, empty_f, empty_f.copy())
+    counts = np.zeros(n_dom, dtype=np.int64)
+    found = [_search_block(dom, obs, pts_dom, tree_obs, boxsize, r_search, loc, start,
+                           min(start + _BLOCK_DOMAINS, n_dom), counts)
+             for start in range(0, n_dom, _BLOCK_DOMAINS)]
+    indptr = np.zeros(n_dom + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    _log.debug("local search: %d domains, %d observations, %d local pairs",
+               n_dom, n_obs, int(indptr[-1]))
+    iobs = np.concatenate([part[0] for part in found], dtype=np.int64)
+    dist, weight = (np.concatenate([part[k] for part in found]) for k in (1, 2))
+    return LocalPairs(indptr, iobs, dist, weight)
 
-    # sort by (domain, observation) through one int64 key; the large arrays of candidates are
-    # reused in place where possible (each fresh one costs page faults comparable to its work)
-    key = cand["i"].astype(np.int64)
+
+def _search_block(dom: np.ndarray, obs: np.ndarray, pts_dom: np.ndarray, tree_obs: cKDTree,
+                  boxsize: Optional[np.ndarray], r_search: float, loc: Localization,
+                  start: int, stop: int, counts: np.ndarray
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The local pairs of domains ``start:stop`` (see :func:`find_local_observations`).
+
+    Parameters
+    ----------
+    dom : (n_domains, k) float ndarray
+        Domain coordinates.
+    obs : (n_obs, k) float ndarray
+        Observation coordinates.
+    pts_dom : (n_domains, k') float ndarray
+        The domains' points in the KD-tree's embedding.
+    tree_obs : cKDTree
+        Of the observations' points.
+    boxsize : ndarray or None
+        The trees' periodic box.
+    r_search : float
+        Euclidean search radius in the embedding (with slack).
+    loc : Localization
+    start, stop : int
+        The block of domains.
+    counts : (n_domains,) int64 ndarray
+        Receives the number of local observations of each domain of the block.
+
+    Returns
+    -------
+    iobs : (nnz,) int32 or int64 ndarray
+        Positions of the local observations, by domain, then ascending.
+    dist : (nnz,) float ndarray
+        Their distances.
+    weight : (nnz,) float ndarray
+        Their localisation weights.
+    """
+    n_obs = obs.shape[0]
+    tree_dom = cKDTree(pts_dom[start:stop], boxsize=boxsize)
+    cand = tree_dom.sparse_distance_matrix(tree_obs, r_search, output_type="ndarray")
+    # sort by (domain, observation) through one integer key, split again in place; 32-bit keys
+    # where they fit sort about five times faster than 64-bit ones
+    small = (stop - start) * n_obs <= np.iinfo(np.int32).max
+    key = cand["i"].astype(np.int32 if small else np.int64)
     key *= n_obs
     key += cand["j"]
     del cand
     key.sort()
     idom = key // n_obs
     iobs = np.remainder(key, n_obs, out=key)
-
-    a = [dom[:, ax][idom] for ax in range(dom.shape[1])]
+    block = dom[start:stop]
+    a = [block[:, ax][idom] for ax in range(dom.shape[1])]
     b = [obs[:, ax][iobs] for ax in range(obs.shape[1])]
-    dist2, ok = metric._pair_test(a, b, cradius)
+    dist2, ok = loc.metric._pair_test(a, b, loc.cradius)
     del a, b
-    n_local = int(np.count_nonzero(ok))
-    _log.debug(
-        "local search: %d domains, %d observations, %d candidates, %d local pairs",
-        n_dom, n_obs, ok.shape[0], n_local,
-    )
-    if n_local < ok.shape[0]:
+    if np.count_nonzero(ok) < ok.shape[0]:
         idom, iobs, dist2 = idom[ok], iobs[ok], dist2[ok]
+    counts[start:stop] = np.bincount(idom, minlength=stop - start)
     dist = np.sqrt(dist2, out=dist2)
-    weight = loc.weights(dist)
-
-    indptr = np.zeros(n_dom + 1, dtype=np.int64)
-    np.cumsum(np.bincount(idom, minlength=n_dom), out=indptr[1:])
-    return LocalPairs(indptr, iobs, dist, weight)
+    return iobs, dist, loc.weights(dist)
