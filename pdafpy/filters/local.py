@@ -77,7 +77,8 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
                            local_obs: "LocalObservations", cycle: int, chunk_size: int,
                            forget: float, perturbations: np.ndarray | None = None,
                            vertical: "VerticalLocalization | None" = None,
-                           element_depth: np.ndarray | None = None) -> None:
+                           element_depth: np.ndarray | None = None,
+                           work: Workspace | None = None) -> None:
     """Run ``filt.update_local_domains`` over all domains, in place on ``ens``.
 
     Parameters
@@ -99,6 +100,9 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
     element_depth : (n_local,) float ndarray, optional
         Depth [m, positive down] of each position of a ``domain_state_index`` row (NaN: not
         vertically localised); needed with ``vertical``.
+    work : Workspace, optional
+        Scratch memory of the batches, e.g. kept by the filter from one analysis to the next;
+        a fresh one if None.
     """
     obs = local_obs.obs
     hxbar = obs.hx.mean(axis=0)
@@ -108,7 +112,7 @@ def batched_local_analysis(filt: Any, ens: np.ndarray, domain_state_index: np.nd
     n_members = ens.shape[0]
     spread = rinv_all * np.einsum("jk,jk->j", y_anom_all, y_anom_all)
     batches = list(domain_batches(local_obs, chunk_size, spread))
-    work = Workspace()
+    work = Workspace() if work is None else work
     for state_index, rinv in vertical_sub_domains(domain_state_index, rinv_all, obs.vertical_range,
                                                   vertical, element_depth):
         for domains, obs_idx, pair in batches:
