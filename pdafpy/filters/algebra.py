@@ -40,8 +40,9 @@ update needs these functions of ``Ahat`` only as applied to those rows: ``1/x`` 
 innovation's, ``1 / (x (1 + x^(-1/2)))`` (which is ``(I + H)^-1 H^2``) to the others. Chebyshev
 series on ``[1, upper]``, truncated at round-off (:mod:`pdafpy.filters.chebyshev`), then cost one
 product of the rows with ``Ahat`` per term instead of the matrix iterations; :func:`_series`
-chooses between the two by their measured costs. The global filters keep ``eigh`` (one matrix
-per analysis).
+chooses between the two by their measured costs, for every block of matrices summed over together
+(:func:`~pdafpy.filters.chebyshev.block_size`) from that block's largest eigenvalue bound. The
+global filters keep ``eigh`` (one matrix per analysis).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .chebyshev import CACHE_BYTES, apply_to_rows, series_coefficients
+from .chebyshev import CACHE_BYTES, apply_to_rows, block_size, series_coefficients
 from .newton_schulz import diagonal, inverse_apply, inverse_sqrt
 from .workspace import Workspace
 
@@ -238,12 +239,17 @@ def observation_space_update(x_anom: np.ndarray, y_anom: np.ndarray, innovation:
         rows = work.array("rows", (b, n + 1, m))              # [X' Yt^T / sqrt(a); (Yt d)^T]
         pv = np.matmul(x_anom, y_s_t, out=rows[:, :n])
         np.multiply(innovation, scale, out=rows[:, n])
-        series = _series(float(upper.max()), n + 1, m)
-        if series is not None:                                        # few state elements
-            u, coeffs = series
-            solved = apply_to_rows(ahat, rows, u, coeffs, work)
-        else:
-            solved = _rows_by_iteration(ahat, upper, rows, work)
+        solved = work.array("solved", rows.shape)
+        block = block_size(m)
+        for start in range(0, b, block):          # each block of matrices for its own bound
+            part = slice(start, start + block)
+            series = _series(float(upper[part].max()), n + 1, m)
+            if series is not None:                                    # few state elements
+                u, coeffs = series
+                np.copyto(solved[part], apply_to_rows(ahat[part], rows[part], u, coeffs, work))
+            else:
+                np.copyto(solved[part], _rows_by_iteration(ahat[part], upper[part], rows[part],
+                                                           work))
         increment = np.einsum("bnk,bk->bn", pv, solved[:, n]) / np.sqrt(a)
         fw = np.multiply(solved[:, :n], scale[:, None, :],            # -a X' Yt^T F R^-1/2
                          out=work.array("fw", (b, n, m)))

@@ -31,7 +31,8 @@ import numpy as np
 
 from .workspace import Workspace
 
-__all__ = ["TOLERANCE", "MAX_TERMS", "CACHE_BYTES", "series_coefficients", "apply_to_rows"]
+__all__ = ["TOLERANCE", "MAX_TERMS", "CACHE_BYTES", "block_size", "series_coefficients",
+           "apply_to_rows"]
 
 #: Truncation: the coefficients left out sum (in absolute value) to at most this fraction of the
 #: largest one.
@@ -42,6 +43,11 @@ MAX_TERMS = 96
 #: the core's cache (a block of 512 16 x 16 or 155 29 x 29 matrices). Measured on a 2 MiB L2 with
 #: 53 terms, 29 x 29 matrices took 13 us per domain in blocks of 64 to 128, 21 us in blocks of 512.
 CACHE_BYTES = 2 ** 20
+
+
+def block_size(m: int) -> int:
+    """Matrices ``m x m`` summed over together: :data:`CACHE_BYTES` of them, at least 16."""
+    return max(16, CACHE_BYTES // (8 * m * m))
 
 
 def series_coefficients(functions: Sequence[Callable[[np.ndarray], np.ndarray]],
@@ -120,8 +126,7 @@ def apply_to_rows(ahat: np.ndarray, rows: np.ndarray, upper: float, coeffs: np.n
     work = Workspace() if work is None else work
     out = work.array("cheb_out", rows.shape)
     upper = max(float(upper), 1.0 + 1e-12)
-    m = ahat.shape[-1]
-    block = max(16, CACHE_BYTES // (8 * m * m))
+    block = block_size(ahat.shape[-1])
     for start in range(0, ahat.shape[0], block):
         part = slice(start, start + block)
         _clenshaw(ahat[part], rows[part], upper, coeffs, work, out[part])

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .chebyshev import block_size
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -202,9 +203,10 @@ def domain_batches(local_obs: "LocalObservations", chunk_size: int,
         Each observation's ``R^-1 ||Y'_j||^2``. Its sum over a domain's local observations,
         weighted, is the trace of the domain's ``R^-1/2 Y' Y'^T R^-1/2``, a bound of its
         largest eigenvalue, on which the cost of the matrix functions of a batch grows (they
-        are computed for the batch's largest bound). Given, the domains of every
-        :data:`SORT_BATCHES` consecutive batches are sorted by it, so that each batch holds
-        domains of similar bounds. None: domains in ascending order.
+        are computed for the largest bound of a block of matrices,
+        :func:`~pdafpy.filters.chebyshev.block_size`, at most a batch). Given, the domains of
+        every :data:`SORT_BATCHES` consecutive batches are sorted by it, so that each block
+        holds domains of similar bounds. None: domains in ascending order.
 
     Yields
     ------
@@ -227,10 +229,15 @@ def domain_batches(local_obs: "LocalObservations", chunk_size: int,
             pair = local_obs.indptr[domains][:, None] + np.arange(m)
             obs_idx = local_obs.index[pair]
             by_trace = np.arange(domains.size)
-            if spread is not None and m > 0 and domains.size > chunk_size:
+            run = min(block_size(m), chunk_size) if m > 0 else chunk_size
+            if spread is not None and domains.size > run:
                 trace = np.einsum("bm,bm->b", local_obs.weight[pair], spread[obs_idx])
                 by_trace = np.argsort(trace, kind="stable")
             for start in range(0, domains.size, chunk_size):
-                # a batch's domains in ascending order: the ensemble is read and written in order
-                part = np.sort(by_trace[start:start + chunk_size])
+                # runs of domains whose matrix functions are computed together (a batch's
+                # blocks, chebyshev.block_size) by trace, each run in ascending order: the
+                # ensemble is read and written in order
+                part = by_trace[start:start + chunk_size]
+                part = np.concatenate([np.sort(part[s:s + run])
+                                       for s in range(0, part.size, run)])
                 yield domains[part], obs_idx[part], pair[part]
