@@ -249,7 +249,8 @@ def test_no_cell_changes_its_effective_saturation_by_more_than_the_limit_in_one_
             return ((th - p["theta_r"]) / (p["theta_s"] - p["theta_r"])).ravel()
 
         assert np.max(np.abs(se(h - Y.getArray())) - se(h)) > s.correction.desaturation_limit
-        assert np.max(np.abs(se(h - Yc.getArray()) - se(h))) <= s.correction.desaturation_limit + 1e-9
+        limit = s.correction.desaturation_limit
+        assert np.max(np.abs(se(h - Yc.getArray()) - se(h))) <= limit + 1e-9
     finally:
         s.destroy()
 
