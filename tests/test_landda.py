@@ -29,10 +29,11 @@ def small_model(update):
 
 
 #: A twin whose open-loop member 6 starts with a cell 0.15 m below its water table. Without the
-#: own-row correction of the Newton update (``own_row_correction = false``), Newton's full step
-#: there raises the residual norm 40-fold, so the ``bt`` line search shortens every step to a
-#: tenth and runs out of iterations at the smallest time step. The correction (the default)
-#: removes that cause, so the start only reaches the retry path with it off.
+#: own-row correction of the Newton update (``own_row_correction = false``) and the
+#: near-saturation step (``near_saturation_step = false``), Newton's full step there raises the
+#: residual norm 40-fold, so the ``bt`` line search shortens every step to a tenth and runs out of
+#: iterations at the smallest time step. Either correction (both are defaults) removes that
+#: cause, so the start only reaches the retry path with both off.
 EDGE_OF_SATURATION = {
     "ensemble": {"size": 16},
     "soil": {"ks_m_per_s": [2.89e-6] * 11 + [3e-8] * 4},
@@ -64,7 +65,8 @@ def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_ne
     from pdafpy.errors import ModelError
 
     model = _edge_of_saturation_member({"retry_linesearch": retry,
-                                        "own_row_correction": "false"})
+                                        "own_row_correction": "false",
+                                        "near_saturation_step": "false"})
     stats = model.coupled.richards.solver.stats
     if retry == "none":
         with pytest.raises(ModelError, match=r"SNES reason -5"):
@@ -79,7 +81,8 @@ def test_a_step_whose_line_search_creeps_converges_when_retried_with_the_full_ne
 def test_the_own_row_correction_keeps_the_line_search_at_the_edge_of_saturation_from_creeping():
     runs = {}
     for on in ("true", "false"):
-        model = _edge_of_saturation_member({"own_row_correction": on})
+        model = _edge_of_saturation_member({"own_row_correction": on,
+                                            "near_saturation_step": "false"})
         model.advance(0.0, 600.0)
         runs[on] = (model.coupled.richards.solver.stats, model.get_state()["pressure_head"])
     on, off = runs["true"][0], runs["false"][0]

@@ -193,14 +193,15 @@ def test_a_negative_accept_fnorm_is_refused_naming_the_option():
         _model(_unreachable_tolerance(accept_fnorm=-1.0))
 
 
-def test_own_row_correction_takes_true_or_false_and_refuses_other_values_naming_the_option():
+@pytest.mark.parametrize("name", ["own_row_correction", "near_saturation_step"])
+def test_logical_options_take_true_or_false_and_refuse_other_values_naming_the_option(name):
     cfg = copy.deepcopy(CONFIG)
     for value, on in (("false", False), ("TRUE", True), (False, False), ("off", False)):
-        cfg["solver"] = {"petsc_options": {"own_row_correction": value}}
+        cfg["solver"] = {"petsc_options": {name: value}}
         m = _model(cfg)
-        assert m.solver.own_row_correction is on
+        assert getattr(m.solver.correction, name) is on
         m.solver.destroy()
-    cfg["solver"] = {"petsc_options": {"own_row_correction": "maybe"}}
-    with pytest.raises(ConfigError, match=r"^solver option richards_own_row_correction = "
+    cfg["solver"] = {"petsc_options": {name: "maybe"}}
+    with pytest.raises(ConfigError, match=rf"^solver option richards_{name} = "
                                           r"'maybe': expected true or false$"):
         _model(cfg)

@@ -202,11 +202,11 @@ def test_a_saturated_cell_crossing_zero_takes_the_root_of_its_own_row():
     try:
         X, F, Y = _newton_update(s, 60.0)
         h, y = X.getArray(readonly=True).copy(), Y.getArray().copy()
-        idx = s._candidates(h, y)
+        idx = s.correction.candidates(h, y)
         crossing = idx[(h[idx] >= 0) & (h[idx] - y[idx] < 0)]
         assert crossing.size                     # the situation the correction is for
         yc = y.copy()
-        assert s._own_row_correction(h, yc, idx)
+        assert s.correction.own_row(h, yc, idx, s._jac_diag, s._h0)
         moved = np.flatnonzero(yc != y)
         assert np.all(np.abs(yc[moved]) < np.abs(y[moved]))       # shorter, same direction
         assert np.all(np.sign(yc[moved]) == np.sign(y[moved]))
@@ -248,8 +248,9 @@ def test_no_cell_changes_its_effective_saturation_by_more_than_the_limit_in_one_
             th = ret.evaluate(hh.reshape(s.grid.owned_shape), derivatives=False)[0]
             return ((th - p["theta_r"]) / (p["theta_s"] - p["theta_r"])).ravel()
 
-        assert np.max(np.abs(se(h - Y.getArray())) - se(h)) > s.desaturation_limit
-        assert np.max(np.abs(se(h - Yc.getArray()) - se(h))) <= s.desaturation_limit + 1e-9
+        assert np.max(np.abs(se(h - Y.getArray())) - se(h)) > s.correction.desaturation_limit
+        limit = s.correction.desaturation_limit
+        assert np.max(np.abs(se(h - Yc.getArray()) - se(h))) <= limit + 1e-9
     finally:
         s.destroy()
 

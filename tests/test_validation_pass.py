@@ -209,6 +209,10 @@ def test_petsc_options_that_petsc_reads_are_accepted():
     with pytest.raises(ConfigError, match=r"^solver.petsc_options.own_row_correction = 'maybe': "
                                           r"expected true or false$"):
         check_petsc_options({"own_row_correction": "maybe"})
+    check_petsc_options({"near_saturation_step": "no"})
+    with pytest.raises(ConfigError, match=r"^solver.petsc_options.near_saturation_step = '2': "
+                                          r"expected true or false$"):
+        check_petsc_options({"near_saturation_step": 2})
 
 
 # ---------------------------------------------------------------------------- observations

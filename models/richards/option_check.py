@@ -8,7 +8,8 @@ refuses a solver, preconditioner or line search it does not know, or a value it 
 one line naming the key, instead of when the model is built. Names PETSc does not know are not
 checked (PETSc ignores them), nor values read only when the solver is set up on the model's
 grid (other than the types). The options the model reads itself (``accept_fnorm``,
-``retry_linesearch``, ``own_row_correction``) are checked here against what the solver accepts.
+``retry_linesearch``, ``own_row_correction``, ``near_saturation_step``) are checked here against
+what the solver accepts.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def check_petsc_options(options: Mapping[str, Any], prefix: str = "richards_") -
     """
     from petsc4py import PETSc
 
-    from .solver import DEFAULT_OPTIONS, MODEL_OPTIONS, RETRY_LINESEARCHES
+    from .solver import DEFAULT_OPTIONS, LOGICAL_OPTIONS, MODEL_OPTIONS, RETRY_LINESEARCHES
 
     db = PETSc.Options()
     given = {k.lstrip("-"): ("true" if v is True else "false" if v is False else str(v))
@@ -113,9 +114,10 @@ def check_petsc_options(options: Mapping[str, Any], prefix: str = "richards_") -
     if merged["retry_linesearch"].lower() not in RETRY_LINESEARCHES:
         raise ConfigError(f"{where['retry_linesearch']}: expected one of "
                           f"{', '.join(RETRY_LINESEARCHES)}")
-    own_row = merged["own_row_correction"]
-    if parse_bool(own_row) is None and not (own_row == "" and "own_row_correction" in outside):
-        raise ConfigError(f"{where['own_row_correction']}: expected true or false")
+    for name in LOGICAL_OPTIONS:
+        text = merged[name]
+        if parse_bool(text) is None and not (text == "" and name in outside):
+            raise ConfigError(f"{where[name]}: expected true or false")
     petsc = {k: v for k, v in merged.items() if k not in MODEL_OPTIONS}
     for k, v in petsc.items():
         reason = _unknown_type(k, v)

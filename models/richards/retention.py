@@ -193,6 +193,74 @@ class Retention:
         return Retention(self.model, {k: take(v) for k, v in self.params.items()}, self.l,
                          self.kr_se_high)
 
+    def newton_step_near_saturation(self, h: np.ndarray, y: np.ndarray,
+                                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Newton updates near saturation, taken in ``z = -(alpha |h|)^(n-1)`` below it.
+
+        Mualem's ``kr`` is ``1 - 2 (alpha |h|)^(n-1) + ...`` just below saturation: for ``n < 2``
+        its slope in ``h`` grows without bound as ``h -> 0-`` (for clay, ``n = 1.1``, the whole
+        range ``0.3 < kr < 1`` lies within ``|h| < 1e-10 / alpha``), while it is flat (``kr = 1``)
+        for ``h >= 0``. A solution with ``kr`` anywhere between is regular in ``z`` but sits on
+        the kink at ``h = 0`` in floating point; Newton linearised in ``h`` then crawls (the line
+        search takes a tenth of the step) or cycles across ``h = 0``. Here the update of each
+        van Genuchten cell with ``n < 2`` is taken in the variable::
+
+            z(h) = -(alpha |h|)^(n-1)   for -1/alpha < h < 0,
+            z(h) = alpha h               for h >= 0,
+
+        continuous and increasing, linear on the saturated side (where the residual is nearly
+        linear in ``h``), with ``kr`` nearly linear in it on the other. The Newton update
+        ``-y`` in ``h`` is the update ``-(dz/dh) y`` in ``z`` (a change of a column's scale, which
+        the linear solve does not see); its end ``z_1`` is mapped back to ``h``:
+
+        - a cell below saturation whose ``z_1`` stays in ``(-1, 0)`` moves to ``h(z_1)``;
+        - a saturated cell (``h >= 0``, Jacobian of the saturated side) whose update ends below
+          ``h = 0`` moves to ``h(z_1) = -(alpha |h - y|)^(1/(n-1)) / alpha``, not metres into the
+          unsaturated range where its ``kr`` would collapse (a target below the rounding of
+          ``h`` lands at ``h = 0``; the next update, from there, reaches it);
+        - a cell whose ``z_1 >= 0`` (it reaches saturation; ``z`` is convex in ``h`` there, so
+          ``h - y >= 0`` too) or ``z_1 <= -1`` (it leaves the last ``1/alpha`` below saturation)
+          keeps its update.
+
+        Away from ``h = 0`` the mapped update differs from ``y`` by terms of second order in
+        ``y``, so Newton's quadratic convergence and the converged solution are unchanged; the
+        map is per cell and needs no communication. Gardner's model (bounded slope) and
+        ``n >= 2`` are left alone.
+
+        Parameters
+        ----------
+        h, y : float ndarray
+            Current heads [m] and Newton updates [m] (the next iterate is ``h - y``), one shape,
+            to which the parameters broadcast.
+
+        Returns
+        -------
+        cells : int ndarray
+            Flat indices (into ``h.ravel()``) of the cells whose update changed.
+        updates : float ndarray
+            Their new updates ``y`` [m] (``h - updates`` lies in ``(-1/alpha, 0)``).
+        """
+        none = np.empty(0, dtype=np.intp), np.empty(0)
+        if self.model != "van_genuchten":
+            return none
+        alpha = np.broadcast_to(self.params["alpha"], h.shape).ravel()
+        n = np.broadcast_to(self.params["n"], h.shape).ravel()
+        hf, yf = h.ravel(), y.ravel()
+        end = hf - yf                                         # the unmapped next iterate [m]
+        x0 = -alpha * hf                                      # alpha |h| (< 0: saturated)
+        below = x0 > 0.0
+        cells = np.flatnonzero((n < 2.0) & (yf != 0.0) & (x0 < 1.0) & (below | (end < 0.0)))
+        if cells.size == 0:
+            return none
+        a, p, x0, b = alpha[cells], n[cells] - 1.0, x0[cells], below[cells]
+        xs = np.where(b, x0, 1.0)
+        with np.errstate(over="ignore"):
+            # z_1 = z_0 - (dz/dh) y; below: z_0 = -x0^p, dz/dh = p alpha x0^(p-1)
+            z1 = np.where(b, -xs ** p * (1.0 + p * a * yf[cells] / xs), a * end[cells])
+        take = (z1 < 0.0) & (z1 > -1.0)
+        cells, z1, a, p = cells[take], z1[take], a[take], p[take]
+        return cells, hf[cells] + (-z1) ** (1.0 / p) / a
+
     def head_from_saturation(self, se: np.ndarray) -> np.ndarray:
         """Inverse of the retention curve: pressure head [m] for an effective saturation in (0, 1].
 

@@ -23,12 +23,14 @@ then shortens every step to a tenth and runs out of iterations. ``none`` cuts th
 Steps that converge at the first attempt are not affected.
 
 Before the line search, each Newton update is corrected cell by cell where the cell's own
-water content is far from linear over it (:meth:`RichardsSolver._precheck`): the update of a
-cell whose storage overshoots takes the root of the cell's own row of the Newton system with its
-storage taken exactly (``-richards_own_row_correction``, default ``true``), and no cell's
-effective saturation changes by more than ``desaturation_limit`` (0.2) in one iteration. Without
-them one cell crossing ``h = 0`` made the backtracking line search shorten every cell's update to
-a tenth, iteration after iteration.
+linearisation is far off (:mod:`.update_correction`): a cell whose storage overshoots takes the
+root of its own row of the Newton system with its storage taken exactly
+(``-richards_own_row_correction``, default ``true``); updates near saturation are taken in
+``-(alpha |h|)^(n-1)``, in which Mualem's ``kr`` is nearly linear there
+(``-richards_near_saturation_step``, default ``true``); and no cell's effective saturation
+changes by more than ``desaturation_limit`` (0.2) in one iteration. Without them one cell near
+``h = 0`` made the backtracking line search shorten every cell's update to a tenth or less,
+iteration after iteration.
 
 The Jacobian's entries are computed in the residual's pass over the cells and used when SNES
 asks for the Jacobian at that iterate; the water balance of a step uses the residual SNES
@@ -56,9 +58,10 @@ from .boundary import BoundaryCondition
 from .discretization import Discretization
 from .grid import RichardsGrid
 from .option_check import parse_bool
+from .update_correction import NewtonUpdateCorrection
 from .timestepping import StepController
 
-__all__ = ["RichardsSolver", "DEFAULT_OPTIONS", "MODEL_OPTIONS", "SolverStats"]
+__all__ = ["RichardsSolver", "DEFAULT_OPTIONS", "MODEL_OPTIONS", "LOGICAL_OPTIONS", "SolverStats"]
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +85,17 @@ DEFAULT_OPTIONS: dict[str, str] = {
     # is accepted, and the line search of the second attempt at a failed step ("none": no retry)
     "accept_fnorm": "1e-9",
     "retry_linesearch": "basic",
-    # read by the model: correct each Newton update with the cell's own storage taken exactly
-    # (RichardsSolver._own_row_correction); "false" turns it off
+    # read by the model: the cell-local corrections of each Newton update (update_correction):
+    # the cell's own storage taken exactly, and updates near saturation taken in
+    # (alpha |h|)^(n-1); "false" turns each off
     "own_row_correction": "true",
+    "near_saturation_step": "true",
 }
 #: The options of :data:`DEFAULT_OPTIONS` read by the model, not by PETSc.
-MODEL_OPTIONS = ("accept_fnorm", "retry_linesearch", "own_row_correction")
+MODEL_OPTIONS = ("accept_fnorm", "retry_linesearch", "own_row_correction",
+                 "near_saturation_step")
+#: The options of :data:`MODEL_OPTIONS` that are logical (true/false as PETSc reads them).
+LOGICAL_OPTIONS = ("own_row_correction", "near_saturation_step")
 #: Line searches ``retry_linesearch`` may name (PETSc's SNESLineSearch types), and ``none``.
 RETRY_LINESEARCHES = ("basic", "bt", "l2", "cp", "nleqerr", "none")
 
@@ -138,7 +146,7 @@ class RichardsSolver:
         Regularise van Genuchten ``kr`` above this effective saturation (:mod:`.retention`).
     desaturation_limit : float
         Largest change of a cell's effective saturation in one Newton iteration, up or down
-        (:meth:`_saturation_chop`); ``0`` turns the limit off.
+        (:mod:`.update_correction`); ``0`` turns the limit off.
     """
 
     def __init__(self, grid: RichardsGrid, soil: Mapping[str, np.ndarray], model: str,
@@ -180,8 +188,7 @@ class RichardsSolver:
         self.snes.setFunction(self._form_function, self._residual_vec)
         self.snes.setJacobian(self._form_jacobian, self.J, self.J)
         self.snes.setConvergenceHistory(reset=True)     # per solve: where |F| reached the floor
-        self.desaturation_limit = desaturation_limit
-        self.own_row_correction = True
+        self.correction = NewtonUpdateCorrection(self.disc, grid.owned_shape, desaturation_limit)
         self._jac_diag: np.ndarray | None = None
         self._last_eval: tuple[np.ndarray, Any] | None = None
         self._apply_options(options)
@@ -196,12 +203,14 @@ class RichardsSolver:
             merged[k.lstrip("-")] = "true" if v is True else str(v)
         absent = {k: v for k, v in merged.items() if not db.hasName(self.prefix + k)}
         with self._options(absent):
-            own_row = db.getString(self.prefix + "own_row_correction")
-            # a flag without a value is true, as PETSc reads it
-            self.own_row_correction = True if own_row in ("", None) else parse_bool(own_row)
-            if self.own_row_correction is None:
-                raise ConfigError(f"solver option {self.prefix}own_row_correction = "
-                                  f"{own_row!r}: expected true or false")
+            for name in LOGICAL_OPTIONS:
+                text = db.getString(self.prefix + name)
+                # a flag without a value is true, as PETSc reads it
+                value = True if text in ("", None) else parse_bool(text)
+                if value is None:
+                    raise ConfigError(f"solver option {self.prefix}{name} = {text!r}: "
+                                      f"expected true or false")
+                setattr(self.correction, name, value)
             self._set_from_options()
             self.accept_fnorm = db.getReal(self.prefix + "accept_fnorm")
             self.retry_linesearch = db.getString(self.prefix + "retry_linesearch").lower()
@@ -239,7 +248,7 @@ class RichardsSolver:
         self.snes.setFromOptions()
         # the DM's own Jacobian would replace ours; we keep ours
         self.snes.setJacobian(self._form_jacobian, self.J, self.J)
-        if self.desaturation_limit > 0 or self.own_row_correction:
+        if self.correction.active:
             self.snes.setLineSearchPreCheck(self._precheck)
 
     def _solve_with_retry(self, dt: float) -> tuple[bool, int]:
@@ -324,156 +333,14 @@ class RichardsSolver:
         self.stats.time_jacobian += time.perf_counter() - t0
 
     def _precheck(self, X, Y) -> bool:
-        """Correct the Newton update of cells whose own retention curve is far from linear over it.
-
-        Two purely local corrections (no communication; PETSc's update is ``X - lambda Y``), so
-        that one cell's overshoot does not make the line search shorten every cell's update:
-
-        1. Own-row correction (:meth:`_own_row_correction`, option ``own_row_correction``): a
-           cell whose storage is strongly curved over its update (a saturated cell crossing
-           ``h = 0``, where the linearisation sees only ``Ss``; a near-saturated cell drying)
-           takes the update that solves its own row of the Newton system with its storage
-           taken exactly.
-        2. Saturation chop (:meth:`_saturation_chop`): no cell's effective saturation changes by
-           more than ``desaturation_limit`` in one iteration. In a saturated cell the only
-           storage is ``Ss h``, so the linearisation can send the head metres below zero (where
-           ``kr`` is tiny) and Newton then oscillates; a dry cell under rain is sent metres above
-           zero, where the flux to its dry neighbour, linearised with the dry ``kr``, is then
-           taken with ``kr = 1``.
-        """
+        """Correct the Newton update cell by cell before the line search
+        (:class:`~.update_correction.NewtonUpdateCorrection`)."""
         try:
-            h = X.getArray(readonly=True)
-            y = Y.getArray()
-            idx = self._candidates(h, y)
-            changed = bool(self.own_row_correction and self._own_row_correction(h, y, idx))
-            if self.desaturation_limit > 0:
-                changed = self._saturation_chop(h, y, idx) or changed
-            return changed
+            return self.correction.apply(X.getArray(readonly=True), Y.getArray(), self._jac_diag,
+                                         self._h0, self._steady)
         except Exception:                                   # pragma: no cover
             log.exception("richards precheck failed")
             return False
-
-    def _candidates(self, h: np.ndarray, y: np.ndarray, min_relative_update: float = 0.2,
-                    min_update: float = 1e-7) -> np.ndarray:
-        """Owned cells whose update may be far from linear in water content: unsaturated at an
-        end, moving by more than ``min_update`` [m], and crossing ``h = 0`` or moving by more
-        than ``min_relative_update`` of ``|h|`` (the scale on which the retention curve bends)."""
-        end = h - y
-        wet, dry = np.maximum(h, end), np.minimum(h, end)
-        ay = np.abs(y)
-        return np.flatnonzero((dry < 0.0) & (ay > min_update)
-                              & ((wet >= 0.0) | (ay > min_relative_update * -dry)))
-
-    def _saturation_chop(self, h: np.ndarray, y: np.ndarray, idx: np.ndarray) -> bool:
-        """Limit each cell's change of effective saturation in one Newton iteration to
-        ``desaturation_limit`` (as DuMux's Richards Newton solver does); ``y`` is changed in
-        place; ``idx`` are the candidate cells (:meth:`_candidates`). Returns whether any update
-        was changed."""
-        if idx.size == 0:
-            return False
-        shape = self.grid.owned_shape
-        ret = self.disc.retention_owned.subset(
-            lambda p: np.broadcast_to(p, shape).ravel()[idx])
-        p = ret.params
-        hc, yc = h[idx], y[idx]
-        th = ret.evaluate(np.concatenate([hc, hc - yc]).reshape(2, -1), derivatives=False)[0]
-        se = (th - p["theta_r"]) / (p["theta_s"] - p["theta_r"])
-        lim = self.desaturation_limit
-        change = se[1] - se[0]
-        chop = np.abs(change) > lim
-        if not np.any(chop):
-            return False
-        target = se[0] + np.sign(change) * lim
-        h_t = ret.head_from_saturation(target)
-        y[idx[chop]] = hc[chop] - h_t[chop]
-        return True
-
-    def _own_row_correction(self, h: np.ndarray, y: np.ndarray, idx: np.ndarray,
-                            iterations: int = 12, tolerance: float = 1e-3) -> bool:
-        """Take each candidate cell's own storage exactly in its row of the Newton system.
-
-        Row ``i`` of the Newton system is ``F_i - sum_j J_ij y_j = 0`` (update ``-y``). With the
-        neighbours' updates held, cell ``i``'s update ``d`` solves the same row with its own
-        storage term ``A_i(h) = theta(h) + Ss S(h) (h - h0)`` [m3 m-3] taken exactly::
-
-            phi(d) = J_ii (d + y_i) + A_i(h_i + d) - A_i(h_i) - A_i'(h_i) d = 0.
-
-        ``phi(0) = J_ii y_i`` and ``phi(-y_i)`` is the linearisation error of ``A_i`` over the
-        Newton update. Where they differ in sign the update overshoots the cell's own balance
-        (a saturated cell whose update crosses ``h = 0`` while the linear model knows only
-        ``Ss``, so that it would lose in one iteration the water of a whole retention-curve
-        segment; a near-saturated cell drying on the concave part of the curve) and the root in
-        between replaces it: a secant start, then Newton steps safeguarded by bisection.
-        Elsewhere the update is kept. The change is of second order in the update, so Newton's
-        local quadratic convergence is kept; the converged solution and its tolerance are
-        unchanged.
-
-        Parameters
-        ----------
-        h, y : (n_owned,) float ndarray
-            Current iterate [m] and PETSc's update ``Y`` [m] (``y`` is modified in place).
-        idx : int ndarray
-            Flat indices of the candidate cells (:meth:`_candidates`).
-        iterations, tolerance : int, float
-            At most ``iterations`` safeguarded Newton iterations on ``phi``; they stop when no
-            cell's iterate moves by more than ``tolerance |y_i|``.
-
-        Returns
-        -------
-        bool
-            Whether any update was changed.
-        """
-        jii_all = self._jac_diag
-        if self._steady or jii_all is None or jii_all.shape != h.shape or idx.size == 0:
-            return False
-        d = self.disc
-        shape = self.grid.owned_shape
-
-        def bundle(cells: np.ndarray) -> tuple:
-            """The parameters :func:`own` needs of ``cells`` (flat owned indices)."""
-            def take(p: np.ndarray) -> np.ndarray:
-                return np.broadcast_to(p, shape).ravel()[cells]
-
-            return (d.retention_owned.subset(take), take(d.ss), take(d.theta_s),
-                    self._h0.ravel()[cells])
-
-        def own(hx: np.ndarray, b: tuple) -> tuple[np.ndarray, np.ndarray]:
-            """Storage ``A`` [m3 m-3] and ``dA/dh`` [1/m] at heads ``hx`` of bundle ``b``."""
-            ret, ss, ts, h0 = b
-            th, dth = ret.evaluate(hx, derivatives=True)[:2]
-            return (th + ss * (th / ts) * (hx - h0),
-                    dth + ss * ((dth / ts) * (hx - h0) + th / ts))
-
-        n = idx.size
-        hc, yc, jii = h[idx], y[idx], jii_all[idx]
-        both, dboth = own(np.concatenate([hc, hc - yc]), bundle(np.concatenate([idx, idx])))
-        a0, da = both[:n], dboth[:n]
-        f_lo = both[n:] - a0 + da * yc                      # phi(-y)
-        f_hi = jii * yc                                     # phi(0)
-        sel = np.flatnonzero((f_lo * f_hi < 0.0) & (jii > da))
-        if sel.size == 0:
-            return False
-        b = bundle(idx[sel])
-        hs, ys, js, a0, da = hc[sel], yc[sel], jii[sel], a0[sel], da[sel]
-        lo, hi, f_lo, f_hi = -ys, np.zeros_like(ys), f_lo[sel], f_hi[sel]
-        x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)         # secant start
-        for _ in range(iterations):
-            fa, dfa = own(hs + x, b)
-            fx = js * (x + ys) + fa - a0 - da * x
-            dfx = js - da + dfa
-            below = fx * f_lo > 0.0                         # the root lies above x
-            lo, f_lo = np.where(below, x, lo), np.where(below, fx, f_lo)
-            hi, f_hi = np.where(below, hi, x), np.where(below, f_hi, fx)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xn = x - fx / dfx
-            la, ha = np.minimum(lo, hi), np.maximum(lo, hi)
-            xn = np.where(np.isfinite(xn) & (xn > la) & (xn < ha), xn, 0.5 * (la + ha))
-            done = np.all(np.abs(xn - x) <= tolerance * np.abs(ys))
-            x = xn
-            if done:
-                break
-        y[idx[sel]] = -x
-        return True
 
     # ------------------------------------------------------------------ one step
     def evaluate(self, jacobian: bool = False):
